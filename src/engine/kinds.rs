@@ -1,0 +1,172 @@
+//! The kinds the engine handles, as data: where each kind keeps its pod templates.
+//! Adding a kind is adding a row. The webhook configurations in `deploy/` and the chart are
+//! checked against this table by a test.
+
+/// Where one family of pod templates sits inside an object.
+#[derive(Debug)]
+pub struct Site {
+    /// Dotted path from the object root to the pattern object; `[]` walks every item of a list.
+    pub at: &'static str,
+    /// Key, inside the pattern object, of an inline pod template.
+    pub template: &'static str,
+    /// `(reference key, patch path)`: the pattern may instead name a `spec.roleTemplates[]`
+    /// entry, with a schemaless strategic-merge patch at the patch path (relative to the pattern).
+    pub template_ref: Option<(&'static str, &'static str)>,
+    /// Named variants of the template, each a schemaless strategic-merge patch over it
+    /// (the leader and worker patches of a leader/worker pattern).
+    pub variants: &'static [(&'static str, &'static str)],
+    /// The name of the single variant this template is (LeaderWorkerSet leader or worker).
+    pub variant: Option<&'static str>,
+}
+
+/// One handled kind.
+#[derive(Debug)]
+pub struct KindSpec {
+    pub group: &'static str,
+    pub kind: &'static str,
+    /// Lower-case plural, as in webhook rules and API paths.
+    pub resource: &'static str,
+    pub versions: &'static [&'static str],
+    pub sites: &'static [Site],
+    /// Dotted path to the list of reusable role templates, for kinds that have them.
+    pub role_templates: Option<&'static str>,
+}
+
+const fn inline(at: &'static str, template: &'static str) -> Site {
+    Site {
+        at,
+        template,
+        template_ref: None,
+        variants: &[],
+        variant: None,
+    }
+}
+
+const LEADER_WORKER_PATCHES: &[(&str, &str)] = &[
+    ("leader", "leaderTemplatePatch"),
+    ("worker", "workerTemplatePatch"),
+];
+
+const V1ALPHA1_LWS_PATCHES: &[(&str, &str)] = &[
+    ("leader", "leaderWorkerSet.patchLeaderTemplate"),
+    ("worker", "leaderWorkerSet.patchWorkerTemplate"),
+];
+
+pub const KINDS: &[KindSpec] = &[
+    KindSpec {
+        group: "apps",
+        kind: "Deployment",
+        resource: "deployments",
+        versions: &["v1"],
+        sites: &[inline("spec", "template")],
+        role_templates: None,
+    },
+    KindSpec {
+        group: "apps",
+        kind: "StatefulSet",
+        resource: "statefulsets",
+        versions: &["v1"],
+        sites: &[inline("spec", "template")],
+        role_templates: None,
+    },
+    KindSpec {
+        group: "workloads.x-k8s.io",
+        kind: "RoleBasedGroup",
+        resource: "rolebasedgroups",
+        versions: &["v1alpha2"],
+        sites: &[
+            Site {
+                at: "spec.roles[].standalonePattern",
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: &[],
+                variant: None,
+            },
+            Site {
+                at: "spec.roles[].leaderWorkerPattern",
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: LEADER_WORKER_PATCHES,
+                variant: None,
+            },
+            Site {
+                at: "spec.roles[].customComponentsPattern.components[]",
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: &[],
+                variant: None,
+            },
+        ],
+        role_templates: Some("spec.roleTemplates"),
+    },
+    KindSpec {
+        group: "workloads.x-k8s.io",
+        kind: "RoleBasedGroup",
+        resource: "rolebasedgroups",
+        versions: &["v1alpha1"],
+        sites: &[
+            Site {
+                at: "spec.roles[]",
+                template: "template",
+                template_ref: Some(("templateRef", "templatePatch")),
+                variants: V1ALPHA1_LWS_PATCHES,
+                variant: None,
+            },
+            inline("spec.roles[].components[]", "template"),
+        ],
+        role_templates: Some("spec.roleTemplates"),
+    },
+    KindSpec {
+        group: "leaderworkerset.x-k8s.io",
+        kind: "LeaderWorkerSet",
+        resource: "leaderworkersets",
+        versions: &["v1"],
+        sites: &[
+            Site {
+                at: "spec.leaderWorkerTemplate",
+                template: "leaderTemplate",
+                template_ref: None,
+                variants: &[],
+                variant: Some("leader"),
+            },
+            Site {
+                at: "spec.leaderWorkerTemplate",
+                template: "workerTemplate",
+                template_ref: None,
+                variants: &[],
+                variant: Some("worker"),
+            },
+        ],
+        role_templates: None,
+    },
+];
+
+/// The row for an `apiVersion` and `kind`, if the engine handles it.
+pub fn lookup(api_version: &str, kind: &str) -> Option<&'static KindSpec> {
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind && k.group == group && k.versions.contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handled_kinds_are_found_by_group_version_and_kind() {
+        assert_eq!(
+            lookup("apps/v1", "Deployment").map(|k| k.kind),
+            Some("Deployment")
+        );
+        assert!(lookup("workloads.x-k8s.io/v1alpha1", "RoleBasedGroup").is_some());
+        assert!(lookup("workloads.x-k8s.io/v1alpha2", "RoleBasedGroup").is_some());
+        assert!(lookup("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet").is_some());
+        assert!(lookup("apps/v1beta1", "Deployment").is_none());
+        assert!(lookup("v1", "Pod").is_none());
+        assert!(lookup("batch/v1", "Job").is_none());
+    }
+}

@@ -1,0 +1,179 @@
+//! The policy: everything a user can configure about the engine, with defaults that need no file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::decision::Mode;
+use super::rules::{Level, RuleId};
+
+/// Label keys of the monitoring contract.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LabelKeys {
+    pub workload: String,
+    pub backend: String,
+    /// The underscore spelling seen in public examples; kept when present, never added.
+    pub legacy_backend: String,
+}
+
+impl Default for LabelKeys {
+    fn default() -> Self {
+        LabelKeys {
+            workload: "alibabacloud.com/inference-workload".into(),
+            backend: "alibabacloud.com/inference-backend".into(),
+            legacy_backend: "alibabacloud.com/inference_backend".into(),
+        }
+    }
+}
+
+/// The policy file, as written by a user (YAML). Unknown fields are an error.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Policy {
+    pub labels: LabelKeys,
+    /// Name of the container port the collector scrapes.
+    pub port_name: String,
+    /// Backend label values that get labeled; other detected engines are only reported.
+    pub supported_backends: Vec<String>,
+    /// Annotation that opts a single object out (`"true"`).
+    pub opt_out_annotation: String,
+    /// Label that opts a single object out (value `disabled`); also used by the webhook
+    /// configuration's objectSelector.
+    pub opt_out_label: String,
+    /// Mode of the plain `/mutate` and `/validate` routes and of the audit command.
+    pub default_mode: Mode,
+    /// Per-rule level overrides, by rule id.
+    #[serde(deserialize_with = "deserialize_rule_levels")]
+    pub rules: BTreeMap<RuleId, Level>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            labels: LabelKeys::default(),
+            port_name: "http".into(),
+            supported_backends: vec!["vllm".into(), "sglang".into(), "vllm-pd".into()],
+            opt_out_annotation: "inference-webhook/skip".into(),
+            opt_out_label: "inference-monitoring".into(),
+            default_mode: Mode::Enforce,
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+/// A policy that could not be loaded; the message names the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid policy {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Policy {
+    /// The level a rule has under this policy.
+    pub fn level(&self, rule: RuleId) -> Level {
+        self.rules
+            .get(&rule)
+            .copied()
+            .unwrap_or_else(|| rule.default_level())
+    }
+
+    pub fn supports(&self, backend: &str) -> bool {
+        self.supported_backends.iter().any(|b| b == backend)
+    }
+
+    /// Parse and check a policy from YAML text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let invalid = |message: String| PolicyError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
+        let policy: Policy = if text.trim().is_empty() {
+            Policy::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?
+        };
+        policy.check().map_err(invalid)?;
+        Ok(policy)
+    }
+
+    /// Load a policy file, or the defaults when no file is given.
+    pub fn load(path: Option<&Path>) -> Result<Policy, PolicyError> {
+        let Some(path) = path else {
+            return Ok(Policy::default());
+        };
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: origin.clone(),
+            source,
+        })?;
+        Policy::from_yaml(&text, &origin)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (field, key) in [
+            ("labels.workload", &self.labels.workload),
+            ("labels.backend", &self.labels.backend),
+            ("labels.legacyBackend", &self.labels.legacy_backend),
+            ("optOutLabel", &self.opt_out_label),
+        ] {
+            if !super::labels::is_qualified_name(key) {
+                return Err(format!(
+                    "{field}: {key:?} is not a valid Kubernetes label key"
+                ));
+            }
+        }
+        if !super::labels::is_qualified_name(&self.opt_out_annotation) {
+            return Err(format!(
+                "optOutAnnotation: {:?} is not a valid Kubernetes annotation key",
+                self.opt_out_annotation
+            ));
+        }
+        if self.labels.workload == self.labels.backend {
+            return Err("labels.workload and labels.backend must differ".into());
+        }
+        if !super::labels::is_port_name(&self.port_name) {
+            return Err(format!(
+                "portName: {:?} is not a valid port name (IANA_SVC_NAME: at most 15 lowercase \
+                 letters, digits and '-', with at least one letter)",
+                self.port_name
+            ));
+        }
+        if self.supported_backends.is_empty() {
+            return Err("supportedBackends: must name at least one backend".into());
+        }
+        for b in &self.supported_backends {
+            if b.is_empty() || !super::labels::is_label_value(b) {
+                return Err(format!(
+                    "supportedBackends: {b:?} is not a valid label value"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn deserialize_rule_levels<'de, D>(d: D) -> Result<BTreeMap<RuleId, Level>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = BTreeMap::<String, Level>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(id, level)| match RuleId::parse(&id) {
+            Some(rule) => Ok((rule, level)),
+            None => {
+                let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                Err(serde::de::Error::custom(format!(
+                    "rules: unknown rule id {id:?} (known: {})",
+                    known.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
