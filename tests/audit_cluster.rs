@@ -64,7 +64,11 @@ async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response 
         .to_string();
     let query = uri.query().unwrap_or("");
     if let Ok(mut requests) = state.requests.lock() {
-        requests.push(format!("{} {}?{query} {auth}", request.method(), uri.path()));
+        requests.push(format!(
+            "{} {}?{query} {auth}",
+            request.method(),
+            uri.path()
+        ));
     }
     if state.forbid {
         let status = serde_json::json!({
@@ -74,9 +78,7 @@ async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response 
         });
         return (StatusCode::FORBIDDEN, axum::Json(status)).into_response();
     }
-    let token = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("continue="));
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("continue="));
     match fixture_for(uri.path(), token).map(|f| std::fs::read(fixtures_dir().join(f))) {
         Some(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Some(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -178,7 +180,11 @@ impl ReplayServer {
     }
 
     fn requests(&self) -> Vec<String> {
-        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -228,7 +234,13 @@ fn names(report: &Value) -> Vec<String> {
         .map(|objects| {
             objects
                 .iter()
-                .map(|o| format!("{}/{}", o["kind"].as_str().unwrap_or("?"), o["name"].as_str().unwrap_or("?")))
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        o["kind"].as_str().unwrap_or("?"),
+                        o["name"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -273,7 +285,10 @@ fn lists_every_kind_page_by_page_and_notes_a_missing_crd() {
     assert_eq!(report["errors"], serde_json::json!([]));
 
     let requests = server.requests();
-    assert!(requests.iter().all(|r| r.starts_with("GET ")), "read-only: {requests:?}");
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET ")),
+        "read-only: {requests:?}"
+    );
     assert!(
         requests
             .iter()
@@ -283,7 +298,8 @@ fn lists_every_kind_page_by_page_and_notes_a_missing_crd() {
     assert!(
         requests
             .iter()
-            .any(|r| r.starts_with("GET /apis/apps/v1/deployments?") && r.contains("continue=page-2-token")),
+            .any(|r| r.starts_with("GET /apis/apps/v1/deployments?")
+                && r.contains("continue=page-2-token")),
         "the second page is asked for with the continue token: {requests:?}"
     );
     assert!(
@@ -311,13 +327,19 @@ fn cluster_objects_get_the_same_verdicts_as_manifests() {
     assert_eq!(objects[0]["decision"], "allowed");
     assert_eq!(objects[0]["templates"][0]["backend"], "vllm");
     assert!(
-        objects[0]["patch"].as_array().is_some_and(|p| !p.is_empty()),
+        objects[0]["patch"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
         "{}",
         objects[0]
     );
     // SGLang without --enable-metrics is denied, so the audit exits 1.
     assert_eq!(objects[1]["decision"], "denied", "{}", objects[1]);
-    assert!(objects[1]["violations"].to_string().contains("metrics-disabled"));
+    assert!(
+        objects[1]["violations"]
+            .to_string()
+            .contains("metrics-disabled")
+    );
     // The labeled RoleBasedGroup is clean.
     assert_eq!(objects[2]["decision"], "allowed");
     assert_eq!(objects[2]["patch"], serde_json::json!([]), "{}", objects[2]);
@@ -339,12 +361,21 @@ fn a_namespace_and_a_context_select_what_is_listed() {
         "{explicit:?}"
     );
 
-    let output = audit(&["--cluster", "--context", "other", "--kubeconfig", &kubeconfig]);
+    let output = audit(&[
+        "--cluster",
+        "--context",
+        "other",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
     assert!(output.status.code().is_some_and(|c| c < 2), "{output:?}");
     let requests = server.requests();
     let from_context = &requests[explicit.len()..];
     assert!(
-        !from_context.is_empty() && from_context.iter().all(|r| r.contains("/namespaces/team-a/")),
+        !from_context.is_empty()
+            && from_context
+                .iter()
+                .all(|r| r.contains("/namespaces/team-a/")),
         "the context's namespace is the default: {from_context:?}"
     );
 }
@@ -354,10 +385,18 @@ fn forbidden_lists_fail_with_the_rbac_it_needs() {
     let server = ReplayServer::start(true);
     let dir = temp_dir();
     let kubeconfig = server.kubeconfig(dir.path());
-    let output = audit(&["--cluster", "-A", "--kubeconfig", &kubeconfig.to_string_lossy()]);
+    let output = audit(&[
+        "--cluster",
+        "-A",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("forbidden") && stderr.contains("get and list on deployments"), "{stderr}");
+    assert!(
+        stderr.contains("forbidden") && stderr.contains("get and list on deployments"),
+        "{stderr}"
+    );
 }
 
 #[test]
