@@ -1,4 +1,5 @@
 //! Every manifest of `../shared/corpus` (real upstream files, read at run time, never copied):
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! the engines the engine detects must be the engines SOURCES.md lists for that file, and every
 //! metrics port SOURCES.md gives must be the one detected. Skips cleanly when the folder is absent.
 

@@ -1,4 +1,5 @@
 //! One fixture per behaviour of the engine: kinds, detection, the patch, the rules, UPDATE.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the engine's integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use inference_webhook::engine::{Decision, Input, Operation, Policy, decide};
 use serde_json::{Value, json};
