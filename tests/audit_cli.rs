@@ -146,16 +146,16 @@ fn json_report_has_the_documented_schema() {
         "allowed",
         "denied",
         "skipped",
-        "not_handled",
-        "deny_violations",
-        "warn_violations",
+        "notHandled",
+        "denyViolations",
+        "warnViolations",
         "errors",
-        "exit_code",
+        "exitCode",
     ] {
         assert!(report["summary"][key].is_u64(), "summary.{key}: {report}");
     }
     assert_eq!(report["summary"]["objects"], 2);
-    assert_eq!(report["summary"]["not_handled"], 1);
+    assert_eq!(report["summary"]["notHandled"], 1);
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn an_unlabeled_vllm_deployment_gets_two_labels_and_the_port() {
     assert_eq!(deployment["decision"], "allowed", "{deployment}");
     assert_eq!(deployment["templates"][0]["path"], "spec.template");
     assert_eq!(deployment["templates"][0]["backend"], "vllm");
-    assert_eq!(deployment["templates"][0]["metrics_port"], 8000);
+    assert_eq!(deployment["templates"][0]["metricsPort"], 8000);
     let detection = &deployment["templates"][0]["detections"][0];
     assert_eq!(detection["engine"], "vllm");
     assert!(
@@ -224,7 +224,7 @@ fn sglang_without_metrics_is_denied_and_exits_1() {
             .is_some_and(|m| m.contains("--enable-metrics"))
     );
     assert_eq!(report["summary"]["denied"], 1);
-    assert_eq!(report["summary"]["exit_code"], 1);
+    assert_eq!(report["summary"]["exitCode"], 1);
     assert_eq!(out.status.code(), Some(1));
 
     // Warn and audit modes report the same finding but do not fail.
@@ -366,7 +366,7 @@ fn list_items_are_audited_with_their_index() {
     assert_eq!(sts["source"]["document"], 1);
     assert_eq!(object(&report, "settings")["source"]["item"], 0);
     assert_eq!(sts["templates"][0]["backend"], "vllm", "{sts}");
-    assert_eq!(sts["templates"][0]["metrics_port"], 8080, "{sts}");
+    assert_eq!(sts["templates"][0]["metricsPort"], 8080, "{sts}");
 }
 
 // ---------------------------------------------------------------- --fix and --write

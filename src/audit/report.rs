@@ -157,6 +157,7 @@ struct ObjectReport<'a> {
 }
 
 #[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Kubernetes objects seen (documents and `List` items with a `kind`).
     pub objects: usize,

@@ -70,8 +70,12 @@ impl Table {
             Verdict::Allowed if violations.is_empty() => Tone::Good,
             Verdict::Allowed => Tone::Warn,
         };
-        let mut rules: Vec<&str> = violations.iter().map(|f| f.rule.as_str()).collect();
-        rules.dedup();
+        let mut rules: Vec<&str> = Vec::new();
+        for f in violations {
+            if !rules.contains(&f.rule.as_str()) {
+                rules.push(f.rule.as_str());
+            }
+        }
         let rules = if rules.is_empty() {
             "-".to_string()
         } else {
