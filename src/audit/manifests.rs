@@ -1,19 +1,26 @@
 //! Manifest inputs: files, directories (recursive) and stdin, read one document at a time.
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fs;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
 
 use serde_json::Value;
 
-use super::documents::{self, DocumentReader, RawDocument};
+use crate::engine::{Decision, Policy};
+
+use super::documents::{self, DocumentError, DocumentReader, ParsedDocument, RawDocument};
 use super::fix;
-use super::report::{InputError, Reporter, Source};
+use super::report::{self, InputError, Reporter, Source};
 
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// How far `List` items are followed into nested lists.
 const MAX_LIST_DEPTH: usize = 4;
 const READ_BUFFER: usize = 256 * 1024;
+/// Parser threads per input (YAML parsing is most of the audit's time).
+const MAX_WORKERS: usize = 8;
 
 /// What `--fix` does with the documents.
 pub enum Fix<'a> {
@@ -40,8 +47,7 @@ pub fn audit<W: Write>(
                 ));
                 continue;
             }
-            let stdin = io::stdin();
-            let reader = BufReader::with_capacity(READ_BUFFER, stdin.lock());
+            let reader = BufReader::with_capacity(READ_BUFFER, io::stdin());
             audit_stream("<stdin>", reader, reporter, fix_output(fix))?;
             continue;
         }
@@ -166,11 +172,49 @@ fn rewrite_in_place(
     result
 }
 
+/// A document after a worker thread has parsed it and the engine has judged its objects.
+struct Judged {
+    raw: RawDocument,
+    /// `None` for documents with nothing but comments and blank lines.
+    parsed: Option<Result<ParsedDocument, DocumentError>>,
+    /// One decision per object, in [`visit_objects`] order.
+    decisions: Vec<Decision>,
+}
+
+enum Piece {
+    Document(Box<Judged>),
+    ReadError(io::Error),
+}
+
+/// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
+fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judged {
+    let mut decisions = Vec::new();
+    let mut parsed = has_content.then(|| documents::parse(&raw));
+    if let Some(Ok(doc)) = &mut parsed {
+        for (value, _) in &mut doc.values {
+            let Ok(()) =
+                visit_objects(value, None, 0, &mut |object, _| -> Result<(), Infallible> {
+                    decisions.push(report::judge(policy, object));
+                    Ok(())
+                });
+        }
+    }
+    Judged {
+        raw,
+        parsed,
+        decisions,
+    }
+}
+
 /// Audit one input stream; with `fix_out`, write every document to it (patched where the
 /// engine has a patch, byte for byte otherwise). Returns whether any document changed.
+///
+/// A reader thread splits the stream into documents, worker threads parse and judge them,
+/// and this thread reports them in input order. Channels are bounded, so only a few documents
+/// are in memory at any time.
 fn audit_stream<W: Write>(
     name: &str,
-    mut reader: impl BufRead,
+    mut reader: impl BufRead + Send,
     reporter: &mut Reporter<W>,
     mut fix_out: Option<&mut dyn Write>,
 ) -> io::Result<bool> {
@@ -188,58 +232,122 @@ fn audit_stream<W: Write>(
             return Ok(false);
         }
     }
-    let mut docs = DocumentReader::new(reader);
+    let policy = reporter.policy().clone();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     let mut changed = false;
-    loop {
-        let (raw, has_content) = match docs.next_document() {
-            Ok(Some(next)) => next,
-            Ok(None) => break,
-            Err(e) => {
-                reporter.error(InputError::whole(name, format!("cannot read: {e}")));
-                break;
-            }
-        };
-        let fixed = if has_content {
-            audit_document(name, &raw, reporter, fix_out.is_some())?
-        } else {
-            None
-        };
-        if let Some(out) = fix_out.as_mut() {
-            match &fixed {
-                Some(bytes) => {
-                    changed = true;
-                    out.write_all(bytes)?;
+    std::thread::scope(|scope| -> io::Result<()> {
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, RawDocument, bool)>(workers * 4);
+        // Shared by the workers; dropped with the last of them, which stops the reader.
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Piece)>(workers * 4);
+        let read_done_tx = done_tx.clone();
+        scope.spawn(move || {
+            let mut docs = DocumentReader::new(reader);
+            for seq in 0.. {
+                match docs.next_document() {
+                    Ok(Some((raw, has_content))) => {
+                        if work_tx.send((seq, raw, has_content)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // The receiver only goes away when the output failed.
+                        let _ = read_done_tx.send((seq, Piece::ReadError(e)));
+                        break;
+                    }
                 }
-                None => out.write_all(&raw.bytes)?,
+            }
+        });
+        for _ in 0..workers {
+            let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
+            scope.spawn(move || {
+                loop {
+                    // The lock is only held while waiting for the next document.
+                    let next = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, raw, has_content)) = next else {
+                        break;
+                    };
+                    let judged = judge_document(raw, has_content, policy);
+                    if done_tx
+                        .send((seq, Piece::Document(Box::new(judged))))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((done_tx, work_rx));
+        // Documents come back out of order; put them back in input order.
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (seq, piece) in done_rx {
+            waiting.insert(seq, piece);
+            while let Some(piece) = waiting.remove(&next) {
+                next += 1;
+                match piece {
+                    Piece::ReadError(e) => {
+                        reporter.error(InputError::whole(name, format!("cannot read: {e}")));
+                    }
+                    Piece::Document(judged) => {
+                        let fixed = report_document(name, *judged, reporter, fix_out.is_some())?;
+                        if let Some(out) = fix_out.as_mut() {
+                            changed |= fixed.changed;
+                            out.write_all(&fixed.bytes)?;
+                        }
+                    }
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     if let Some(out) = fix_out {
         out.flush()?;
     }
     Ok(changed)
 }
 
-/// Audit the objects of one document. With `fix`, returns the rewritten document when a patch
-/// applied to it.
-fn audit_document<W: Write>(
+/// What `--fix` writes for a document.
+struct FixedDocument {
+    bytes: Vec<u8>,
+    changed: bool,
+}
+
+/// Report the objects of a judged document. With `fix`, returns the rewritten document when a
+/// patch applied to it, and the original bytes otherwise.
+fn report_document<W: Write>(
     name: &str,
-    raw: &RawDocument,
+    judged: Judged,
     reporter: &mut Reporter<W>,
     fix: bool,
-) -> io::Result<Option<Vec<u8>>> {
-    let mut parsed = match documents::parse(raw) {
-        Ok(parsed) => parsed,
-        Err(e) => {
+) -> io::Result<FixedDocument> {
+    let Judged {
+        raw,
+        parsed,
+        decisions,
+    } = judged;
+    let unchanged = |raw: RawDocument| FixedDocument {
+        bytes: if fix { raw.bytes } else { Vec::new() },
+        changed: false,
+    };
+    let mut parsed = match parsed {
+        None => return Ok(unchanged(raw)),
+        Some(Ok(parsed)) => parsed,
+        Some(Err(e)) => {
             reporter.error(InputError {
                 file: name.to_string(),
                 document: Some(raw.index),
                 line: Some(e.line),
                 message: e.message,
             });
-            return Ok(None);
+            return Ok(unchanged(raw));
         }
     };
+    let mut decisions = decisions.into_iter();
     let mut changed = false;
     for (value, line) in &mut parsed.values {
         let source = |item| Source::File {
@@ -248,13 +356,30 @@ fn audit_document<W: Write>(
             line: *line,
             item,
         };
-        changed |= audit_value(value, &source, None, 0, reporter, fix)?;
+        visit_objects(value, None, 0, &mut |object, item| -> io::Result<()> {
+            let decision = decisions.next().unwrap_or_default();
+            let Some(decision) = reporter.record(object, source(item), decision)? else {
+                return Ok(());
+            };
+            if !fix || decision.patch.is_empty() {
+                return Ok(());
+            }
+            match fix::apply(object, &decision.patch) {
+                Ok(()) => changed = true,
+                Err(e) => reporter
+                    .error(source(item).error(format!("the engine's patch does not apply: {e}"))),
+            }
+            Ok(())
+        })?;
     }
     if !changed {
-        return Ok(None);
+        return Ok(unchanged(raw));
     }
-    match fix::render(raw, &parsed) {
-        Ok(bytes) => Ok(Some(bytes)),
+    match fix::render(&raw, &parsed) {
+        Ok(bytes) => Ok(FixedDocument {
+            bytes,
+            changed: true,
+        }),
         Err(e) => {
             reporter.error(InputError {
                 file: name.to_string(),
@@ -262,45 +387,34 @@ fn audit_document<W: Write>(
                 line: Some(raw.line),
                 message: format!("cannot write the fixed document: {e}"),
             });
-            Ok(None)
+            Ok(unchanged(raw))
         }
     }
 }
 
-/// Audit a value, following the `items` of `List` kinds; apply the patch when fixing.
-fn audit_value<W: Write>(
+/// Call `f` on each object of a value: the value itself, or the `items` of a `List` kind
+/// (recursively, to a bounded depth), with the item's index.
+fn visit_objects<E, F>(
     value: &mut Value,
-    source: &dyn Fn(Option<usize>) -> Source,
     item: Option<usize>,
     depth: usize,
-    reporter: &mut Reporter<W>,
-    fix: bool,
-) -> io::Result<bool> {
+    f: &mut F,
+) -> Result<(), E>
+where
+    F: FnMut(&mut Value, Option<usize>) -> Result<(), E>,
+{
     let is_list = value
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
         && value.get("items").is_some_and(Value::is_array);
-    if is_list && depth < MAX_LIST_DEPTH {
-        let mut changed = false;
-        if let Some(Value::Array(items)) = value.get_mut("items") {
+    match value.get_mut("items") {
+        Some(Value::Array(items)) if is_list && depth < MAX_LIST_DEPTH => {
             for (i, child) in items.iter_mut().enumerate() {
-                changed |= audit_value(child, source, Some(i), depth + 1, reporter, fix)?;
+                visit_objects(child, Some(i), depth + 1, f)?;
             }
+            Ok(())
         }
-        return Ok(changed);
-    }
-    let Some(decision) = reporter.object(value, source(item))? else {
-        return Ok(false);
-    };
-    if !fix || decision.patch.is_empty() {
-        return Ok(false);
-    }
-    match fix::apply(value, &decision.patch) {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            reporter.error(source(item).error(format!("the engine's patch does not apply: {e}")));
-            Ok(false)
-        }
+        _ => f(value, item),
     }
 }

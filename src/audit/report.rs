@@ -202,6 +202,18 @@ pub struct Reporter<W: Write> {
     summary: Summary,
 }
 
+/// The engine's decision on an object as if it were created now.
+pub fn judge(policy: &Policy, value: &Value) -> Decision {
+    decide(
+        &Input {
+            object: value,
+            old_object: None,
+            operation: Operation::Create,
+        },
+        policy,
+    )
+}
+
 /// A string field of the object, if present.
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
@@ -233,9 +245,24 @@ impl<W: Write> Reporter<W> {
         &self.summary
     }
 
-    /// Judge one object and report it. Documents without a `kind` are noted, not reported.
-    /// Returns the engine's decision (for `--fix`), or `None` when the value is no object.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Judge one object and report it; see [`Reporter::record`].
     pub fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
+        let decision = judge(&self.policy, value);
+        self.record(value, source, decision)
+    }
+
+    /// Report an object with the engine's decision on it. Documents without a `kind` are
+    /// noted, not reported. Returns the decision (for `--fix`), or `None` for a non-object.
+    pub fn record(
+        &mut self,
+        value: &Value,
+        source: Source,
+        decision: Decision,
+    ) -> io::Result<Option<Decision>> {
         let Some(kind) = text(value, "/kind") else {
             let what = if value.is_object() {
                 "has no `kind`"
@@ -247,14 +274,6 @@ impl<W: Write> Reporter<W> {
             ));
             return Ok(None);
         };
-        let decision = decide(
-            &Input {
-                object: value,
-                old_object: None,
-                operation: Operation::Create,
-            },
-            &self.policy,
-        );
         let outcome = decision.outcome(self.opts.mode, self.opts.route);
         let skipped_reason = match (&decision.skipped, decision.kind) {
             (Some(reason), _) => Some(reason.as_str()),
