@@ -21,6 +21,8 @@ const MAX_LIST_DEPTH: usize = 4;
 const READ_BUFFER: usize = 256 * 1024;
 /// Parser threads per input (YAML parsing is most of the audit's time).
 const MAX_WORKERS: usize = 8;
+const BATCH_DOCUMENTS: usize = 64;
+const BATCH_BYTES: usize = 512 * 1024;
 
 /// What `--fix` does with the documents.
 pub enum Fix<'a> {
@@ -182,9 +184,12 @@ struct Judged {
 }
 
 enum Piece {
-    Document(Box<Judged>),
+    Documents(Vec<Judged>),
     ReadError(io::Error),
 }
+
+/// Documents handed to a worker at once: batching keeps thread hand-offs rare.
+type Batch = Vec<(RawDocument, bool)>;
 
 /// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
 fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judged {
@@ -236,26 +241,41 @@ fn audit_stream<W: Write>(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     let mut changed = false;
     std::thread::scope(|scope| -> io::Result<()> {
-        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, RawDocument, bool)>(workers * 4);
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Batch)>(workers * 2);
         // Shared by the workers; dropped with the last of them, which stops the reader.
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Piece)>(workers * 4);
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Piece)>(workers * 2);
         let read_done_tx = done_tx.clone();
         scope.spawn(move || {
             let mut docs = DocumentReader::new(reader);
-            for seq in 0.. {
-                match docs.next_document() {
+            let mut batch = Batch::new();
+            let mut batch_bytes = 0;
+            // Batches are numbered 0, 1, 2, ... so that they can be put back in order.
+            let mut seq = 0;
+            loop {
+                let (more, error) = match docs.next_document() {
                     Ok(Some((raw, has_content))) => {
-                        if work_tx.send((seq, raw, has_content)).is_err() {
-                            break;
-                        }
+                        batch_bytes += raw.bytes.len();
+                        batch.push((raw, has_content));
+                        (true, None)
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        // The receiver only goes away when the output failed.
-                        let _ = read_done_tx.send((seq, Piece::ReadError(e)));
+                    Ok(None) => (false, None),
+                    Err(e) => (false, Some(e)),
+                };
+                let full = batch.len() >= BATCH_DOCUMENTS || batch_bytes >= BATCH_BYTES;
+                if !batch.is_empty() && (full || !more) {
+                    batch_bytes = 0;
+                    if work_tx.send((seq, std::mem::take(&mut batch))).is_err() {
                         break;
                     }
+                    seq += 1;
+                }
+                if let Some(e) = error {
+                    // The receiver only goes away when the output failed.
+                    let _ = read_done_tx.send((seq, Piece::ReadError(e)));
+                }
+                if !more {
+                    break;
                 }
             }
         });
@@ -263,42 +283,44 @@ fn audit_stream<W: Write>(
             let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
             scope.spawn(move || {
                 loop {
-                    // The lock is only held while waiting for the next document.
+                    // The lock is only held while waiting for the next batch.
                     let next = match work_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => break,
                     };
-                    let Ok((seq, raw, has_content)) = next else {
+                    let Ok((seq, batch)) = next else {
                         break;
                     };
-                    let judged = judge_document(raw, has_content, policy);
-                    if done_tx
-                        .send((seq, Piece::Document(Box::new(judged))))
-                        .is_err()
-                    {
+                    let judged = batch
+                        .into_iter()
+                        .map(|(raw, has_content)| judge_document(raw, has_content, policy))
+                        .collect();
+                    if done_tx.send((seq, Piece::Documents(judged))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop((done_tx, work_rx));
-        // Documents come back out of order; put them back in input order.
+        // Batches come back out of order; report them in input order.
         let mut waiting = BTreeMap::new();
         let mut next = 0;
         for (seq, piece) in done_rx {
             waiting.insert(seq, piece);
             while let Some(piece) = waiting.remove(&next) {
                 next += 1;
-                match piece {
+                let judged = match piece {
                     Piece::ReadError(e) => {
                         reporter.error(InputError::whole(name, format!("cannot read: {e}")));
+                        continue;
                     }
-                    Piece::Document(judged) => {
-                        let fixed = report_document(name, *judged, reporter, fix_out.is_some())?;
-                        if let Some(out) = fix_out.as_mut() {
-                            changed |= fixed.changed;
-                            out.write_all(&fixed.bytes)?;
-                        }
+                    Piece::Documents(judged) => judged,
+                };
+                for judged in judged {
+                    let fixed = report_document(name, judged, reporter, fix_out.is_some())?;
+                    if let Some(out) = fix_out.as_mut() {
+                        changed |= fixed.changed;
+                        out.write_all(&fixed.bytes)?;
                     }
                 }
             }
