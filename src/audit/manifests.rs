@@ -21,8 +21,8 @@ const MAX_LIST_DEPTH: usize = 4;
 const READ_BUFFER: usize = 256 * 1024;
 /// Parser threads per input (YAML parsing is most of the audit's time).
 const MAX_WORKERS: usize = 8;
-const BATCH_DOCUMENTS: usize = 64;
-const BATCH_BYTES: usize = 512 * 1024;
+const BATCH_DOCUMENTS: usize = 16;
+const BATCH_BYTES: usize = 128 * 1024;
 
 /// What `--fix` does with the documents.
 pub enum Fix<'a> {
@@ -192,7 +192,9 @@ enum Piece {
 type Batch = Vec<(RawDocument, bool)>;
 
 /// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
-fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judged {
+/// Unless the objects are needed whole (`--fix`), only what the report shows of them is kept,
+/// so that they are freed by the thread that allocated them.
+fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy, keep: bool) -> Judged {
     let mut decisions = Vec::new();
     let mut parsed = has_content.then(|| documents::parse(&raw));
     if let Some(Ok(doc)) = &mut parsed {
@@ -200,6 +202,9 @@ fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judge
             let Ok(()) =
                 visit_objects(value, None, 0, &mut |object, _| -> Result<(), Infallible> {
                     decisions.push(report::judge(policy, object));
+                    if !keep {
+                        *object = report::identity(object);
+                    }
                     Ok(())
                 });
         }
@@ -281,6 +286,7 @@ fn audit_stream<W: Write>(
         });
         for _ in 0..workers {
             let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
+            let keep = fix_out.is_some();
             scope.spawn(move || {
                 loop {
                     // The lock is only held while waiting for the next batch.
@@ -293,7 +299,7 @@ fn audit_stream<W: Write>(
                     };
                     let judged = batch
                         .into_iter()
-                        .map(|(raw, has_content)| judge_document(raw, has_content, policy))
+                        .map(|(raw, has_content)| judge_document(raw, has_content, policy, keep))
                         .collect();
                     if done_tx.send((seq, Piece::Documents(judged))).is_err() {
                         break;

@@ -214,6 +214,28 @@ pub fn judge(policy: &Policy, value: &Value) -> Decision {
     )
 }
 
+/// The part of an object that the report shows (kind, apiVersion, namespace, name); other
+/// values are returned as they are.
+pub fn identity(value: &Value) -> Value {
+    let Value::Object(object) = value else {
+        return value.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(v) = object.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(meta)) = object.get("metadata") {
+        let meta: serde_json::Map<String, Value> = ["name", "namespace"]
+            .into_iter()
+            .filter_map(|k| meta.get(k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        out.insert("metadata".into(), Value::Object(meta));
+    }
+    Value::Object(out)
+}
+
 /// A string field of the object, if present.
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
