@@ -8,8 +8,8 @@ usage() {
 usage: gen-certs.sh [--service S] [--namespace N] [--out DIR] [--days D]
   --service    Service name              (default: inference-webhook)
   --namespace  Service namespace         (default: inference-webhook)
-  --out        output directory          (default: ./out)
-  --days       validity of both certs    (default: 825)
+  --out        output directory          (default: certs/out)
+  --days       validity of both certs    (default: 365)
 Writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/caBundle (base64 of ca.crt,
 for clientConfig.caBundle). The CA key is discarded: re-run to renew, then re-apply both.
 USAGE
@@ -17,8 +17,8 @@ USAGE
 
 service=inference-webhook
 namespace=inference-webhook
-out=./out
-days=825
+out=certs/out
+days=365
 while [ $# -gt 0 ]; do
   case "$1" in
     --service) service="${2:?--service needs a value}"; shift 2 ;;

@@ -634,3 +634,91 @@ fn deployment_args_are_a_valid_serve_command_line() {
         );
     }
 }
+
+#[test]
+fn dockerfile_builds_this_crate_and_runs_as_the_manifests_user() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    let allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.strip_prefix('!'))
+        .map(|p| p.trim_end_matches('/'))
+        .collect();
+    let mut copied = 0;
+    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ")) {
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if words[0].starts_with("--from") {
+            continue;
+        }
+        for source in &words[..words.len() - 1] {
+            assert!(repo().join(source).exists(), "COPY {source}: no such path");
+            assert!(
+                allowed.contains(source),
+                "{source} is excluded by .dockerignore"
+            );
+            copied += 1;
+        }
+    }
+    assert!(copied >= 3, "the build copies the crate");
+    let docs = base_documents();
+    let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
+    let user = format!(
+        "USER {}:{}",
+        pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+    );
+    assert!(
+        dockerfile.lines().any(|l| l == user),
+        "Dockerfile lacks {user}"
+    );
+    assert!(dockerfile.contains("--bin inference-webhook"));
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/inference-webhook"]"#));
+    assert!(dockerfile.contains(":nonroot"), "a non-root runtime image");
+}
+
+/// Dotted paths of the leaves of a values tree; an empty map or a list is a leaf.
+fn value_paths(prefix: &str, value: &Value, out: &mut Vec<String>) {
+    match value.as_object() {
+        Some(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                value_paths(&path, child, out);
+            }
+        }
+        _ => out.push(prefix.to_string()),
+    }
+}
+
+#[test]
+fn chart_readme_documents_every_value() {
+    let chart = repo().join("charts/inference-webhook");
+    let values: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap()).unwrap();
+    let readme = std::fs::read_to_string(chart.join("README.md")).unwrap();
+    let mut paths = Vec::new();
+    value_paths("", &values, &mut paths);
+    assert!(paths.len() > 30, "values.yaml read: {paths:?}");
+    // A value is documented by its own row, or by the row of a map that holds it (resources).
+    let undocumented: Vec<&String> = paths
+        .iter()
+        .filter(|path| {
+            let mut prefix = path.as_str();
+            loop {
+                if readme.contains(&format!("| `{prefix}` |")) {
+                    return false;
+                }
+                match prefix.rsplit_once('.') {
+                    Some((head, _)) => prefix = head,
+                    None => return true,
+                }
+            }
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in the chart README: {undocumented:?}"
+    );
+}
