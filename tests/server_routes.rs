@@ -102,7 +102,7 @@ async fn a_deny_level_violation_denies_only_in_enforce_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rbg_gets_one_label_set_per_role_template() {
+async fn the_rbg_gets_labels_on_its_engine_roles_and_a_warning_for_the_router() {
     let t = start(&[]).await;
     let client = t.client("localhost");
     let sent = fixture_value(RBG);
@@ -110,14 +110,32 @@ async fn the_rbg_gets_one_label_set_per_role_template() {
     assert_eq!(status, 200);
     assert_envelope(&sent, &answer);
     let object = patched_object(&sent, &answer);
-    for role in 0..3 {
-        let labels =
-            &object["spec"]["roles"][role]["standalonePattern"]["template"]["metadata"]["labels"];
+    let labels_of = |role: usize| {
+        object["spec"]["roles"][role]["standalonePattern"]["template"]["metadata"]["labels"].clone()
+    };
+    for role in [1, 2] {
+        let labels = labels_of(role);
         assert_eq!(
             labels["alibabacloud.com/inference-workload"], "qwen3-pd",
             "role {role}"
         );
+        assert_eq!(
+            labels["alibabacloud.com/inference-backend"], "sglang",
+            "role {role}"
+        );
     }
+    // The router's backend is outside the default supported set: reported, not labeled.
+    assert!(
+        labels_of(0)
+            .get("alibabacloud.com/inference-workload")
+            .is_none()
+    );
+    assert!(
+        answer["response"]["warnings"]
+            .to_string()
+            .contains("engine-not-supported"),
+        "{answer}"
+    );
     t.server.shutdown().await.unwrap();
 }
 
