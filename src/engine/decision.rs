@@ -68,6 +68,7 @@ pub enum PatchOp {
 
 /// Why the engine judged a container to run an inference engine.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Detection {
     /// The container's name.
     pub container: String,
@@ -89,6 +90,7 @@ pub struct Detection {
 
 /// One pod template of the object, with what was found in it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TemplateReport {
     /// Display path of the pod template, e.g. `spec.roles[1].leaderWorkerPattern.template (leader)`.
     pub path: String,
@@ -109,6 +111,7 @@ pub struct TemplateReport {
 
 /// A rule that fired.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub rule: RuleId,
     pub level: Level,
@@ -124,6 +127,7 @@ pub struct Finding {
 
 /// The engine's answer for one object.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Decision {
     /// The kind the object was recognised as (`Deployment`, `RoleBasedGroup`, ...), if handled.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,17 +3,28 @@
 //! that adds the monitoring labels and the named metrics port, and the rules that fired.
 //! No I/O, no clock, no async: the server, the audit command and the tests all call [`decide`].
 
+pub mod argv;
+pub mod catalogue;
 pub mod decision;
+pub mod detect;
+pub mod image;
+pub mod judge;
 pub mod kinds;
 pub mod labels;
+pub mod path;
+pub mod plan;
 pub mod policy;
 pub mod rules;
+pub mod templates;
 
 pub use decision::{Decision, Detection, Finding, Mode, Outcome, PatchOp, Route, TemplateReport};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};
 
 use serde_json::Value;
+
+use judge::{Context, Workload};
+use plan::PatchBuilder;
 
 /// The admission operation being reviewed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +56,115 @@ pub struct Input<'a> {
 
 /// Review one object under a policy.
 pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
-    let _ = (input, policy);
-    Decision::default()
+    let object = input.object;
+    let mut decision = Decision::default();
+    let Some(kind) = kind_of(object) else {
+        return decision;
+    };
+    decision.kind = Some(kind.kind);
+    if input.operation == Operation::Other {
+        decision.skipped = Some("only CREATE and UPDATE are reviewed".into());
+        return decision;
+    }
+    let metadata = object.get("metadata");
+    if let Some(why) = opted_out(metadata, policy) {
+        decision.skipped = Some(why);
+        return decision;
+    }
+    let walk = templates::pod_templates(object, kind);
+    for (at, problem) in walk.unreadable {
+        let level = policy.level(RuleId::UnreadableTemplate);
+        if level != Level::Allow {
+            decision.findings.push(Finding {
+                rule: RuleId::UnreadableTemplate,
+                level,
+                path: at,
+                message: format!("{problem}; fix the manifest"),
+                fixed_by_patch: false,
+            });
+        }
+    }
+    let old = match (input.operation, input.old_object) {
+        (Operation::Update, Some(old)) if kind_of(old).is_some_and(|k| std::ptr::eq(k, kind)) => {
+            Some(templates::pod_templates(old, kind).templates)
+        }
+        _ => None,
+    };
+    let workload = workload_of(metadata);
+    decision.workload = workload.as_ref().map(|w| w.value.clone());
+    let mut builder = PatchBuilder::new(object);
+    for t in &walk.templates {
+        let unchanged = old.as_ref().is_some_and(|old| {
+            old.iter()
+                .any(|o| o.display == t.display && o.effective == t.effective)
+        });
+        let mut cx = Context {
+            policy,
+            workload: workload.as_ref(),
+            may_patch: !unchanged,
+            builder: &mut builder,
+            findings: &mut decision.findings,
+        };
+        decision.templates.push(judge::judge(t, &mut cx));
+    }
+    decision.patch = builder.into_ops();
+    decision
+}
+
+fn kind_of(object: &Value) -> Option<&'static kinds::KindSpec> {
+    let api_version = object.get("apiVersion")?.as_str()?;
+    let kind = object.get("kind")?.as_str()?;
+    kinds::lookup(api_version, kind)
+}
+
+fn opted_out(metadata: Option<&Value>, policy: &Policy) -> Option<String> {
+    let metadata = metadata?;
+    let annotation = metadata
+        .get("annotations")
+        .and_then(|a| a.get(&policy.opt_out_annotation))
+        .and_then(Value::as_str);
+    if annotation.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Some(format!(
+            "opted out by annotation {}: \"true\"",
+            policy.opt_out_annotation
+        ));
+    }
+    let label = metadata
+        .get("labels")
+        .and_then(|l| l.get(&policy.opt_out_label))
+        .and_then(Value::as_str);
+    (label == Some("disabled"))
+        .then(|| format!("opted out by label {}: disabled", policy.opt_out_label))
+}
+
+/// The workload name: the controlling owner's name for an object a controller made (it
+/// inherits its parent's workload), else the object's name, else its `generateName` stem.
+fn workload_of(metadata: Option<&Value>) -> Option<Workload> {
+    let metadata = metadata?;
+    let owner = metadata
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter()
+                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+                .or_else(|| refs.first())
+        })
+        .and_then(|r| r.get("name"))
+        .and_then(Value::as_str);
+    let name = owner
+        .or_else(|| metadata.get("name").and_then(Value::as_str))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            metadata
+                .get("generateName")
+                .and_then(Value::as_str)
+                .map(|g| g.trim_end_matches(['-', '.']).to_string())
+                .filter(|g| !g.is_empty())
+        })?;
+    let (value, shortened) = labels::workload_value(&name);
+    Some(Workload {
+        value,
+        shortened_from: shortened.then_some(name),
+    })
 }

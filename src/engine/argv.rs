@@ -1,0 +1,609 @@
+//! The effective command line of a container: `command` + `args` after Kubernetes' `$(VAR)`
+//! expansion, with shell scripts given to `sh -c` / `bash -c` read as a shell would split them,
+//! and each simple command normalised (`exec`, `env VAR=x`, assignments, `python -m module`).
+//!
+//! This is a reader, not a shell: it never evaluates anything. Variables that cannot be known
+//! statically stay as written (`$PORT`), so whoever reads a flag can say why it is unresolved.
+
+use std::collections::HashMap;
+
+/// How deep `sh -c "bash -c '...'"` nesting is followed.
+const MAX_SHELL_DEPTH: usize = 4;
+
+/// Variables visible to a container's processes: literal `env` values and script assignments.
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    values: HashMap<String, String>,
+}
+
+impl Vars {
+    /// Build from a container's `env` list, in order: each literal value may use `$(NAME)` of the
+    /// variables defined before it, as the kubelet does (so references cannot loop).
+    pub fn from_env(env: Option<&serde_json::Value>) -> Vars {
+        let mut vars = Vars::default();
+        let Some(list) = env.and_then(|e| e.as_array()) else {
+            return vars;
+        };
+        for item in list {
+            let (Some(name), Some(value)) = (
+                item.get("name").and_then(|n| n.as_str()),
+                item.get("value").and_then(|v| v.as_str()),
+            ) else {
+                continue;
+            };
+            let expanded = kube_expand(value, &vars);
+            vars.values.insert(name.to_string(), expanded);
+        }
+        vars
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    fn set(&mut self, name: &str, value: String) {
+        self.values.insert(name.to_string(), value);
+    }
+}
+
+/// Kubernetes' expansion of `$(NAME)` in `command`, `args` and `env`: known names are replaced,
+/// unknown ones stay as written, and `$$` stands for a literal `$`.
+pub fn kube_expand(text: &str, vars: &Vars) -> String {
+    if !text.contains('$') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(') {
+            match inner.find(')') {
+                Some(end) => {
+                    let name = &inner[..end];
+                    match vars.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &inner[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = inner;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a simple command runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// A program, by the last component of its path (`vllm`, `tritonserver`).
+    Program(String),
+    /// `python -m MODULE`.
+    Module(String),
+    /// A script file run by an interpreter, by file name (`server.py`, `multi-node-serving.sh`).
+    Script(String),
+}
+
+/// One simple command of the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub invocation: Invocation,
+    pub args: Vec<String>,
+}
+
+impl Cmd {
+    /// The value of a flag: `--flag V` or `--flag=V` (the last one wins, like argparse).
+    pub fn flag(&self, flag: &str) -> Option<&str> {
+        let mut found = None;
+        let mut it = self.args.iter();
+        while let Some(a) = it.next() {
+            if a == flag {
+                found = it.next().map(String::as_str);
+            } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                found = Some(v);
+            }
+        }
+        found
+    }
+
+    /// Whether a flag is present, with or without a value.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.args
+            .iter()
+            .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
+    }
+
+    /// The first argument that is not a flag.
+    pub fn first_positional(&self) -> Option<&str> {
+        self.args
+            .iter()
+            .map(String::as_str)
+            .find(|a| !a.starts_with('-'))
+    }
+
+    /// A short human form for evidence: `vllm serve`, `python -m sglang.launch_server`.
+    pub fn describe(&self) -> String {
+        match &self.invocation {
+            Invocation::Program(p) => match self.args.first() {
+                Some(sub) if !sub.starts_with('-') && sub.len() <= 24 => format!("{p} {sub}"),
+                _ => p.clone(),
+            },
+            Invocation::Module(m) => format!("python -m {m}"),
+            Invocation::Script(s) => match self.first_positional() {
+                Some(a) if a.len() <= 24 => format!("{s} {a}"),
+                _ => s.clone(),
+            },
+        }
+    }
+}
+
+/// The simple commands a container runs, in order, from its `command` and `args`.
+/// `vars` gains the assignments the scripts make.
+pub fn commands(command: &[String], args: &[String], vars: &mut Vars) -> Vec<Cmd> {
+    let words: Vec<String> = command
+        .iter()
+        .chain(args)
+        .map(|w| kube_expand(w, vars))
+        .collect();
+    let mut out = Vec::new();
+    expand(words, vars, 0, &mut out);
+    out
+}
+
+/// Normalise one simple command, following shells into their scripts.
+fn expand(words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+    let Some((start, program)) = program_start(&words, vars) else {
+        return;
+    };
+    let base = basename(program);
+    let rest = &words[start + 1..];
+    if is_shell(base) {
+        if let Some(pos) = rest.iter().position(|w| is_c_flag(w)) {
+            if depth < MAX_SHELL_DEPTH
+                && let Some(script) = rest.get(pos + 1)
+            {
+                for cmd in split_script(script, vars) {
+                    expand(cmd, vars, depth + 1, out);
+                }
+            }
+            return;
+        }
+        // `bash script.sh args`: the script runs with its arguments.
+        if let Some(pos) = rest.iter().position(|w| !w.starts_with('-')) {
+            out.push(Cmd {
+                invocation: Invocation::Script(basename(&rest[pos]).to_string()),
+                args: rest[pos + 1..].to_vec(),
+            });
+        }
+        return;
+    }
+    if is_python(base) {
+        let mut i = 0;
+        while let Some(w) = rest.get(i) {
+            match w.as_str() {
+                "-m" => {
+                    if let Some(module) = rest.get(i + 1) {
+                        out.push(Cmd {
+                            invocation: Invocation::Module(module.clone()),
+                            args: rest[i + 2..].to_vec(),
+                        });
+                    }
+                    return;
+                }
+                "-c" => return,
+                "-X" | "-W" => i += 2,
+                w if w.starts_with('-') => i += 1,
+                script => {
+                    out.push(Cmd {
+                        invocation: Invocation::Script(basename(script).to_string()),
+                        args: rest[i + 1..].to_vec(),
+                    });
+                    return;
+                }
+            }
+        }
+        return;
+    }
+    out.push(Cmd {
+        invocation: Invocation::Program(base.to_string()),
+        args: rest.to_vec(),
+    });
+}
+
+/// Skip what precedes the program (`exec`, `env`, assignments, shell keywords), recording
+/// assignments; return the program's index. `export` lines only assign.
+fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w str)> {
+    let mut i = 0;
+    let mut in_env = false;
+    while let Some(w) = words.get(i) {
+        if let Some((name, value)) = assignment(w) {
+            vars.set(name, value.to_string());
+            i += 1;
+            continue;
+        }
+        match w.as_str() {
+            "exec" | "nohup" | "time" | "command" | "builtin" | "if" | "then" | "else" | "elif"
+            | "do" | "while" | "until" | "!" | "{" | "}" | "fi" | "done" => i += 1,
+            "env" => {
+                in_env = true;
+                i += 1;
+            }
+            "-u" if in_env => i += 2,
+            w if in_env && w.starts_with('-') => i += 1,
+            "export" | "readonly" | "local" | "declare" => {
+                for a in &words[i + 1..] {
+                    if let Some((name, value)) = assignment(a) {
+                        vars.set(name, value.to_string());
+                    }
+                }
+                return None;
+            }
+            program => return Some((i, program)),
+        }
+    }
+    None
+}
+
+fn assignment(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some((name, value))
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn is_shell(base: &str) -> bool {
+    matches!(base, "sh" | "bash" | "dash" | "ash" | "zsh" | "ksh")
+}
+
+fn is_python(base: &str) -> bool {
+    base.strip_prefix("python")
+        .is_some_and(|v| v.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
+}
+
+/// `-c`, `-lc`, `-ec`, `-exc`: a short option group that contains `c`.
+fn is_c_flag(word: &str) -> bool {
+    word.strip_prefix('-').is_some_and(|f| {
+        !f.is_empty()
+            && !f.starts_with('-')
+            && f.contains('c')
+            && f.bytes().all(|b| b.is_ascii_alphabetic())
+    })
+}
+
+/// Split a shell script into simple commands (lists of words), as a POSIX shell tokenizes it:
+/// quotes, escapes, line continuations, comments, `;` `&&` `||` `|` `&` newlines and parentheses
+/// as separators, redirections dropped, `$VAR` / `${VAR}` expanded when known. Assignments
+/// made by earlier commands are visible to later ones. Unterminated quotes end at the script's end.
+pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
+    let mut lexer = Lexer {
+        chars: script.chars().collect(),
+        pos: 0,
+    };
+    let mut st = Splitter::default();
+    while let Some(c) = lexer.next() {
+        match c {
+            ' ' | '\t' | '\r' => st.end_word(),
+            '\n' | ';' | '&' | '|' | '(' | ')' => st.end_command(vars),
+            '#' if !st.in_word => {
+                while lexer.peek().is_some_and(|n| n != '\n') {
+                    lexer.pos += 1;
+                }
+            }
+            '\\' => match lexer.next() {
+                Some('\n') | None => {}
+                Some(n) => st.push(n),
+            },
+            '\'' => {
+                st.in_word = true;
+                while let Some(n) = lexer.next() {
+                    if n == '\'' {
+                        break;
+                    }
+                    st.word.push(n);
+                }
+            }
+            '"' => {
+                st.in_word = true;
+                while let Some(n) = lexer.next() {
+                    match n {
+                        '"' => break,
+                        '\\' => match lexer.next() {
+                            Some('\n') | None => {}
+                            Some(e @ ('"' | '\\' | '$' | '`')) => st.word.push(e),
+                            Some(e) => {
+                                st.word.push('\\');
+                                st.word.push(e);
+                            }
+                        },
+                        '$' => lexer.dollar(&mut st.word, vars),
+                        other => st.word.push(other),
+                    }
+                }
+            }
+            '$' => {
+                st.in_word = true;
+                lexer.dollar(&mut st.word, vars);
+            }
+            '>' | '<' => {
+                // `2>&1`, `> log`, `< in`: drop the redirection and its target.
+                if st.in_word && st.word.bytes().all(|b| b.is_ascii_digit()) {
+                    st.word.clear();
+                    st.in_word = false;
+                } else {
+                    st.end_word();
+                }
+                while matches!(lexer.peek(), Some('>' | '<')) {
+                    lexer.pos += 1;
+                }
+                if lexer.peek() == Some('&') {
+                    lexer.pos += 1;
+                    while lexer.peek().is_some_and(|d| d.is_ascii_digit() || d == '-') {
+                        lexer.pos += 1;
+                    }
+                } else {
+                    st.skip_next_word = true;
+                }
+            }
+            other => st.push(other),
+        }
+    }
+    st.end_command(vars);
+    st.commands
+}
+
+#[derive(Default)]
+struct Splitter {
+    commands: Vec<Vec<String>>,
+    words: Vec<String>,
+    word: String,
+    in_word: bool,
+    /// The next word is a redirection target.
+    skip_next_word: bool,
+}
+
+impl Splitter {
+    fn push(&mut self, c: char) {
+        self.word.push(c);
+        self.in_word = true;
+    }
+
+    fn end_word(&mut self) {
+        if self.in_word {
+            let word = std::mem::take(&mut self.word);
+            if !std::mem::take(&mut self.skip_next_word) {
+                self.words.push(word);
+            }
+            self.in_word = false;
+        }
+    }
+
+    fn end_command(&mut self, vars: &mut Vars) {
+        self.end_word();
+        self.skip_next_word = false;
+        if !self.words.is_empty() {
+            let cmd = std::mem::take(&mut self.words);
+            // Later commands see assignments such as `PORT=8000` or `export PORT=8000`.
+            let _ = program_start(&cmd, vars);
+            self.commands.push(cmd);
+        }
+    }
+}
+
+struct Lexer {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Lexer {
+    fn next(&mut self) -> Option<char> {
+        let c = self.chars.get(self.pos).copied();
+        self.pos += 1;
+        c
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    /// After a `$`: expand `${NAME}` / `$NAME` when known; keep `$(...)`, `$((...))` and unknown
+    /// names as written.
+    fn dollar(&mut self, word: &mut String, vars: &Vars) {
+        match self.peek() {
+            Some('{') => {
+                self.pos += 1;
+                let start = self.pos;
+                while matches!(self.peek(), Some(c) if c != '}') {
+                    self.pos += 1;
+                }
+                let inner: String = self.chars[start..self.pos.min(self.chars.len())]
+                    .iter()
+                    .collect();
+                self.pos += 1;
+                // `${NAME:-default}`: the default applies when NAME is unknown.
+                let (name, default) = match inner.split_once(":-") {
+                    Some((n, d)) => (n.to_string(), Some(d.to_string())),
+                    None => (inner.clone(), None),
+                };
+                match (vars.get(&name), default) {
+                    (Some(v), _) => word.push_str(v),
+                    (None, Some(d)) => word.push_str(&d),
+                    (None, None) => {
+                        word.push_str("${");
+                        word.push_str(&inner);
+                        word.push('}');
+                    }
+                }
+            }
+            Some('(') => {
+                let start = self.pos;
+                let mut depth = 0usize;
+                while let Some(c) = self.next() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                word.push('$');
+                word.extend(&self.chars[start..self.pos.min(self.chars.len())]);
+            }
+            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+                let start = self.pos;
+                while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == '_') {
+                    self.pos += 1;
+                }
+                let name: String = self.chars[start..self.pos].iter().collect();
+                match vars.get(&name) {
+                    Some(v) => word.push_str(v),
+                    None => {
+                        word.push('$');
+                        word.push_str(&name);
+                    }
+                }
+            }
+            _ => word.push('$'),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn cmds(command: &[&str], args: &[&str]) -> Vec<Cmd> {
+        commands(&strings(command), &strings(args), &mut Vars::default())
+    }
+
+    #[test]
+    fn plain_argv_is_one_command() {
+        let c = cmds(&["vllm", "serve"], &["m", "--port", "8080"]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].invocation, Invocation::Program("vllm".into()));
+        assert_eq!(c[0].flag("--port"), Some("8080"));
+        assert_eq!(c[0].describe(), "vllm serve");
+    }
+
+    #[test]
+    fn python_modules_and_scripts_are_recognised() {
+        let c = cmds(
+            &["/usr/bin/python3.10", "-u", "-m", "sglang.launch_server"],
+            &["--port=30001"],
+        );
+        assert_eq!(
+            c[0].invocation,
+            Invocation::Module("sglang.launch_server".into())
+        );
+        assert_eq!(c[0].flag("--port"), Some("30001"));
+        let c = cmds(&["python3", "./server.py", "leader"], &[]);
+        assert_eq!(c[0].invocation, Invocation::Script("server.py".into()));
+        assert_eq!(c[0].first_positional(), Some("leader"));
+    }
+
+    #[test]
+    fn shell_scripts_are_split_into_commands() {
+        let script = "bash /x/multi-node-serving.sh leader --ray_cluster_size=$(LWS_GROUP_SIZE); \n python3 -m vllm.entrypoints.openai.api_server --port 8080 && echo done || true | tee log";
+        let c = cmds(&["sh", "-c", script], &[]);
+        let kinds: Vec<String> = c.iter().map(Cmd::describe).collect();
+        assert_eq!(
+            kinds,
+            [
+                "multi-node-serving.sh leader",
+                "python -m vllm.entrypoints.openai.api_server",
+                "echo done",
+                "true",
+                "tee log"
+            ]
+        );
+        assert_eq!(c[1].flag("--port"), Some("8080"));
+    }
+
+    #[test]
+    fn quoting_escapes_and_continuations_follow_the_shell() {
+        let c = cmds(
+            &["/bin/bash", "-lc"],
+            &[
+                "exec env A=1 vllm serve 'my model' \\\n  --port \"80\"\"00\" --x='a b' # comment --port 1",
+            ],
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0].args,
+            strings(&["serve", "my model", "--port", "8000", "--x=a b"])
+        );
+    }
+
+    #[test]
+    fn variables_come_from_env_and_assignments() {
+        let env = json!([{"name": "PORT", "value": "8000"}, {"name": "P2", "value": "$(PORT)1"}]);
+        let mut vars = Vars::from_env(Some(&env));
+        assert_eq!(vars.get("P2"), Some("80001"));
+        let c = commands(
+            &strings(&[
+                "sh",
+                "-c",
+                "export MP=9000; vllm serve m --port ${PORT} --mp $MP --u $UNSET --d ${D:-7}",
+            ]),
+            &[],
+            &mut vars,
+        );
+        assert_eq!(c[0].flag("--port"), Some("8000"));
+        assert_eq!(c[0].flag("--mp"), Some("9000"));
+        assert_eq!(c[0].flag("--u"), Some("$UNSET"));
+        assert_eq!(c[0].flag("--d"), Some("7"));
+    }
+
+    #[test]
+    fn kubernetes_expansion_keeps_unknown_and_escaped_references() {
+        let env = json!([{"name": "A", "value": "$(B)"}, {"name": "B", "value": "$(A)"}]);
+        let vars = Vars::from_env(Some(&env));
+        // A is defined before B exists: it keeps `$(B)`; B sees A's value. No loop.
+        assert_eq!(vars.get("A"), Some("$(B)"));
+        assert_eq!(vars.get("B"), Some("$(B)"));
+        assert_eq!(kube_expand("$$(A) $(NOPE) $(", &vars), "$(A) $(NOPE) $(");
+    }
+
+    #[test]
+    fn redirections_and_unterminated_quotes_do_not_break_reading() {
+        let c = cmds(
+            &[
+                "sh",
+                "-c",
+                "vllm serve m --port 8001 > /tmp/log 2>&1; echo 'open",
+            ],
+            &[],
+        );
+        assert_eq!(c[0].args, strings(&["serve", "m", "--port", "8001"]));
+        assert_eq!(c[1].args, strings(&["open"]));
+    }
+}

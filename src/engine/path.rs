@@ -1,0 +1,89 @@
+//! Paths into a JSON object: as RFC 6901 pointers for patches, and in the dotted form people
+//! read in messages (`spec.template.metadata.labels["alibabacloud.com/inference-workload"]`).
+
+use serde_json::Value;
+
+use super::labels::escape_pointer_token;
+
+/// One step of a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tok {
+    Key(String),
+    Index(usize),
+    /// The end of a list, where `add` appends (`-`).
+    Append,
+}
+
+pub type Path = Vec<Tok>;
+
+/// Extend a path with dotted keys (`templateRef.patch`).
+pub fn join(base: &[Tok], dotted: &str) -> Path {
+    let mut p = base.to_vec();
+    p.extend(dotted.split('.').map(|k| Tok::Key(k.to_string())));
+    p
+}
+
+pub fn key(base: &[Tok], k: &str) -> Path {
+    let mut p = base.to_vec();
+    p.push(Tok::Key(k.to_string()));
+    p
+}
+
+pub fn pointer(path: &[Tok]) -> String {
+    let mut out = String::new();
+    for t in path {
+        out.push('/');
+        match t {
+            Tok::Key(k) => out.push_str(&escape_pointer_token(k)),
+            Tok::Index(i) => out.push_str(&i.to_string()),
+            Tok::Append => out.push('-'),
+        }
+    }
+    out
+}
+
+pub fn display(path: &[Tok]) -> String {
+    let mut out = String::new();
+    for t in path {
+        match t {
+            Tok::Key(k) if k.contains(['.', '/']) => out.push_str(&format!("[{k:?}]")),
+            Tok::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Tok::Index(i) => out.push_str(&format!("[{i}]")),
+            Tok::Append => out.push_str("[+]"),
+        }
+    }
+    out
+}
+
+/// The value at a path, if every step exists.
+pub fn get<'a>(v: &'a Value, path: &[Tok]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, t| match t {
+        Tok::Key(k) => cur.as_object()?.get(k),
+        Tok::Index(i) => cur.as_array()?.get(*i),
+        Tok::Append => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_escape_and_displays_read_well() {
+        let p = vec![
+            Tok::Key("spec".into()),
+            Tok::Key("containers".into()),
+            Tok::Index(0),
+            Tok::Key("metadata".into()),
+            Tok::Key("a/b~c".into()),
+            Tok::Append,
+        ];
+        assert_eq!(pointer(&p), "/spec/containers/0/metadata/a~1b~0c/-");
+        assert_eq!(display(&p), "spec.containers[0].metadata[\"a/b~c\"][+]");
+    }
+}

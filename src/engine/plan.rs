@@ -1,0 +1,224 @@
+//! Build a minimal JSON Patch of `add` operations. A missing parent is created by one `add` of
+//! the whole map or list; later additions under a parent an earlier operation creates are folded
+//! into that operation's value, so every operation applies in order to the original object.
+
+use serde_json::{Map, Value};
+
+use super::decision::PatchOp;
+use super::path::{self, Path, Tok};
+
+pub struct PatchBuilder<'a> {
+    doc: &'a Value,
+    ops: Vec<(Path, Value)>,
+}
+
+/// Why an addition was not planned.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// Display path of the value in the way.
+    pub at: String,
+}
+
+impl<'a> PatchBuilder<'a> {
+    pub fn new(doc: &'a Value) -> Self {
+        PatchBuilder {
+            doc,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Put `value` at `path` (its last step a key, or `Append` to add to a list), creating missing
+    /// parents. Refuses when something that is not a map or list is in the way.
+    pub fn add(&mut self, path: &[Tok], value: Value) -> Result<(), Blocked> {
+        let Some((slot, parents)) = path.split_last() else {
+            return Err(Blocked { at: String::new() });
+        };
+        // The deepest parent that exists, in the object or in a planned operation.
+        let mut depth = parents.len();
+        loop {
+            let prefix = &parents[..depth];
+            let next = if depth == parents.len() {
+                slot
+            } else {
+                &parents[depth]
+            };
+            match self.lookup(prefix) {
+                Some(found) => {
+                    let fits = match next {
+                        Tok::Key(_) => found.is_object(),
+                        Tok::Append | Tok::Index(_) => found.is_array(),
+                    };
+                    if !fits {
+                        return Err(Blocked {
+                            at: path::display(prefix),
+                        });
+                    }
+                    break;
+                }
+                None if depth == 0 => {
+                    return Err(Blocked { at: String::new() });
+                }
+                None => depth -= 1,
+            }
+        }
+        let nested = wrap(&path[depth + 1..], value);
+        let slot_path = &path[..=depth];
+        match self.owning_op(&path[..depth]) {
+            Some(i) => {
+                let (op_path, op_value) = &mut self.ops[i];
+                let inner = &path[op_path.len()..depth];
+                if let Some(target) = walk_mut(op_value, inner) {
+                    insert(target, &path[depth], nested);
+                }
+            }
+            None => self.ops.push((slot_path.to_vec(), nested)),
+        }
+        Ok(())
+    }
+
+    pub fn into_ops(self) -> Vec<PatchOp> {
+        self.ops
+            .into_iter()
+            .map(|(p, value)| PatchOp::Add {
+                path: path::pointer(&p),
+                value,
+            })
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn lookup(&self, prefix: &[Tok]) -> Option<&Value> {
+        if let Some(v) = path::get(self.doc, prefix) {
+            return Some(v);
+        }
+        self.owning_op(prefix).and_then(|i| {
+            let (op_path, op_value) = &self.ops[i];
+            path::get(op_value, &prefix[op_path.len()..])
+        })
+    }
+
+    /// The planned operation whose value contains `prefix`, if any.
+    fn owning_op(&self, prefix: &[Tok]) -> Option<usize> {
+        self.ops.iter().position(|(op_path, _)| {
+            op_path.len() <= prefix.len()
+                && !op_path.contains(&Tok::Append)
+                && prefix.starts_with(op_path)
+        })
+    }
+}
+
+fn wrap(rest: &[Tok], value: Value) -> Value {
+    rest.iter().rev().fold(value, |v, t| match t {
+        Tok::Key(k) => {
+            let mut m = Map::new();
+            m.insert(k.clone(), v);
+            Value::Object(m)
+        }
+        Tok::Append | Tok::Index(_) => Value::Array(vec![v]),
+    })
+}
+
+fn walk_mut<'v>(v: &'v mut Value, path: &[Tok]) -> Option<&'v mut Value> {
+    path.iter().try_fold(v, |cur, t| match t {
+        Tok::Key(k) => cur.as_object_mut()?.get_mut(k),
+        Tok::Index(i) => cur.as_array_mut()?.get_mut(*i),
+        Tok::Append => None,
+    })
+}
+
+fn insert(target: &mut Value, slot: &Tok, value: Value) {
+    match (target, slot) {
+        (Value::Object(m), Tok::Key(k)) => {
+            m.insert(k.clone(), value);
+        }
+        (Value::Array(a), Tok::Append | Tok::Index(_)) => a.push(value),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(ks: &[&str]) -> Path {
+        ks.iter().map(|k| Tok::Key(k.to_string())).collect()
+    }
+
+    #[test]
+    fn missing_parents_are_created_once_and_later_additions_fold_in() {
+        let doc = json!({"spec": {"role": {"templateRef": {"name": "base"}}}});
+        let mut b = PatchBuilder::new(&doc);
+        b.add(
+            &keys(&[
+                "spec",
+                "role",
+                "templateRef",
+                "patch",
+                "metadata",
+                "labels",
+                "a/b",
+            ]),
+            json!("x"),
+        )
+        .expect("planned");
+        b.add(
+            &keys(&[
+                "spec",
+                "role",
+                "templateRef",
+                "patch",
+                "metadata",
+                "labels",
+                "c",
+            ]),
+            json!("y"),
+        )
+        .expect("planned");
+        let mut containers = keys(&["spec", "role", "templateRef", "patch", "spec", "containers"]);
+        containers.push(Tok::Append);
+        b.add(&containers, json!({"name": "c"})).expect("planned");
+        let ops = serde_json::to_value(b.into_ops()).expect("serializable");
+        assert_eq!(
+            ops,
+            json!([{"op": "add", "path": "/spec/role/templateRef/patch", "value": {
+                "metadata": {"labels": {"a/b": "x", "c": "y"}},
+                "spec": {"containers": [{"name": "c"}]}
+            }}])
+        );
+    }
+
+    #[test]
+    fn existing_parents_get_one_operation_per_member() {
+        let doc = json!({"metadata": {"labels": {}}, "ports": []});
+        let mut b = PatchBuilder::new(&doc);
+        b.add(&keys(&["metadata", "labels", "a/b"]), json!("x"))
+            .expect("planned");
+        b.add(&[Tok::Key("ports".into()), Tok::Append], json!(1))
+            .expect("planned");
+        let ops = serde_json::to_value(b.into_ops()).expect("serializable");
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "/metadata/labels/a~1b", "value": "x"},
+                {"op": "add", "path": "/ports/-", "value": 1}
+            ])
+        );
+    }
+
+    #[test]
+    fn a_scalar_in_the_way_blocks_the_addition() {
+        let doc = json!({"metadata": {"labels": "oops"}});
+        let mut b = PatchBuilder::new(&doc);
+        assert_eq!(
+            b.add(&keys(&["metadata", "labels", "x"]), json!("v")),
+            Err(Blocked {
+                at: "metadata.labels".into()
+            })
+        );
+        assert!(b.is_empty());
+    }
+}

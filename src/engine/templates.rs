@@ -1,0 +1,362 @@
+//! Find every pod template of an object, following the kind table: inline templates, role
+//! templates reached through `templateRef` with their patch, and leader/worker variants.
+//! Each template comes with its effective content (layers merged as the controller merges them)
+//! and the writable layers a patch may touch.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::kinds::{KindSpec, Site};
+use super::path::{self, Path, Tok};
+
+/// A writable layer of a template: the inline template itself or a patch over it.
+#[derive(Debug)]
+pub struct Layer<'a> {
+    pub value: &'a Value,
+    pub path: Path,
+}
+
+/// One pod template as the pods will see it.
+#[derive(Debug)]
+pub struct PodTemplate<'a> {
+    /// Display path of the template (or the `templateRef`) with its variant.
+    pub display: String,
+    pub role: Option<String>,
+    pub variant: Option<&'static str>,
+    pub effective: Cow<'a, Value>,
+    /// Where the template's labels live (the inline template or the reference's patch).
+    pub labels_at: Path,
+    /// Writable layers that may hold containers, innermost first.
+    pub layers: Vec<Layer<'a>>,
+    /// For a template reached through `templateRef`: the patch's container list, where a
+    /// container defined only in the shared role template gets an entry of its own.
+    pub append_containers_at: Option<Path>,
+    /// The pattern this template came from, to tell a lone variant from a pair.
+    pattern: Path,
+}
+
+/// Templates found, and the places whose shape could not be read.
+#[derive(Debug, Default)]
+pub struct Walk<'a> {
+    pub templates: Vec<PodTemplate<'a>>,
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Walk an object of a handled kind.
+pub fn pod_templates<'a>(object: &'a Value, kind: &KindSpec) -> Walk<'a> {
+    let mut walk = Walk::default();
+    let role_templates = kind
+        .role_templates
+        .and_then(|p| path::get(object, &path::join(&[], p)))
+        .and_then(Value::as_array);
+    for site in kind.sites {
+        let mut patterns = Vec::new();
+        expand(
+            object,
+            &site_steps(site.at),
+            Vec::new(),
+            None,
+            &mut patterns,
+            &mut walk,
+        );
+        for (at, pattern, role) in patterns {
+            visit(site, at, pattern, role, role_templates, &mut walk);
+        }
+    }
+    // A variant alone (a LeaderWorkerSet without a leader template) runs on every pod.
+    let lone: Vec<usize> = (0..walk.templates.len())
+        .filter(|&i| {
+            let t = &walk.templates[i];
+            t.variant.is_some()
+                && walk
+                    .templates
+                    .iter()
+                    .filter(|o| o.pattern == t.pattern)
+                    .count()
+                    == 1
+        })
+        .collect();
+    for i in lone {
+        let t = &mut walk.templates[i];
+        t.variant = None;
+        if let Some(cut) = t.display.rfind(" (") {
+            t.display.truncate(cut);
+        }
+    }
+    walk
+}
+
+enum Step<'s> {
+    Key(&'s str),
+    Each(&'s str),
+}
+
+fn site_steps(at: &str) -> Vec<Step<'_>> {
+    at.split('.')
+        .map(|s| match s.strip_suffix("[]") {
+            Some(k) => Step::Each(k),
+            None => Step::Key(s),
+        })
+        .collect()
+}
+
+/// Resolve a site path with `[]` into the pattern objects it names, capturing role names.
+fn expand<'a>(
+    v: &'a Value,
+    steps: &[Step<'_>],
+    at: Path,
+    role: Option<String>,
+    out: &mut Vec<(Path, &'a Value, Option<String>)>,
+    walk: &mut Walk<'a>,
+) {
+    let Some((step, rest)) = steps.split_first() else {
+        match v {
+            Value::Object(_) => out.push((at, v, role)),
+            Value::Null => {}
+            _ => walk
+                .unreadable
+                .push((path::display(&at), "is not an object".into())),
+        }
+        return;
+    };
+    let Some(obj) = v.as_object() else {
+        if !v.is_null() {
+            walk.unreadable
+                .push((path::display(&at), "is not an object".into()));
+        }
+        return;
+    };
+    match step {
+        Step::Key(k) => {
+            if let Some(next) = obj.get(*k) {
+                expand(next, rest, path::key(&at, k), role, out, walk);
+            }
+        }
+        Step::Each(k) => match obj.get(*k) {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut p = path::key(&at, k);
+                    p.push(Tok::Index(i));
+                    let role = if *k == "roles" {
+                        item.get("name").and_then(Value::as_str).map(str::to_string)
+                    } else {
+                        role.clone()
+                    };
+                    expand(item, rest, p, role, out, walk);
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => walk
+                .unreadable
+                .push((path::display(&path::key(&at, k)), "is not a list".into())),
+        },
+    }
+}
+
+fn visit<'a>(
+    site: &Site,
+    at: Path,
+    pattern: &'a Value,
+    role: Option<String>,
+    role_templates: Option<&'a Vec<Value>>,
+    walk: &mut Walk<'a>,
+) {
+    let tpl_path = path::join(&at, site.template);
+    let inline = path::get(pattern, &path::join(&[], site.template));
+    let (display, effective, labels_at, layers, append_at) = match inline {
+        Some(v @ Value::Object(_)) => (
+            path::display(&tpl_path),
+            Cow::Borrowed(v),
+            path::join(&tpl_path, "metadata.labels"),
+            vec![Layer {
+                value: v,
+                path: tpl_path,
+            }],
+            None,
+        ),
+        Some(v) if !v.is_null() => {
+            walk.unreadable
+                .push((path::display(&tpl_path), "is not an object".into()));
+            return;
+        }
+        _ => {
+            let Some((ref_key, patch_rel)) = site.template_ref else {
+                return;
+            };
+            let Some(reference) = pattern.get(ref_key).filter(|r| !r.is_null()) else {
+                return;
+            };
+            let ref_display = path::display(&path::key(&at, ref_key));
+            let Some(name) = reference.get("name").and_then(Value::as_str) else {
+                walk.unreadable
+                    .push((ref_display, "has no name of a role template".into()));
+                return;
+            };
+            let base = role_templates
+                .and_then(|list| {
+                    list.iter()
+                        .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
+                })
+                .and_then(|t| t.get("template"))
+                .filter(|t| t.is_object());
+            let Some(base) = base else {
+                walk.unreadable.push((
+                    ref_display,
+                    format!(
+                        "names role template {name:?}, which spec.roleTemplates does not define"
+                    ),
+                ));
+                return;
+            };
+            let patch_path = path::join(&at, patch_rel);
+            let (effective, layers) = match path::get(pattern, &path::join(&[], patch_rel)) {
+                Some(p @ Value::Object(_)) => (
+                    Cow::Owned(merge(base, p)),
+                    vec![Layer {
+                        value: p,
+                        path: patch_path.clone(),
+                    }],
+                ),
+                Some(p) if !p.is_null() => {
+                    walk.unreadable
+                        .push((path::display(&patch_path), "is not an object".into()));
+                    return;
+                }
+                _ => (Cow::Borrowed(base), Vec::new()),
+            };
+            (
+                ref_display,
+                effective,
+                path::join(&patch_path, "metadata.labels"),
+                layers,
+                Some(path::join(&patch_path, "spec.containers")),
+            )
+        }
+    };
+
+    let variants: Vec<(&'static str, Option<(&'a Value, Path)>)> = if let Some(v) = site.variant {
+        vec![(v, None)]
+    } else {
+        let patches: Vec<_> = site
+            .variants
+            .iter()
+            .map(|(name, rel)| {
+                let p = path::get(pattern, &path::join(&[], rel)).filter(|p| p.is_object());
+                (*name, p.map(|p| (p, path::join(&at, rel))))
+            })
+            .collect();
+        if patches.iter().all(|(_, p)| p.is_none()) {
+            Vec::new()
+        } else {
+            patches
+        }
+    };
+
+    if variants.is_empty() {
+        walk.templates.push(PodTemplate {
+            display,
+            role,
+            variant: None,
+            effective,
+            labels_at,
+            layers,
+            append_containers_at: append_at,
+            pattern: at,
+        });
+        return;
+    }
+    for (name, patch) in variants {
+        let mut vlayers = Vec::with_capacity(layers.len() + 1);
+        let eff = match patch {
+            Some((p, p_path)) => {
+                vlayers.push(Layer {
+                    value: p,
+                    path: p_path,
+                });
+                Cow::Owned(merge(&effective, p))
+            }
+            None => effective.clone(),
+        };
+        vlayers.extend(layers.iter().map(|l| Layer {
+            value: l.value,
+            path: l.path.clone(),
+        }));
+        walk.templates.push(PodTemplate {
+            display: format!("{display} ({name})"),
+            role: role.clone(),
+            variant: Some(name),
+            effective: eff,
+            labels_at: labels_at.clone(),
+            layers: vlayers,
+            append_containers_at: append_at.clone(),
+            pattern: at.clone(),
+        });
+    }
+}
+
+/// The key strategic merge patch uses to merge items of these pod-spec lists.
+fn merge_key(list: &str) -> Option<&'static str> {
+    match list {
+        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" => Some("name"),
+        "ports" => Some("containerPort"),
+        "volumeMounts" => Some("mountPath"),
+        _ => None,
+    }
+}
+
+/// Strategic-merge `patch` over `base` as far as detection needs: maps merge, pod-spec lists
+/// merge by their keys, other lists and scalars are replaced, `null` deletes.
+pub fn merge(base: &Value, patch: &Value) -> Value {
+    merge_in(base, patch, None)
+}
+
+fn merge_in(base: &Value, patch: &Value, list_key: Option<&str>) -> Value {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            let mut out: Map<String, Value> = b.clone();
+            for (k, pv) in p {
+                if pv.is_null() {
+                    out.remove(k);
+                } else if let Some(bv) = b.get(k) {
+                    out.insert(k.clone(), merge_in(bv, pv, merge_key(k)));
+                } else {
+                    out.insert(k.clone(), pv.clone());
+                }
+            }
+            Value::Object(out)
+        }
+        (Value::Array(b), Value::Array(p)) if list_key.is_some() => {
+            let key = list_key.unwrap_or_default();
+            let mut out = b.clone();
+            for item in p {
+                let id = item.get(key);
+                match id.and_then(|id| out.iter().position(|o| o.get(key) == Some(id))) {
+                    Some(i) => out[i] = merge_in(&out[i], item, None),
+                    None => out.push(item.clone()),
+                }
+            }
+            Value::Array(out)
+        }
+        (_, p) => p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_follows_strategic_merge_keys() {
+        let base = json!({"spec": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 1}]}], "nodeSelector": {"a": "1"}}});
+        let patch = json!({"spec": {"containers": [{"name": "a", "command": ["c"], "ports": [{"containerPort": 1, "name": "http"}]}, {"name": "b"}], "nodeSelector": null}});
+        assert_eq!(
+            merge(&base, &patch),
+            json!({"spec": {"containers": [
+                {"name": "a", "image": "x", "ports": [{"containerPort": 1, "name": "http"}], "command": ["c"]},
+                {"name": "b"}
+            ]}})
+        );
+    }
+}

@@ -1,0 +1,622 @@
+//! One fixture per behaviour of the engine: kinds, detection, the patch, the rules, UPDATE.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use inference_webhook::engine::{Input, Level, Mode, Operation, Policy, Route, decide};
+use serde_json::{Value, json};
+
+fn vllm_container() -> Value {
+    json!({"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+           "command": ["vllm", "serve"], "args": ["Qwen/Qwen3-8B", "--port", "8000"]})
+}
+
+#[test]
+fn a_vllm_deployment_gets_both_labels_and_the_named_port() {
+    let obj = deployment("qwen", pod(json!([vllm_container()])));
+    let d = create(&obj);
+    assert_eq!(d.kind, Some("Deployment"));
+    assert_eq!(d.workload.as_deref(), Some("qwen"));
+    assert_eq!(
+        serde_json::to_value(&d.patch).unwrap(),
+        json!([
+            {"op": "add", "path": "/spec/template/metadata/labels/alibabacloud.com~1inference-workload", "value": "qwen"},
+            {"op": "add", "path": "/spec/template/metadata/labels/alibabacloud.com~1inference-backend", "value": "vllm"},
+            {"op": "add", "path": "/spec/template/spec/containers/0/ports",
+             "value": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]}
+        ])
+    );
+    let patched = apply(&obj, &d);
+    assert_eq!(
+        patched["spec"]["template"]["metadata"]["labels"]["app"], "x",
+        "user labels kept"
+    );
+    let again = create(&patched);
+    assert!(again.patch.is_empty(), "idempotent: {:?}", again.patch);
+    assert!(!again.denies());
+    assert_eq!(again.templates[0].metrics_port, Some(8000));
+}
+
+#[test]
+fn templates_without_metadata_get_one_add_of_the_whole_map() {
+    let obj = deployment("m", json!({"spec": {"containers": [vllm_container()]}}));
+    let d = create(&obj);
+    assert_eq!(d.patch.len(), 2, "{:?}", d.patch);
+    let first = serde_json::to_value(&d.patch[0]).unwrap();
+    assert_eq!(first["path"], "/spec/template/metadata");
+    assert_eq!(
+        first["value"],
+        json!({"labels": {WORKLOAD: "m", BACKEND: "vllm"}})
+    );
+    assert!(create(&apply(&obj, &d)).patch.is_empty());
+}
+
+#[test]
+fn a_statefulset_running_sglang_in_sh_c_with_an_env_port() {
+    let obj = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "sgl"},
+        "spec": {"serviceName": "sgl", "selector": {}, "template": pod(json!([{
+            "name": "engine", "image": "docker.io/lmsysorg/sglang:v0.5.5",
+            "env": [{"name": "PORT", "value": "30001"}],
+            "command": ["/bin/bash", "-c"],
+            "args": ["set -e\nexport HF_HOME=/models; \\\n exec python3 -m sglang.launch_server --model-path /m \\\n --port $PORT --enable-metrics"]
+        }]))}
+    });
+    let d = create(&obj);
+    let det = &d.templates[0].detections[0];
+    assert_eq!((det.engine, det.metrics_port), ("sglang", Some(30001)));
+    let patched = apply(&obj, &d);
+    assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "sglang");
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        30001
+    );
+    assert!(
+        d.findings.iter().all(|f| f.level != Level::Deny),
+        "{:?}",
+        d.findings
+    );
+}
+
+#[test]
+fn kubernetes_env_references_resolve_the_port() {
+    let obj = deployment(
+        "v",
+        pod(json!([{
+            "name": "v", "image": "registry.example.com:5000/team/vllm-openai:v0.10.0",
+            "env": [{"name": "BASE", "value": "81"}, {"name": "PORT", "value": "$(BASE)00"}],
+            "args": ["m", "--port", "$(PORT)"]
+        }])),
+    );
+    let d = create(&obj);
+    assert_eq!(d.templates[0].metrics_port, Some(8100));
+    assert!(
+        d.templates[0].detections[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("image"))
+    );
+}
+
+#[test]
+fn vendor_images_are_told_by_their_command() {
+    let obj = deployment(
+        "x",
+        pod(json!([{
+            "name": "x", "image": "vendor.example.com/ai/inference-xpu-pytorch:25.06-vllm0.9.1-py3",
+            "command": ["python3", "-m", "vllm.entrypoints.openai.api_server", "--port=8010"]
+        }])),
+    );
+    let d = create(&obj);
+    assert_eq!(d.templates[0].backend.as_deref(), Some("vllm"));
+    assert_eq!(d.templates[0].metrics_port, Some(8010));
+}
+
+#[test]
+fn an_unnamed_port_with_the_metrics_number_gets_the_name() {
+    let mut c = vllm_container();
+    c["ports"] = json!([{"containerPort": 8000}]);
+    let obj = deployment("v", pod(json!([c])));
+    let d = create(&obj);
+    let last = serde_json::to_value(d.patch.last().unwrap()).unwrap();
+    assert_eq!(
+        last,
+        json!({"op": "add", "path": "/spec/template/spec/containers/0/ports/0/name", "value": "http"})
+    );
+    assert!(create(&apply(&obj, &d)).patch.is_empty());
+}
+
+#[test]
+fn a_port_named_otherwise_is_never_renamed() {
+    let mut c = vllm_container();
+    c["ports"] = json!([{"containerPort": 8000, "name": "modelserver"}]);
+    let obj = deployment("v", pod(json!([c])));
+    let d = create(&obj);
+    assert!(rules(&d).contains(&"metrics-port-named-otherwise"));
+    let patched = apply(&obj, &d);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 8000, "name": "modelserver"}])
+    );
+    assert_eq!(
+        labels_at(&patched, "/spec/template")[BACKEND],
+        "vllm",
+        "labels still added"
+    );
+}
+
+#[test]
+fn the_port_name_on_another_number_is_denied() {
+    let mut c = vllm_container();
+    c["ports"] = json!([{"containerPort": 9090, "name": "http"}]);
+    let d = create(&deployment("v", pod(json!([c]))));
+    assert!(rules(&d).contains(&"port-name-conflict"));
+    assert!(d.denies());
+    let out = d.outcome(Mode::Enforce, Route::Mutate);
+    assert!(!out.allowed);
+    let msg = out.message.unwrap();
+    assert!(
+        msg.contains("port-name-conflict")
+            && msg.contains("spec.template.spec.containers[0].ports[0]")
+            && msg.contains("8000"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn backend_labels_outside_the_supported_set_or_contradicting_the_engine_are_denied() {
+    let mut t = pod(json!([vllm_container()]));
+    t["metadata"]["labels"][BACKEND] = json!("vLLM");
+    let d = create(&deployment("v", t.clone()));
+    assert_eq!(
+        rules(&d),
+        ["backend-unsupported", "monitoring-labels-missing"]
+    );
+    assert!(d.denies());
+    t["metadata"]["labels"][BACKEND] = json!("sglang");
+    let d = create(&deployment("v", t.clone()));
+    assert!(rules(&d).contains(&"backend-mismatch"));
+    assert!(
+        d.findings[0].message.contains("\"vllm\""),
+        "the fix names the value: {}",
+        d.findings[0].message
+    );
+    t["metadata"]["labels"][BACKEND] = json!("vllm-pd");
+    let d = create(&deployment("v", t));
+    assert!(
+        !d.denies(),
+        "vllm-pd and vllm are one family: {:?}",
+        d.findings
+    );
+}
+
+#[test]
+fn user_labels_stay_and_the_legacy_key_gets_the_canonical_one_beside_it() {
+    let mut t = pod(json!([vllm_container()]));
+    t["metadata"]["labels"][WORKLOAD] = json!("team-qwen");
+    t["metadata"]["labels"]["alibabacloud.com/inference_backend"] = json!("vllm");
+    let obj = deployment("v", t);
+    let d = create(&obj);
+    assert!(rules(&d).contains(&"legacy-backend-label"));
+    let patched = apply(&obj, &d);
+    let labels = labels_at(&patched, "/spec/template");
+    assert_eq!(labels[WORKLOAD], "team-qwen");
+    assert_eq!(labels["alibabacloud.com/inference_backend"], "vllm");
+    assert_eq!(labels[BACKEND], "vllm");
+}
+
+#[test]
+fn metrics_switched_off_is_denied_for_the_serving_engine() {
+    let sglang = json!({"name": "s", "image": "lmsysorg/sglang:latest",
+                        "command": ["python3", "-m", "sglang.launch_server", "--port", "8000"]});
+    let d = create(&deployment("s", pod(json!([sglang]))));
+    assert!(rules(&d).contains(&"metrics-disabled"));
+    assert!(d.denies());
+    let mut v = vllm_container();
+    v["args"] = json!(["m", "--disable-log-stats"]);
+    assert!(rules(&create(&deployment("v", pod(json!([v]))))).contains(&"metrics-disabled"));
+    let llama = json!({"name": "l", "image": "ghcr.io/ggml-org/llama.cpp:server", "command": ["llama-server", "-m", "/m.gguf"]});
+    let obj = deployment("l", pod(json!([llama])));
+    assert_eq!(
+        rules(&create(&obj)),
+        ["engine-not-supported"],
+        "unsupported engines are reported only"
+    );
+    let policy = Policy::from_yaml("supportedBackends: [vllm, llamacpp]", "test").unwrap();
+    assert!(rules(&create_with(&obj, &policy)).contains(&"metrics-disabled"));
+}
+
+#[test]
+fn an_unresolvable_port_warns_and_injects_labels_only() {
+    let v = json!({"name": "v", "image": "vllm/vllm-openai", "args": ["m", "--port", "$(PORT)"],
+                   "env": [{"name": "PORT", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "p"}}}]});
+    let obj = deployment("v", pod(json!([v])));
+    let d = create(&obj);
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.rule.as_str() == "metrics-port-unresolved")
+        .expect("warned");
+    assert_eq!(f.level, Level::Warn);
+    assert!(f.message.contains("$(PORT)"), "{}", f.message);
+    let patched = apply(&obj, &d);
+    assert!(
+        patched["spec"]["template"]["spec"]["containers"][0]
+            .get("ports")
+            .is_none()
+    );
+    assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "vllm");
+}
+
+#[test]
+fn different_engines_in_one_template_warn() {
+    let router = json!({"name": "r", "image": "lmsysorg/sglang-router:v0.2.4", "command": ["python3", "-m", "sglang_router.launch_router"]});
+    let d = create(&deployment("mix", pod(json!([vllm_container(), router]))));
+    assert!(rules(&d).contains(&"mixed-engines"));
+    assert_eq!(d.templates[0].backend.as_deref(), Some("vllm"));
+}
+
+#[test]
+fn init_containers_are_never_engines() {
+    let t = json!({"spec": {"initContainers": [vllm_container()], "containers": [{"name": "app", "image": "nginx"}]}});
+    let d = create(&deployment("web", t));
+    assert!(d.patch.is_empty() && d.findings.is_empty() && d.templates[0].detections.is_empty());
+}
+
+#[test]
+fn non_inference_workloads_and_other_kinds_pass_untouched() {
+    let d = create(&deployment(
+        "web",
+        pod(json!([{"name": "web", "image": "nginx:1.27"}])),
+    ));
+    assert!(d.patch.is_empty() && d.findings.is_empty());
+    for (api, kind) in [
+        ("v1", "Pod"),
+        ("batch/v1", "Job"),
+        ("apps/v1beta2", "Deployment"),
+    ] {
+        let obj = json!({"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "spec": {"template": pod(json!([vllm_container()]))}});
+        let d = create(&obj);
+        assert_eq!(
+            (d.kind, d.patch.len(), d.findings.len()),
+            (None, 0, 0),
+            "{api} {kind}"
+        );
+    }
+}
+
+#[test]
+fn controller_owned_objects_inherit_the_parent_workload_name() {
+    let mut obj = deployment("rbg-x-prefill-0", pod(json!([vllm_container()])));
+    obj["metadata"]["ownerReferences"] = json!([{"apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleBasedGroup", "name": "rbg-x", "uid": "u", "controller": true}]);
+    let d = create(&obj);
+    assert_eq!(d.workload.as_deref(), Some("rbg-x"));
+    let mut t = pod(json!([vllm_container()]));
+    t["metadata"]["labels"][WORKLOAD] = json!("parent");
+    obj["spec"]["template"] = t;
+    assert_eq!(
+        labels_at(&apply(&obj, &create(&obj)), "/spec/template")[WORKLOAD],
+        "parent"
+    );
+}
+
+#[test]
+fn generate_name_stems_and_long_names_give_valid_workload_values() {
+    let mut obj = deployment("", pod(json!([vllm_container()])));
+    obj["metadata"] = json!({"generateName": "qwen-"});
+    assert_eq!(create(&obj).workload.as_deref(), Some("qwen"));
+    let long = "a-very-long-inference-service-name-that-goes-past-the-label-limit-of-63";
+    let obj = deployment(long, pod(json!([vllm_container()])));
+    let d = create(&obj);
+    let value = d.workload.clone().unwrap();
+    assert!(
+        value.len() <= 63 && value.starts_with("a-very-long"),
+        "{value}"
+    );
+    assert!(rules(&d).contains(&"workload-name-shortened"));
+    assert_eq!(create(&obj).workload, d.workload, "deterministic");
+    assert!(!rules(&create(&apply(&obj, &d))).contains(&"workload-name-shortened"));
+}
+
+#[test]
+fn updates_that_leave_the_template_alone_do_not_restart_pods() {
+    let old = deployment("v", pod(json!([vllm_container()])));
+    let mut scaled = old.clone();
+    scaled["spec"]["replicas"] = json!(4);
+    scaled["metadata"]["annotations"] = json!({"note": "x"});
+    let d = update(&old, &scaled);
+    assert!(d.patch.is_empty());
+    assert_eq!(rules(&d), ["update-not-injected"]);
+    let mut changed = old.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("vllm/vllm-openai:v0.11.0");
+    let d = update(&old, &changed);
+    assert_eq!(d.patch.len(), 3);
+    let d = decide(
+        &Input {
+            object: &changed,
+            old_object: None,
+            operation: Operation::Update,
+        },
+        &Policy::default(),
+    );
+    assert_eq!(
+        d.patch.len(),
+        3,
+        "an UPDATE without oldObject is treated as changed"
+    );
+}
+
+#[test]
+fn opted_out_objects_and_deletes_are_skipped() {
+    let mut obj = deployment("v", pod(json!([vllm_container()])));
+    obj["metadata"]["annotations"] = json!({"inference-webhook/skip": "true"});
+    assert!(create(&obj).skipped.is_some() && create(&obj).patch.is_empty());
+    let mut obj = deployment("v", pod(json!([vllm_container()])));
+    obj["metadata"]["labels"] = json!({"inference-monitoring": "disabled"});
+    assert!(create(&obj).skipped.is_some());
+    let d = decide(
+        &Input {
+            object: &obj,
+            old_object: None,
+            operation: Operation::Other,
+        },
+        &Policy::default(),
+    );
+    assert!(d.skipped.is_some() && d.patch.is_empty());
+}
+
+fn rbg_v1alpha2() -> Value {
+    json!({
+        "apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleBasedGroup",
+        "metadata": {"name": "pd"},
+        "spec": {
+            "roleTemplates": [{"name": "base", "template": {"spec": {"containers": [
+                {"name": "vllm", "image": "vllm/vllm-openai:latest", "ports": [{"containerPort": 8000}]}
+            ]}}}],
+            "roles": [
+                {"name": "router", "standalonePattern": {"template": {"spec": {"containers": [
+                    {"name": "router", "image": "lmsysorg/sglang-router:v0.2.4", "command": ["python3", "-m", "sglang_router.launch_router", "--prometheus-port", "9090"]}
+                ]}}}},
+                {"name": "prefill", "standalonePattern": {"templateRef": {"name": "base"}}},
+                {"name": "decode", "standalonePattern": {"templateRef": {"name": "base", "patch": {"spec": {"containers": [
+                    {"name": "vllm", "command": ["vllm", "serve"], "args": ["m", "--kv-transfer-config", "{\"kv_role\":\"kv_consumer\"}"]}
+                ]}}}}},
+                {"name": "multi", "leaderWorkerPattern": {
+                    "template": {"spec": {"containers": [{"name": "s", "image": "lmsysorg/sglang:v0.5.5",
+                        "command": ["python3", "-m", "sglang.launch_server", "--enable-metrics", "--node-rank", "$(LWS_WORKER_INDEX)"]}]}},
+                    "leaderTemplatePatch": {"metadata": {"labels": {"role": "leader"}}},
+                    "workerTemplatePatch": {"metadata": {"labels": {"role": "worker"}}}
+                }}
+            ]
+        }
+    })
+}
+
+#[test]
+fn role_based_groups_v1alpha2_label_every_role_through_its_own_layer() {
+    let obj = rbg_v1alpha2();
+    let d = create(&obj);
+    let backends: Vec<_> = d
+        .templates
+        .iter()
+        .map(|t| {
+            (
+                t.role.clone().unwrap(),
+                t.variant.clone(),
+                t.backend.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        backends,
+        [
+            ("router".into(), None, None),
+            ("prefill".into(), None, Some("vllm".into())),
+            ("decode".into(), None, Some("vllm-pd".into())),
+            ("multi".into(), Some("leader".into()), Some("sglang".into())),
+            ("multi".into(), Some("worker".into()), Some("sglang".into())),
+        ]
+    );
+    let patched = apply(&obj, &d);
+    // The shared role template is never touched: each role's reference gets a patch.
+    assert_eq!(
+        patched["spec"]["roleTemplates"],
+        obj["spec"]["roleTemplates"]
+    );
+    let prefill = &patched["spec"]["roles"][1]["standalonePattern"]["templateRef"]["patch"];
+    assert_eq!(prefill["metadata"]["labels"][BACKEND], "vllm");
+    assert_eq!(
+        prefill["spec"]["containers"],
+        json!([{"name": "vllm", "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]}])
+    );
+    let decode = &patched["spec"]["roles"][2]["standalonePattern"]["templateRef"]["patch"];
+    assert_eq!(decode["metadata"]["labels"][WORKLOAD], "pd");
+    assert_eq!(decode["spec"]["containers"][0]["ports"][0]["name"], "http");
+    let multi = &patched["spec"]["roles"][3]["leaderWorkerPattern"];
+    assert_eq!(multi["template"]["metadata"]["labels"][BACKEND], "sglang");
+    assert_eq!(
+        multi["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        30000
+    );
+    assert_eq!(
+        multi["leaderTemplatePatch"],
+        obj["spec"]["roles"][3]["leaderWorkerPattern"]["leaderTemplatePatch"]
+    );
+    let again = create(&patched);
+    assert!(again.patch.is_empty(), "{:?}", again.patch);
+    assert_eq!(again.denies(), d.denies());
+}
+
+#[test]
+fn role_based_groups_v1alpha1_and_components() {
+    let obj = json!({
+        "apiVersion": "workloads.x-k8s.io/v1alpha1", "kind": "RoleBasedGroup",
+        "metadata": {"name": "old"},
+        "spec": {"roles": [
+            {"name": "worker", "template": {"spec": {"containers": [{"name": "s", "image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server", "--enable-metrics", "--port", "8000"]}]}},
+             "leaderWorkerSet": {"patchLeaderTemplate": {"metadata": {"labels": {"r": "l"}}}, "patchWorkerTemplate": {"spec": {"containers": [{"name": "s", "command": ["python3", "-m", "sglang.launch_server", "--node-rank", "1"]}]}}}},
+            {"name": "comp", "components": [{"name": "c", "template": {"spec": {"containers": [vllm_container()]}}}]}
+        ]}
+    });
+    let d = create(&obj);
+    let shapes: Vec<_> = d
+        .templates
+        .iter()
+        .map(|t| (t.path.clone(), t.backend.clone(), t.metrics_port))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (
+                "spec.roles[0].template (leader)".into(),
+                Some("sglang".into()),
+                Some(8000)
+            ),
+            (
+                "spec.roles[0].template (worker)".into(),
+                Some("sglang".into()),
+                None
+            ),
+            (
+                "spec.roles[1].components[0].template".into(),
+                Some("vllm".into()),
+                Some(8000)
+            ),
+        ]
+    );
+    assert!(d.templates[1].detections[0].worker_only);
+    let patched = apply(&obj, &d);
+    assert_eq!(
+        patched["spec"]["roles"][0]["template"]["metadata"]["labels"][BACKEND],
+        "sglang"
+    );
+    assert!(create(&patched).patch.is_empty());
+}
+
+#[test]
+fn leader_worker_sets_label_both_templates_and_port_only_the_leader() {
+    let obj = json!({
+        "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        "metadata": {"name": "lws"},
+        "spec": {"leaderWorkerTemplate": {
+            "leaderTemplate": {"spec": {"containers": [{"name": "l", "image": "vllm/vllm-openai", "command": ["sh", "-c", "bash multi-node-serving.sh leader; python3 -m vllm.entrypoints.openai.api_server --port 8080"]}]}},
+            "workerTemplate": {"spec": {"containers": [{"name": "w", "image": "vllm/vllm-openai", "command": ["sh", "-c", "bash multi-node-serving.sh worker --ray_address=x"]}]}}
+        }}
+    });
+    let patched = apply(&obj, &create(&obj));
+    let lwt = &patched["spec"]["leaderWorkerTemplate"];
+    assert_eq!(lwt["leaderTemplate"]["metadata"]["labels"][WORKLOAD], "lws");
+    assert_eq!(lwt["workerTemplate"]["metadata"]["labels"][BACKEND], "vllm");
+    assert_eq!(
+        lwt["leaderTemplate"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        8080
+    );
+    assert!(
+        lwt["workerTemplate"]["spec"]["containers"][0]
+            .get("ports")
+            .is_none()
+    );
+}
+
+#[test]
+fn unreadable_shapes_warn_and_never_crash() {
+    for template in [
+        json!("oops"),
+        json!({"spec": {"containers": {"a": 1}}}),
+        json!({"metadata": {"labels": ["x"]}, "spec": {"containers": [vllm_container()]}}),
+        json!({"spec": {"containers": [7, null]}}),
+    ] {
+        let d = create(&deployment("x", template.clone()));
+        assert!(
+            rules(&d).contains(&"unreadable-template"),
+            "{template}: {:?}",
+            d.findings
+        );
+        assert!(d.outcome(Mode::Enforce, Route::Mutate).allowed);
+    }
+    let policy = Policy::from_yaml("rules: {unreadable-template: deny}", "t").unwrap();
+    assert!(create_with(&deployment("x", json!("oops")), &policy).denies());
+}
+
+#[test]
+fn modes_turn_one_decision_into_three_outcomes() {
+    let sglang = json!({"name": "s", "image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server"]});
+    let d = create(&deployment("s", pod(json!([sglang]))));
+    let enforce = d.outcome(Mode::Enforce, Route::Mutate);
+    assert!(!enforce.allowed && enforce.patch.is_none());
+    let warn = d.outcome(Mode::Warn, Route::Mutate);
+    assert!(warn.allowed && warn.patch.is_some());
+    assert!(
+        warn.warnings
+            .iter()
+            .any(|w| w.starts_with("metrics-disabled"))
+    );
+    assert!(warn.warnings.iter().all(|w| w.chars().count() < 120));
+    let audit = d.outcome(Mode::Audit, Route::Mutate);
+    assert!(audit.allowed && audit.patch.is_none());
+    assert!(audit.audit_annotations["findings"].contains("deny:metrics-disabled@"));
+    assert!(
+        audit
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("monitoring-labels-missing")),
+        "unpatched, so reported"
+    );
+    let validate = d.outcome(Mode::Warn, Route::Validate);
+    assert!(validate.patch.is_none() && validate.allowed);
+}
+
+#[test]
+fn policy_changes_levels_names_and_supported_backends() {
+    let sglang = json!({"name": "s", "image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server"]});
+    let obj = deployment("s", pod(json!([sglang])));
+    let relaxed =
+        Policy::from_yaml("rules:\n  metrics-disabled: warn\nportName: metrics\n", "t").unwrap();
+    let d = create_with(&obj, &relaxed);
+    assert!(!d.denies());
+    let patched = apply(&obj, &d);
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
+        "metrics"
+    );
+    let tgi = deployment(
+        "t",
+        pod(
+            json!([{"name": "t", "image": "ghcr.io/huggingface/text-generation-inference:3.0", "args": ["--model-id", "m"]}]),
+        ),
+    );
+    assert!(create(&tgi).patch.is_empty());
+    let with_tgi = Policy::from_yaml("supportedBackends: [vllm, tgi]", "t").unwrap();
+    let patched = apply(&tgi, &create_with(&tgi, &with_tgi));
+    assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "tgi");
+    assert_eq!(
+        patched["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+}
+
+#[test]
+fn malformed_policies_are_clear_errors_naming_the_field() {
+    for (text, needle) in [
+        ("rules: {no-such-rule: deny}", "no-such-rule"),
+        ("rules: {metrics-disabled: block}", "block"),
+        ("portName: HTTP_PORT", "portName"),
+        ("supportedBackends: []", "supportedBackends"),
+        ("labels: {workload: 'bad key!'}", "labels.workload"),
+        ("colour: blue", "colour"),
+        ("defaultMode: loud", "loud"),
+        ("[not, a, map]", "invalid policy"),
+    ] {
+        let err = Policy::from_yaml(text, "policy.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(needle) && err.contains("policy.yaml"),
+            "{text}: {err}"
+        );
+    }
+    assert_eq!(Policy::from_yaml("", "p").unwrap(), Policy::default());
+}
