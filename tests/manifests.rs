@@ -6,13 +6,17 @@
 //!   the namespace opt-in label value of that mode; the webhook's own namespace and kube-system
 //!   are never matched; objects opt out with the policy's opt-out label;
 //! - the Service routes port 443 (`https`) to the container's 8443, where the server listens;
-//! - mutation is fail-open, the hardening of the pod, and the policy ConfigMap loads.
+//! - mutation is fail-open, the hardening of the pod, and the policy ConfigMap loads;
+//! - the real server, started with that policy, answers every path the configurations call and
+//!   the probes' paths; the Deployment's arguments parse as a `serve` command line.
 //!
 //! `helm` and `kubectl` are found at `$HELM` / `$KUBECTL`, else in the cache that
 //! `.ci/check-manifests.sh` fills (`$INFERENCE_WEBHOOK_CI_CACHE/bin`, default
 //! `~/.cache/inference-webhook-ci/bin`). Missing tools fail the test; outside CI,
 //! `INFERENCE_WEBHOOK_SKIP_TOOLS=1` skips the parts that need them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::env;
@@ -721,4 +725,62 @@ fn chart_readme_documents_every_value() {
         undocumented.is_empty(),
         "not in the chart README: {undocumented:?}"
     );
+}
+
+/// Every path the webhook configurations call, and the probes, answered by the real server (in
+/// process, on 127.0.0.1, real TLS) running with the policy the Deployment mounts.
+#[tokio::test]
+async fn server_answers_every_path_the_manifests_call() {
+    let docs = base_documents();
+    let cm = one(&docs, "ConfigMap");
+    let policy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policy_file.path(),
+        cm["data"]["policy.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let config = format!("--config={}", policy_file.path().display());
+    let server = support::start(&[&config]).await;
+    let client = server.client("localhost");
+
+    let deployment = one(&docs, "Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let path = container[probe]["httpGet"]["path"].as_str().unwrap();
+        let status = client
+            .get(server.url("localhost", path))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{probe} {path}");
+    }
+
+    let review: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/review-vllm-deployment.json")).unwrap(),
+    )
+    .unwrap();
+    let mut paths = Vec::new();
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        for hook in one(&docs, kind)["webhooks"].as_array().unwrap() {
+            paths.push(hook["clientConfig"]["service"]["path"].as_str().unwrap());
+        }
+    }
+    assert_eq!(paths.len(), 2 * Mode::ALL.len());
+    for path in paths {
+        let (status, answer) =
+            support::post_json(&client, &server.url("localhost", path), &review).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(
+            answer["response"]["uid"], review["request"]["uid"],
+            "{path}"
+        );
+        assert_eq!(answer["response"]["allowed"], true, "{path}: {answer}");
+        let patched = support::patch_of(&answer).is_some();
+        let expect_patch = path == "/mutate/enforce" || path == "/mutate/warn";
+        assert_eq!(patched, expect_patch, "{path}: {answer}");
+    }
 }
