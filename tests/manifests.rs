@@ -78,13 +78,13 @@ fn tool(name: &str, env_var: &str) -> Option<PathBuf> {
     if let Some(path) = env::var_os(env_var) {
         return Some(PathBuf::from(path));
     }
+    // The same default as .ci/check-manifests.sh: ${HOME:-/root}/.cache/inference-webhook-ci.
+    let home = env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
     let cache = env::var_os("INFERENCE_WEBHOOK_CI_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cache/inference-webhook-ci")));
-    if let Some(path) = cache.map(|c| c.join("bin").join(name)) {
-        if path.is_file() {
-            return Some(path);
-        }
+        .map_or_else(|| home.join(".cache/inference-webhook-ci"), PathBuf::from);
+    let cached = cache.join("bin").join(name);
+    if cached.is_file() {
+        return Some(cached);
     }
     let in_ci = env::var("CI").is_ok_and(|v| v == "true");
     if !in_ci && env::var("INFERENCE_WEBHOOK_SKIP_TOOLS").is_ok_and(|v| v == "1") {
@@ -783,4 +783,100 @@ async fn server_answers_every_path_the_manifests_call() {
         let expect_patch = path == "/mutate/enforce" || path == "/mutate/warn";
         assert_eq!(patched, expect_patch, "{path}: {answer}");
     }
+}
+
+/// Serve `cert`/`key` with the real server and call it as the API server would: trusting only
+/// `ca`, with the Service's DNS name as the TLS server name.
+async fn assert_served_for(origin: &str, ca: &[u8], cert: &[u8], key: &[u8], host: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let server = support::start(&[
+        &format!("--tls-cert={}", cert_file.display()),
+        &format!("--tls-key={}", key_file.display()),
+    ])
+    .await;
+    let ca = String::from_utf8(ca.to_vec()).unwrap();
+    let client = support::client(&ca, host, server.server.addr);
+    let review: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/review-vllm-deployment.json")).unwrap(),
+    )
+    .unwrap();
+    let url = server.url(host, "/mutate/enforce");
+    let (status, answer) = support::post_json(&client, &url, &review).await;
+    assert_eq!(status, 200, "{origin}: {answer}");
+    assert_eq!(
+        answer["response"]["uid"], review["request"]["uid"],
+        "{origin}"
+    );
+    // The same certificate must not pass for a name it was not made for.
+    let stranger = support::client(&ca, "other.example.svc", server.server.addr);
+    let refused = stranger
+        .get(server.url("other.example.svc", "/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{origin}: accepted for another name");
+}
+
+#[tokio::test]
+async fn script_certificates_are_served_and_verified_for_the_service_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    run(
+        &repo().join("certs/gen-certs.sh"),
+        &[
+            "--service",
+            "inference-webhook",
+            "--namespace",
+            "webhook-ns",
+            "--out",
+            out,
+        ],
+    );
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    use base64::Engine as _;
+    let bundle = base64::engine::general_purpose::STANDARD
+        .decode(read("caBundle"))
+        .unwrap();
+    assert_eq!(bundle, read("ca.crt"), "caBundle is base64 of ca.crt");
+    for host in [
+        "inference-webhook.webhook-ns.svc",
+        "inference-webhook.webhook-ns.svc.cluster.local",
+    ] {
+        assert_served_for(
+            "gen-certs.sh",
+            &read("ca.crt"),
+            &read("tls.crt"),
+            &read("tls.key"),
+            host,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn chart_generated_certificates_are_served_and_verified_for_the_service_name() {
+    let Some(renders) = chart_renders() else {
+        return;
+    };
+    let (_, docs) = renders
+        .iter()
+        .find(|(n, _)| n == "default-values.yaml")
+        .unwrap();
+    let secret = one(docs, "Secret");
+    use base64::Engine as _;
+    let field = |key: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(secret["data"][key].as_str().unwrap())
+            .unwrap()
+    };
+    assert_served_for(
+        "chart genSignedCert",
+        &field("ca.crt"),
+        &field("tls.crt"),
+        &field("tls.key"),
+        "inference-webhook.inference-webhook.svc",
+    )
+    .await;
 }
