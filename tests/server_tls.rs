@@ -232,7 +232,8 @@ async fn bad_certificate_files_keep_the_last_good_pair_until_good_ones_return() 
     let cert = dir.path().join("tls.crt");
     let key = dir.path().join("tls.key");
     let truncated = next.cert_pem[..next.cert_pem.len() / 2].to_string();
-    let faults: [(&str, Box<dyn Fn()>); 4] = [
+    type Fault<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let faults: [Fault; 4] = [
         (
             "garbage",
             Box::new(|| std::fs::write(&cert, "garbage").unwrap()),
