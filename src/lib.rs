@@ -4,6 +4,7 @@
 //! (`serve`), the audit command (`audit`), and the certificate helper (`certs`).
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod certs;
 pub mod engine;

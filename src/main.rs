@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTPS admission webhook.
-    Serve(server::ServeArgs),
+    Serve(Box<server::ServeArgs>),
     /// Audit manifests (files, directories, stdin) or a live cluster with the same rules.
     Audit(audit::AuditArgs),
     /// Make a CA and a serving certificate for the webhook's Service.
@@ -30,7 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => server::run(args),
+        Command::Serve(args) => server::run(*args),
         Command::Audit(args) => audit::run(args),
         Command::Certs(args) => certs::run(args),
     }

@@ -1,11 +1,376 @@
-//! The HTTPS admission server (placeholder until the server lands).
+//! `inference-webhook serve`: the HTTPS admission server (axum + rustls), plus a plain-HTTP
+//! metrics listener. [`Server::start`] is the library entry the binary and the tests share.
 
+mod listener;
+pub mod metrics;
+pub mod routes;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-#[derive(clap::Args, Debug)]
-pub struct ServeArgs {}
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-pub fn run(_args: ServeArgs) -> ExitCode {
-    eprintln!("serve: not built yet");
-    ExitCode::from(2)
+use crate::certs;
+use crate::engine::Policy;
+use metrics::Metrics;
+use tls::{CertResolver, CertStatus, CertWatcher, TlsVersion};
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "serve")]
+pub struct ServeArgs {
+    /// Address of the HTTPS webhook listener.
+    #[arg(long, env = "INFERENCE_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP metrics listener (/metrics).
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_METRICS_LISTEN",
+        default_value = "0.0.0.0:9090"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Serving certificate chain (PEM, leaf first). Without it, a self-signed default is made.
+    #[arg(long, env = "INFERENCE_WEBHOOK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM: PKCS#8, RSA or SEC1).
+    #[arg(long, env = "INFERENCE_WEBHOOK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Lowest TLS version accepted.
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "1.2"
+    )]
+    pub tls_min_version: TlsVersion,
+    /// How often the certificate files are checked for changes (e.g. 10s, 500ms).
+    #[arg(long, env = "INFERENCE_WEBHOOK_CERT_POLL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub cert_poll_interval: Duration,
+    /// SANs of the self-signed default certificate (DNS names or IP addresses).
+    #[arg(
+        long = "dns-name",
+        env = "INFERENCE_WEBHOOK_DNS_NAMES",
+        value_delimiter = ',',
+        default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()]
+    )]
+    pub dns_names: Vec<String>,
+    /// Where the self-signed default's CA certificate is written.
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_CA_OUT",
+        default_value = "./inference-webhook-ca.crt"
+    )]
+    pub ca_out: PathBuf,
+    /// Policy file (YAML); defaults apply without one.
+    #[arg(long, env = "INFERENCE_WEBHOOK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Largest accepted request body.
+    #[arg(long, env = "INFERENCE_WEBHOOK_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deadline for the TLS handshake and for each request head.
+    #[arg(long, env = "INFERENCE_WEBHOOK_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Deadline for receiving a request body.
+    #[arg(long, env = "INFERENCE_WEBHOOK_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Open connections beyond this are closed at once.
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "INFERENCE_WEBHOOK_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Log format.
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax, e.g. `info`, `debug`).
+    #[arg(long, env = "INFERENCE_WEBHOOK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `500ms`, `10s`, `2m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// A running server.
+pub struct Server {
+    /// The bound HTTPS address.
+    pub addr: SocketAddr,
+    /// The bound metrics address.
+    pub metrics_addr: SocketAddr,
+    /// The CA of the self-signed default (None with `--tls-cert`).
+    pub generated_ca_pem: Option<String>,
+    shutdown: watch::Sender<bool>,
+    cert_status: Option<watch::Receiver<CertStatus>>,
+    ready: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+/// Starts a graceful shutdown of a [`Server`] from anywhere.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shutdown: watch::Sender<bool>,
+    ready: Arc<AtomicBool>,
+}
+
+impl ShutdownHandle {
+    /// Report not ready, stop accepting, drain in-flight requests.
+    pub fn trigger(&self) {
+        self.ready.store(false, Ordering::Release);
+        self.shutdown.send_replace(true);
+    }
+}
+
+impl Server {
+    /// Load the policy and certificates, bind both listeners, and serve in the background.
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
+        let policy = Policy::load(args.config.as_deref())?;
+        let metrics = Arc::new(Metrics::new());
+        let (resolver, watcher, generated_ca_pem) = certificates(args, &metrics)?;
+        let tls = tls::server_config(resolver, args.tls_min_version)
+            .context("building the TLS configuration")?;
+
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let metrics_listener = TcpListener::bind(args.metrics_listen)
+            .await
+            .with_context(|| format!("binding {}", args.metrics_listen))?;
+        let addr = listener.local_addr()?;
+        let metrics_addr = metrics_listener.local_addr()?;
+
+        let ready = Arc::new(AtomicBool::new(false));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(routes::AppState {
+            policy,
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            max_body_bytes: args.max_body_bytes,
+            request_timeout: args.request_timeout,
+        });
+        let limits = listener::Limits {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_read_timeout,
+            shutdown_grace: args.shutdown_grace,
+        };
+        let cert_status = watcher.as_ref().map(CertWatcher::subscribe);
+        let poller = watcher.map(|w| tokio::spawn(w.run(args.cert_poll_interval)));
+        let metrics_server = tokio::spawn(serve_metrics(
+            metrics_listener,
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+        let webhook = listener::serve(
+            listener,
+            Arc::new(tls),
+            routes::router(state),
+            limits,
+            metrics,
+            shutdown_rx,
+        );
+        let task = tokio::spawn(async move {
+            webhook.await;
+            if let Some(poller) = poller {
+                poller.abort();
+            }
+            let _ = metrics_server.await;
+        });
+        ready.store(true, Ordering::Release);
+        tracing::info!(%addr, %metrics_addr, "listening");
+        Ok(Server {
+            addr,
+            metrics_addr,
+            generated_ca_pem,
+            shutdown,
+            cert_status,
+            ready,
+            task,
+        })
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shutdown: self.shutdown.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+
+    /// Certificate reload events (None for the self-signed default, which never reloads).
+    pub fn cert_status(&self) -> Option<watch::Receiver<CertStatus>> {
+        self.cert_status.clone()
+    }
+
+    /// Wait until the server has shut down and drained.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task failed")
+    }
+
+    /// Trigger a graceful shutdown and wait for it.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown_handle().trigger();
+        self.wait().await
+    }
+}
+
+type Certificates = (Arc<CertResolver>, Option<CertWatcher>, Option<String>);
+
+/// The serving pair: from files (watched for changes) or the self-signed default.
+fn certificates(args: &ServeArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Certificates> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let (watcher, resolver) = CertWatcher::start(cert.clone(), key.clone(), metrics.clone())
+            .context("loading the serving certificate")?;
+        return Ok((resolver, Some(watcher), None));
+    }
+    let issued = certs::issue(&args.dns_names, 365).context("generating a certificate")?;
+    std::fs::write(&args.ca_out, &issued.ca_pem)
+        .with_context(|| format!("writing the CA to {}", args.ca_out.display()))?;
+    let pair = tls::load_pair(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes())
+        .context("loading the generated certificate")?;
+    if let Some(t) = pair.cert.first().and_then(|c| tls::not_after(c)) {
+        metrics.cert_not_after.set(t);
+    }
+    tracing::warn!(
+        ca = %args.ca_out.display(),
+        names = %args.dns_names.join(","),
+        "no --tls-cert given: serving a self-signed certificate; trust the CA written to the ca file"
+    );
+    Ok((Arc::new(CertResolver::new(pair)), None, Some(issued.ca_pem)))
+}
+
+async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(%error, "metrics listener failed");
+    }
+}
+
+fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .with_context(|| format!("--log-level {:?}", args.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stdout);
+    let result = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn termination() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let server = Server::start(&args).await?;
+    let handle = server.shutdown_handle();
+    termination().await?;
+    handle.trigger();
+    server.wait().await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    if let Err(e) = init_logging(&args) {
+        eprintln!("serve: {e:#}");
+        return ExitCode::from(2);
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(serve(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("serve: {e:#}");
+            eprintln!("serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
 }

@@ -1,0 +1,409 @@
+//! The AdmissionReview `admission.k8s.io/v1` protocol: body bytes in, engine decision, response
+//! bytes out. This is the hot path of the server, so the envelope is read into borrowed structs
+//! (strings point into the body) and the object into a `serde_json::Value` exactly once.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::{self, Decision, Input, Mode, Operation, Outcome, Policy, Route};
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// Why a body is not a usable AdmissionReview. The display text is meant for the caller (it may
+/// quote the body); logs and metrics use [`ReviewError::code`] only, which never carries content.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("malformed AdmissionReview JSON: {0}")]
+    MalformedJson(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+    #[error("unsupported apiVersion {0:?}: expected {API_VERSION:?}")]
+    WrongApiVersion(String),
+    #[error("unsupported kind {0:?}: expected {KIND:?}")]
+    WrongKind(String),
+    #[error("the AdmissionReview request has no uid")]
+    MissingUid,
+    #[error("request.object is missing or not a JSON object")]
+    ObjectNotAnObject { uid: String },
+}
+
+impl ReviewError {
+    /// A stable, content-free name for the error (metric label, log field, JSON `error`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReviewError::MalformedJson(_) => "malformed_json",
+            ReviewError::NoRequest => "no_request",
+            ReviewError::WrongApiVersion(_) => "wrong_api_version",
+            ReviewError::WrongKind(_) => "wrong_kind",
+            ReviewError::MissingUid => "missing_uid",
+            ReviewError::ObjectNotAnObject { .. } => "object_not_an_object",
+        }
+    }
+
+    /// The request uid, when the body got far enough to have one.
+    pub fn uid(&self) -> Option<&str> {
+        match self {
+            ReviewError::ObjectNotAnObject { uid } => Some(uid),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(rename = "apiVersion", borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    #[serde(borrow, default)]
+    uid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<KindIn<'a>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(default)]
+    object: Option<Value>,
+    #[serde(default)]
+    old_object: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct KindIn<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// Who and what a review is about: everything a log line may show (never the object itself).
+#[derive(Debug)]
+pub struct ReviewMeta<'a> {
+    pub uid: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
+    pub namespace: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub operation: Cow<'a, str>,
+    pub dry_run: bool,
+}
+
+/// A parsed request: its metadata and the objects the engine reads.
+pub struct AdmissionRequest<'a> {
+    pub meta: ReviewMeta<'a>,
+    pub operation: Operation,
+    pub object: Value,
+    pub old_object: Option<Value>,
+}
+
+impl AdmissionRequest<'_> {
+    pub fn input(&self) -> Input<'_> {
+        Input {
+            object: &self.object,
+            old_object: self.old_object.as_ref().filter(|v| v.is_object()),
+            operation: self.operation,
+        }
+    }
+}
+
+/// Read an AdmissionReview body. DELETE and CONNECT may carry no object; CREATE and UPDATE must
+/// carry a JSON object.
+pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
+    let review: ReviewIn<'_> =
+        serde_json::from_slice(body).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
+    let api_version = review.api_version.unwrap_or_default();
+    if api_version != API_VERSION {
+        return Err(ReviewError::WrongApiVersion(api_version.into_owned()));
+    }
+    let kind = review.kind.unwrap_or_default();
+    if kind != KIND {
+        return Err(ReviewError::WrongKind(kind.into_owned()));
+    }
+    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let uid = request
+        .uid
+        .filter(|u| !u.is_empty())
+        .ok_or(ReviewError::MissingUid)?;
+    let operation_text = request.operation.unwrap_or_default();
+    let operation = Operation::parse(&operation_text);
+    let object = match (request.object, operation) {
+        (Some(object @ Value::Object(_)), _) => object,
+        (None | Some(Value::Null), Operation::Other) => Value::Null,
+        _ => {
+            return Err(ReviewError::ObjectNotAnObject {
+                uid: uid.into_owned(),
+            });
+        }
+    };
+    Ok(AdmissionRequest {
+        meta: ReviewMeta {
+            uid,
+            kind: request.kind.and_then(|k| k.kind).unwrap_or_default(),
+            namespace: request.namespace.unwrap_or_default(),
+            name: request.name.unwrap_or_default(),
+            operation: operation_text,
+            dry_run: request.dry_run.unwrap_or(false),
+        },
+        operation,
+        object,
+        old_object: request.old_object,
+    })
+}
+
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: &'a BTreeMap<String, String>,
+}
+
+/// The `metav1.Status` of a denial.
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    status: &'static str,
+    message: &'a str,
+    reason: &'static str,
+    code: u16,
+}
+
+/// Serialize the AdmissionReview response for `uid`.
+pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
+    let patch = outcome
+        .patch
+        .as_deref()
+        .filter(|ops| !ops.is_empty())
+        .map(|ops| {
+            // A Vec of PatchOp (strings and JSON values) always serializes.
+            let json = serde_json::to_vec(ops).unwrap_or_default();
+            base64::engine::general_purpose::STANDARD.encode(json)
+        });
+    let review = ReviewOut {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseOut {
+            uid,
+            allowed: outcome.allowed,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            status: outcome.message.as_deref().map(|message| StatusOut {
+                status: "Failure",
+                message,
+                reason: "Forbidden",
+                code: 403,
+            }),
+            warnings: &outcome.warnings,
+            audit_annotations: &outcome.audit_annotations,
+        },
+    };
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// One answered review: what it was about, what the engine found, what was answered.
+pub struct Reviewed<'a> {
+    pub meta: ReviewMeta<'a>,
+    pub decision: Decision,
+    pub outcome: Outcome,
+    /// The serialized AdmissionReview response.
+    pub body: Vec<u8>,
+}
+
+/// The whole review: parse, decide, apply the mode and route, serialize.
+pub fn review<'a>(
+    body: &'a [u8],
+    policy: &Policy,
+    mode: Mode,
+    route: Route,
+) -> Result<Reviewed<'a>, ReviewError> {
+    let request = parse(body)?;
+    let decision = engine::decide(&request.input(), policy);
+    let outcome = decision.outcome(mode, route);
+    let body = render(&request.meta.uid, &outcome);
+    Ok(Reviewed {
+        meta: request.meta,
+        decision,
+        outcome,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    fn review_of(request: Value) -> Vec<u8> {
+        body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": request}))
+    }
+
+    #[test]
+    fn parse_reads_metadata_and_object() {
+        let b = review_of(json!({
+            "uid": "u-1", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "namespace": "ns", "name": "web", "operation": "UPDATE", "dryRun": true,
+            "object": {"kind": "Deployment"}, "oldObject": {"kind": "Deployment"}
+        }));
+        let r = parse(&b).map_err(|e| e.to_string());
+        let r = r.as_ref().map(|r| {
+            (
+                r.meta.uid.as_ref(),
+                r.meta.kind.as_ref(),
+                r.meta.namespace.as_ref(),
+                r.meta.name.as_ref(),
+                r.meta.operation.as_ref(),
+                r.meta.dry_run,
+                r.operation,
+                r.old_object.is_some(),
+            )
+        });
+        assert_eq!(
+            r,
+            Ok((
+                "u-1",
+                "Deployment",
+                "ns",
+                "web",
+                "UPDATE",
+                true,
+                Operation::Update,
+                true
+            ))
+        );
+    }
+
+    #[test]
+    fn delete_without_object_is_accepted() {
+        let b = review_of(json!({"uid": "u", "operation": "DELETE", "object": null}));
+        assert!(matches!(parse(&b), Ok(r) if r.object.is_null()));
+    }
+
+    #[test]
+    fn each_bad_body_has_its_own_error() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"{\"apiVersion\": ".to_vec(), "malformed_json"),
+            (b"\xff\xfe".to_vec(), "malformed_json"),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": KIND})),
+                "no_request",
+            ),
+            (
+                body(
+                    json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": KIND, "request": {}}),
+                ),
+                "wrong_api_version",
+            ),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": "Pod", "request": {}})),
+                "wrong_kind",
+            ),
+            (
+                review_of(json!({"operation": "CREATE", "object": {}})),
+                "missing_uid",
+            ),
+            (
+                review_of(json!({"uid": "", "operation": "CREATE", "object": {}})),
+                "missing_uid",
+            ),
+            (
+                review_of(json!({"uid": "u", "operation": "CREATE", "object": "x"})),
+                "object_not_an_object",
+            ),
+            (
+                review_of(json!({"uid": "u", "operation": "CREATE"})),
+                "object_not_an_object",
+            ),
+        ];
+        for (b, code) in cases {
+            assert_eq!(parse(&b).err().map(|e| e.code()), Some(code), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn object_error_keeps_the_uid() {
+        let b = review_of(json!({"uid": "u-7", "operation": "UPDATE", "object": [1]}));
+        assert_eq!(parse(&b).err().as_ref().and_then(|e| e.uid()), Some("u-7"));
+    }
+
+    #[test]
+    fn render_encodes_patch_and_denial() {
+        let outcome = Outcome {
+            allowed: false,
+            message: Some("no".into()),
+            patch: Some(vec![engine::PatchOp::Add {
+                path: "/a".into(),
+                value: json!(1),
+            }]),
+            warnings: vec!["w".into()],
+            audit_annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        };
+        let out: Value = serde_json::from_slice(&render("u\"1", &outcome)).unwrap_or_default();
+        let patch = out["response"]["patch"].as_str().unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(patch)
+            .unwrap_or_default();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&decoded).ok(),
+            Some(json!([{"op": "add", "path": "/a", "value": 1}]))
+        );
+        assert_eq!(
+            out,
+            json!({"apiVersion": API_VERSION, "kind": KIND, "response": {
+                "uid": "u\"1", "allowed": false, "patchType": "JSONPatch", "patch": patch,
+                "status": {"status": "Failure", "message": "no", "reason": "Forbidden", "code": 403},
+                "warnings": ["w"], "auditAnnotations": {"k": "v"}
+            }})
+        );
+    }
+
+    #[test]
+    fn render_without_patch_has_no_patch_type() {
+        let out: Value = serde_json::from_slice(&render(
+            "u",
+            &Outcome {
+                allowed: true,
+                patch: Some(Vec::new()),
+                ..Outcome::default()
+            },
+        ))
+        .unwrap_or_default();
+        assert_eq!(
+            out,
+            json!({"apiVersion": API_VERSION, "kind": KIND, "response": {"uid": "u", "allowed": true}})
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! Prometheus metrics of the server. Every label value is drawn from a fixed set (static
+//! strings of the engine and this crate): never an object name, a namespace or an error text.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::admission::Reviewed;
+use crate::engine::{Mode, Route};
+
+/// Review latency buckets in seconds, from 100 µs up.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// A kind from the engine's table, or `other`.
+    pub kind: &'static str,
+    /// `create`, `update` or `other`.
+    pub operation: &'static str,
+    pub mode: &'static str,
+    pub route: &'static str,
+    /// `allowed`, `patched` or `denied`.
+    pub decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// A [`crate::admission::ReviewError::code`] or an HTTP-level reason.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// Backend value from the engine catalogue.
+    pub backend: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: &'static str,
+    pub level: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    reviews: Family<ReviewLabels, Counter>,
+    review_errors: Family<ErrorLabels, Counter>,
+    latency: HistogramFamily,
+    detections: Family<BackendLabels, Counter>,
+    violations: Family<RuleLabels, Counter>,
+    pub cert_not_after: Gauge,
+    pub cert_reloads: Counter,
+    pub cert_reload_failures: Counter,
+    pub connections_open: Gauge,
+    pub connections_rejected: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("inference_webhook");
+        let reviews = Family::default();
+        let review_errors = Family::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let detections = Family::default();
+        let violations = Family::default();
+        let cert_not_after = Gauge::default();
+        let cert_reloads = Counter::default();
+        let cert_reload_failures = Counter::default();
+        let connections_open = Gauge::default();
+        let connections_rejected = Counter::default();
+        registry.register(
+            "reviews",
+            "Admission reviews answered, by kind, operation, mode, route and decision",
+            reviews.clone(),
+        );
+        registry.register(
+            "review_errors",
+            "Requests rejected with a 4xx before a decision, by reason",
+            review_errors.clone(),
+        );
+        registry.register_with_unit(
+            "review_duration",
+            "Time to read, decide and answer one review",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        registry.register(
+            "detections",
+            "Inference engine containers detected in reviewed objects, by backend",
+            detections.clone(),
+        );
+        registry.register(
+            "violations",
+            "Rule findings in reviewed objects, by rule id and level",
+            violations.clone(),
+        );
+        registry.register_with_unit(
+            "certificate_not_after",
+            "Expiry of the serving certificate in use, as a Unix timestamp",
+            Unit::Seconds,
+            cert_not_after.clone(),
+        );
+        registry.register(
+            "certificate_reloads",
+            "Serving certificate pairs loaded from files after the first",
+            cert_reloads.clone(),
+        );
+        registry.register(
+            "certificate_reload_failures",
+            "Changed certificate files that could not be loaded (the last good pair stays)",
+            cert_reload_failures.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "TLS connections currently open on the webhook port",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_rejected",
+            "Connections refused because the connection limit was reached",
+            connections_rejected.clone(),
+        );
+        Metrics {
+            registry,
+            reviews,
+            review_errors,
+            latency,
+            detections,
+            violations,
+            cert_not_after,
+            cert_reloads,
+            cert_reload_failures,
+            connections_open,
+            connections_rejected,
+        }
+    }
+
+    /// Count one answered review.
+    pub fn observe_review(&self, reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) {
+        let decision = &reviewed.decision;
+        self.reviews
+            .get_or_create(&ReviewLabels {
+                kind: decision.kind.unwrap_or("other"),
+                operation: operation_label(&reviewed.meta.operation),
+                mode: mode.as_str(),
+                route: route.as_str(),
+                decision: decision_label(reviewed),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.as_str(),
+            })
+            .observe(seconds);
+        for detection in decision.templates.iter().flat_map(|t| &t.detections) {
+            self.detections
+                .get_or_create(&BackendLabels {
+                    backend: detection.backend,
+                })
+                .inc();
+        }
+        for finding in &decision.findings {
+            self.violations
+                .get_or_create(&RuleLabels {
+                    rule: finding.rule.as_str(),
+                    level: finding.level.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn observe_error(&self, reason: &'static str) {
+        self.review_errors
+            .get_or_create(&ErrorLabels { reason })
+            .inc();
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+pub fn operation_label(operation: &str) -> &'static str {
+    match operation {
+        "CREATE" => "create",
+        "UPDATE" => "update",
+        _ => "other",
+    }
+}
+
+pub fn decision_label(reviewed: &Reviewed<'_>) -> &'static str {
+    match (&reviewed.outcome.allowed, &reviewed.outcome.patch) {
+        (false, _) => "denied",
+        (true, Some(_)) => "patched",
+        (true, None) => "allowed",
+    }
+}
