@@ -28,7 +28,7 @@ const BATCH_BYTES: usize = 128 * 1024;
 pub enum Fix<'a> {
     No,
     /// Print every document, patched where needed.
-    Print(&'a mut dyn Write),
+    Print(Joined<'a>),
     /// Rewrite the files that change, in place.
     Write,
 }
@@ -50,7 +50,7 @@ pub fn audit<W: Write>(
                 continue;
             }
             let reader = BufReader::with_capacity(READ_BUFFER, io::stdin());
-            audit_stream("<stdin>", reader, reporter, fix_output(fix))?;
+            audit_stream("<stdin>", reader, reporter, fix_output(fix)?)?;
             continue;
         }
         let name = path.display().to_string();
@@ -76,10 +76,53 @@ pub fn audit<W: Write>(
     Ok(())
 }
 
-fn fix_output<'f>(fix: &'f mut Fix<'_>) -> Option<&'f mut dyn Write> {
+/// Where the fixed documents of the next input go.
+fn fix_output<'f>(fix: &'f mut Fix<'_>) -> io::Result<Option<&'f mut dyn Write>> {
     match fix {
-        Fix::Print(out) => Some(&mut **out),
-        Fix::No | Fix::Write => None,
+        Fix::Print(out) => {
+            out.start_input()?;
+            Ok(Some(out))
+        }
+        Fix::No | Fix::Write => Ok(None),
+    }
+}
+
+/// The printed `--fix` output: the inputs' documents joined into one valid YAML stream (a
+/// `---` line between inputs, and a line break where an input did not end with one).
+pub struct Joined<'a> {
+    out: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl<'a> Joined<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Joined { out, last: None }
+    }
+
+    fn start_input(&mut self) -> io::Result<()> {
+        let Some(last) = self.last else {
+            return Ok(());
+        };
+        if last != b'\n' {
+            self.out.write_all(b"\n")?;
+        }
+        self.out.write_all(b"---\n")?;
+        self.last = Some(b'\n');
+        Ok(())
+    }
+}
+
+impl Write for Joined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -131,7 +174,7 @@ fn audit_file<W: Write>(
     };
     let reader = BufReader::with_capacity(READ_BUFFER, file);
     if !matches!(fix, Fix::Write) {
-        audit_stream(&name, reader, reporter, fix_output(fix))?;
+        audit_stream(&name, reader, reporter, fix_output(fix)?)?;
         return Ok(());
     }
     match rewrite_in_place(path, |out| audit_stream(&name, reader, reporter, Some(out))) {

@@ -130,7 +130,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
         let mut stdout = io::BufWriter::new(io::stdout().lock());
         let mut fix = match (args.fix, args.write) {
             (true, true) => manifests::Fix::Write,
-            (true, false) => manifests::Fix::Print(&mut stdout),
+            (true, false) => manifests::Fix::Print(manifests::Joined::new(&mut stdout)),
             (false, _) => manifests::Fix::No,
         };
         manifests::audit(&args.paths, &mut reporter, &mut fix)?;
