@@ -260,6 +260,19 @@ fn the_policy_file_changes_levels_and_mode() {
         stdout(&out)
     );
 
+    std::fs::write(&policy, "defaultMode: warn\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = audit(&[
+        "--config",
+        &path(&policy),
+        &path(&fixture("sglang-no-metrics.yaml")),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the policy's defaultMode applies"
+    );
+    assert!(stdout(&out).contains("(mode warn)"), "{}", stdout(&out));
+
     std::fs::write(&policy, "defaultMode: warn\nportName: HTTP\n")
         .unwrap_or_else(|e| panic!("{e}"));
     let out = audit(&[
@@ -712,6 +725,14 @@ fn a_50_mb_file_is_streamed() {
     let last = &report["objects"][count - 1];
     assert_eq!(last["name"], format!("vllm-{}", count - 1));
     assert_eq!(last["source"]["document"], count);
+}
+
+#[test]
+fn deep_nesting_is_refused_cleanly() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let out = audit_with_stdin(&["-"], Some(deep.as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("recursion limit"), "{}", stderr(&out));
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use crate::engine::{Mode, Policy, Route};
 
-pub use report::{OutputFormat, SCHEMA};
+pub use report::OutputFormat;
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
