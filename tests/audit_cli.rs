@@ -325,6 +325,33 @@ fn the_table_shows_objects_templates_and_rules_without_colour_when_piped() {
     );
 }
 
+/// On a terminal the verdict is coloured. `script` (util-linux, in Debian's essential
+/// bsdutils) gives the command a pseudo-terminal.
+#[test]
+fn the_table_is_coloured_on_a_terminal_unless_no_color() {
+    let command = format!(
+        "{} audit {}",
+        env!("CARGO_BIN_EXE_inference-webhook"),
+        path(&fixture("sglang-no-metrics.yaml"))
+    );
+    let run = |no_color: bool| {
+        let mut script = Command::new("script");
+        script.args(["-qec", &command, "/dev/null"]);
+        if no_color {
+            script.env("NO_COLOR", "1");
+        } else {
+            script.env_remove("NO_COLOR");
+        }
+        let out = script
+            .output()
+            .unwrap_or_else(|e| panic!("script (bsdutils) is needed: {e}"));
+        stdout(&out)
+    };
+    let coloured = run(false);
+    assert!(coloured.contains("\x1b[31mdenied\x1b[0m"), "{coloured:?}");
+    assert!(!run(true).contains('\x1b'), "NO_COLOR turns colour off");
+}
+
 #[test]
 fn stdin_is_read_with_a_dash() {
     let text = fixture_text("sglang-no-metrics.yaml");
