@@ -1,4 +1,5 @@
-//! Manifest inputs: files, directories (recursive) and stdin, read one document at a time.
+//! Manifest inputs: files, directories (recursive) and stdin, streamed: split into documents,
+//! parsed and judged in small batches on worker threads, reported in input order.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
