@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// Cases per CI run (the issue asks for at least 20,000).
 const CI_CASES: u64 = 20_000;
-const DEFAULT_SEED: u64 = 0x5eed_0f_ad_1551_0a;
+const DEFAULT_SEED: u64 = 0x5eed_0fad_1551_0a0a;
 
 /// SplitMix64: tiny, fast, good enough to drive mutations, and fully reproducible.
 struct Rng(u64);
@@ -394,13 +394,32 @@ fn mutate_tree(rng: &mut Rng, review: &mut Value) {
 fn hostile_command(rng: &mut Rng, node: &mut Value, line: String) {
     match node {
         Value::Object(m) if m.contains_key("image") || m.contains_key("args") => {
-            let field = *rng.pick(&["command", "args", "env"]);
+            let field = *rng.pick(&["command", "args", "env", "chain"]);
             let value = match field {
+                // Doubling chains: each variable repeats the one before, in env or a script.
+                "chain" if rng.chance(50) => {
+                    let links = rng.below(48);
+                    let mut env = vec![json!({"name": "V0", "value": line})];
+                    env.extend((1..links).map(|i| {
+                        json!({"name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1)})
+                    }));
+                    env.push(json!({"name": "PORT", "value": format!("$(V{})", links.max(1) - 1)}));
+                    m.insert("env".into(), Value::Array(env));
+                    return;
+                }
+                "chain" => {
+                    let script = format!(
+                        "A='{line}'; {} vllm serve m --port $A",
+                        "A=$A$A; ".repeat(rng.below(48))
+                    );
+                    json!(["sh", "-c", script])
+                }
                 "env" => json!([{"name": "A", "value": "$(B)"}, {"name": "B", "value": "$(A)"},
                                  {"name": "PORT", "value": line}]),
                 "command" => json!(["sh", "-c", line]),
                 _ => Value::Array(line.split(' ').map(|w| json!(w)).collect()),
             };
+            let field = if field == "chain" { "command" } else { field };
             m.insert(field.to_string(), value);
         }
         Value::Object(m) => {
