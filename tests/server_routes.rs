@@ -165,7 +165,9 @@ async fn bad_inputs_get_a_json_4xx() {
     let mut large = fixture_value(VLLM);
     large["request"]["object"]["metadata"]["annotations"]["big"] = json!("x".repeat(30_000));
     let large = serde_json::to_vec(&large).unwrap();
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (what, content type, body, expected status, expected error code)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", Some("application/json"), b"{\"apiVersion\": \"admission".to_vec(), 400, "malformed_json"),
         ("invalid UTF-8", Some("application/json"), b"{\"apiVersion\": \"\xff\"}".to_vec(), 400, "malformed_json"),
         (

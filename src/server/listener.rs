@@ -43,6 +43,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_concurrent_streams(64)
         .keep_alive_interval(Duration::from_secs(30));
+    // The protocol comes from ALPN, so no bytes are sniffed from a client that may never send
+    // them; the request-head deadline then guards HTTP/1.
+    let (h1, h2) = (http.clone().http1_only(), http.http2_only());
     let service = TowerToHyperService::new(app);
 
     loop {
@@ -66,7 +69,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let http = http.clone();
+        let (h1, h2) = (h1.clone(), h2.clone());
         let service = service.clone();
         let watcher = graceful.watcher();
         let metrics = metrics.clone();
@@ -76,6 +79,11 @@ pub async fn serve(
             metrics.connections_open.inc();
             match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
+                    let http = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        h2
+                    } else {
+                        h1
+                    };
                     let conn = http.serve_connection(TokioIo::new(tls), service);
                     if let Err(error) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%error, "connection ended with an error");

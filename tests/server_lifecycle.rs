@@ -1,0 +1,158 @@
+//! Connection handling and shutdown: in-flight reviews survive a graceful shutdown, slow
+//! clients are timed out without hurting others, and connections over the limit are refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{InFlight, SERVICE_HOST, VLLM, fixture_value, post_json, raw_tls, start};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bound for waiting on something the server must do (never a sleep used as synchronisation).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_in_flight_at_shutdown_all_complete() {
+    let t = start(&[]).await;
+    let addr = t.server.addr;
+    let ca = t.ca_pem();
+    let sent = fixture_value(VLLM);
+    let body = serde_json::to_vec(&sent).unwrap();
+
+    // Eight reviews whose handlers are running (each got `100 Continue`) when shutdown starts.
+    let mut in_flight = Vec::new();
+    for _ in 0..8 {
+        let stream = raw_tls(&ca, SERVICE_HOST, addr).await;
+        in_flight.push(InFlight::begin(stream, "/mutate", body.clone()).await);
+    }
+    let handle = t.server.shutdown_handle();
+    let client = t.client(SERVICE_HOST);
+    let ready = client
+        .get(t.url(SERVICE_HOST, "/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    handle.trigger();
+    // Either the probe still gets through and hears 503, or the connection is already closing.
+    let ready = client.get(t.url(SERVICE_HOST, "/readyz")).send().await;
+    let status = ready.map(|r| r.status().as_u16());
+    assert!(
+        !matches!(status, Ok(200)),
+        "not ready once shutting down: {status:?}"
+    );
+
+    let drained = tokio::spawn(t.server.wait());
+    for review in in_flight {
+        let (status, answer) = review.finish().await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["response"]["uid"], sent["request"]["uid"]);
+        assert!(answer["response"]["patch"].is_string());
+    }
+    drop(client);
+    tokio::time::timeout(PATIENCE, drained)
+        .await
+        .expect("drained within the grace period")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+/// Wait until the server closes `stream` (read returns end of file or an error).
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    });
+    read.await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_timed_out_and_others_are_served_meanwhile() {
+    let t = start(&["--header-read-timeout=300ms"]).await;
+    let addr = t.server.addr;
+    // Never sends a TLS ClientHello.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Completes TLS, then sends half a request head and stalls (slowloris).
+    let mut slow = raw_tls(&t.ca_pem(), SERVICE_HOST, addr).await;
+    slow.write_all(b"POST /mutate HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    slow.flush().await.unwrap();
+    // Sends two bytes, fewer than an HTTP/2 preface, and stalls.
+    let mut trickle = raw_tls(&t.ca_pem(), SERVICE_HOST, addr).await;
+    trickle.write_all(b"PO").await.unwrap();
+    trickle.flush().await.unwrap();
+
+    let client = t.client(SERVICE_HOST);
+    let (status, _) = post_json(
+        &client,
+        &t.url(SERVICE_HOST, "/mutate"),
+        &fixture_value(VLLM),
+    )
+    .await;
+    assert_eq!(status, 200, "served while slow clients hang");
+
+    assert!(closed_by_server(&mut silent).await, "handshake deadline");
+    assert!(closed_by_server(&mut slow).await, "request head deadline");
+    assert!(
+        closed_by_server(&mut trickle).await,
+        "request head deadline"
+    );
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_refused_at_once() {
+    let t = start(&["--max-connections=2"]).await;
+    let addr = t.server.addr;
+    let ca = t.ca_pem();
+    let body = serde_json::to_vec(&fixture_value(VLLM)).unwrap();
+    // Two connections hold both slots (their reviews are in flight).
+    let first = InFlight::begin(
+        raw_tls(&ca, SERVICE_HOST, addr).await,
+        "/mutate",
+        body.clone(),
+    )
+    .await;
+    let second = InFlight::begin(
+        raw_tls(&ca, SERVICE_HOST, addr).await,
+        "/mutate",
+        body.clone(),
+    )
+    .await;
+
+    let mut excess = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = excess.write_all(b"\x16\x03\x01").await;
+    assert!(
+        closed_by_server(&mut excess).await,
+        "excess connection closed"
+    );
+
+    // The connections inside the limit are unaffected.
+    for review in [first, second] {
+        let (status, answer): (u16, Value) = review.finish().await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", t.server.metrics_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("inference_webhook_connections_rejected_total 1\n"),
+        "{metrics}"
+    );
+    t.server.shutdown().await.unwrap();
+}
