@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use inference_webhook::{audit, certs, server};
 
+// Parsing a review builds many small maps and strings; mimalloc makes that markedly cheaper than
+// glibc malloc under concurrent load (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "inference-webhook",
