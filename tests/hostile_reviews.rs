@@ -325,7 +325,7 @@ fn mutate_tree(rng: &mut Rng, review: &mut Value) {
             {
                 match (last, parent) {
                     (Step::Key(k), Value::Object(m)) => {
-                        m.shift_remove(k);
+                        m.remove(k);
                     }
                     (Step::Index(i), Value::Array(a)) if *i < a.len() => {
                         a.remove(*i);

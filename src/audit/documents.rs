@@ -1,10 +1,11 @@
 //! Streaming reader of YAML / JSON streams: splits the input on `---` lines itself (so only one
-//! document is in memory at a time and its starting line is known), then parses each document
-//! into `serde_json::Value`s.
+//! document is in memory at a time and its starting line is known), then parses each document:
+//! into `serde_json::Value`s for the engine, or into order-keeping `serde_yaml::Value`s when
+//! `--fix` rewrites it (so keys stay where the user wrote them).
 
 use std::io::{self, BufRead};
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 /// One document as it appeared in the input, separator line included, byte for byte.
 #[derive(Debug)]
@@ -29,10 +30,10 @@ pub enum Format {
 /// A document that parsed. YAML documents hold one value; a JSON document may hold a stream of
 /// concatenated values.
 #[derive(Debug)]
-pub struct ParsedDocument {
+pub struct ParsedDocument<V = serde_json::Value> {
     pub format: Format,
     /// Each value with the 1-based line where it starts.
-    pub values: Vec<(Value, usize)>,
+    pub values: Vec<(V, usize)>,
 }
 
 /// Why a document could not be read; `line` is absolute in the input.
@@ -148,7 +149,7 @@ fn trim_ascii(mut s: &[u8]) -> &[u8] {
 
 /// Parse one document. Text that starts with `{` or `[` is read as JSON first (faster, and
 /// `--fix` keeps it JSON); YAML is the fallback and the default.
-pub fn parse(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
+pub fn parse<V: DeserializeOwned>(doc: &RawDocument) -> Result<ParsedDocument<V>, DocumentError> {
     if doc.bytes.contains(&0) {
         return Err(DocumentError {
             line: doc.start + count_lines(&doc.bytes[..nul_offset(&doc.bytes)]),
@@ -172,7 +173,7 @@ pub fn parse(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
             values,
         });
     }
-    match serde_yaml::from_str::<Value>(text) {
+    match serde_yaml::from_str::<V>(text) {
         Ok(value) => Ok(ParsedDocument {
             format: Format::Yaml,
             values: vec![(value, doc.line)],
@@ -185,9 +186,12 @@ pub fn parse(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
 }
 
 /// Concatenated JSON values, or `None` when the text is not JSON.
-fn parse_json_stream(text: &str, first_line: usize) -> Option<Vec<(Value, usize)>> {
+fn parse_json_stream<V: DeserializeOwned>(
+    text: &str,
+    first_line: usize,
+) -> Option<Vec<(V, usize)>> {
     let mut values = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<V>();
     let mut offset = 0;
     let mut line = first_line;
     while let Some(next) = stream.next() {
@@ -268,7 +272,7 @@ mod tests {
         let Ok(Some((doc, _))) = reader.next_document() else {
             panic!("second document missing");
         };
-        let err = parse(&doc).err();
+        let err = parse::<serde_json::Value>(&doc).err();
         assert!(
             matches!(err, Some(DocumentError { line, .. }) if line >= 3),
             "{err:?}"
@@ -283,7 +287,7 @@ mod tests {
             line: 10,
             bytes: b"{\"a\":1}\n\n{\"b\":\n2}\n".to_vec(),
         };
-        let parsed = parse(&doc).map_err(|e| e.message);
+        let parsed = parse::<serde_json::Value>(&doc).map_err(|e| e.message);
         let parsed = parsed.as_ref().map(|p| {
             (
                 p.format,
@@ -301,7 +305,7 @@ mod tests {
             line: 1,
             bytes: b"{kind: Pod}\n".to_vec(),
         };
-        let parsed = parse(&doc).map(|p| p.format);
+        let parsed = parse::<serde_json::Value>(&doc).map(|p| p.format);
         assert_eq!(parsed, Ok(Format::Yaml));
     }
 
@@ -313,14 +317,17 @@ mod tests {
             line: 1,
             bytes: b"a: 1\n\0\0".to_vec(),
         };
-        assert!(matches!(parse(&nul), Err(DocumentError { line: 2, .. })));
+        assert!(matches!(
+            parse::<serde_json::Value>(&nul),
+            Err(DocumentError { line: 2, .. })
+        ));
         let latin1 = RawDocument {
             index: 1,
             start: 5,
             line: 5,
             bytes: b"a: 1\nb: caf\xe9\n".to_vec(),
         };
-        let err = parse(&latin1).err();
+        let err = parse::<serde_json::Value>(&latin1).err();
         assert!(
             matches!(&err, Some(DocumentError { line: 6, message }) if message.contains("UTF-8")),
             "{err:?}"

@@ -1,16 +1,20 @@
-//! `--fix`: apply the engine's patch to a parsed document and write it back in its own format.
+//! `--fix`: apply the engine's patch to a document re-read in key order, and write it back in
+//! its own format.
 
-use serde_json::Value;
+use serde_yaml::Value;
 
 use crate::engine::PatchOp;
 
 use super::documents::{Format, ParsedDocument, RawDocument};
 
-/// Apply RFC 6902 `add` operations (the only kind the engine emits) in order.
-pub fn apply(target: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
+/// Apply RFC 6902 `add` operations (the only kind the engine emits) in order, each under
+/// `prefix` (the pointer of a `List` item, or empty).
+pub fn apply(target: &mut Value, prefix: &str, ops: &[PatchOp]) -> Result<(), String> {
     for op in ops {
         let PatchOp::Add { path, value } = op;
-        add(target, path, value.clone()).map_err(|e| format!("patch path {path}: {e}"))?;
+        let value = serde_yaml::to_value(value).map_err(|e| e.to_string())?;
+        add(target, &format!("{prefix}{path}"), value)
+            .map_err(|e| format!("patch path {path}: {e}"))?;
     }
     Ok(())
 }
@@ -33,18 +37,18 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let mut node = target;
     for token in parents {
         node = match node {
-            Value::Object(map) => map.get_mut(token),
-            Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            Value::Mapping(map) => map.get_mut(token.as_str()),
+            Value::Sequence(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
             _ => None,
         }
         .ok_or_else(|| format!("{token:?} does not exist"))?;
     }
     match node {
-        Value::Object(map) => {
-            map.insert(last.clone(), value);
+        Value::Mapping(map) => {
+            map.insert(Value::String(last.clone()), value);
         }
-        Value::Array(items) if last == "-" => items.push(value),
-        Value::Array(items) => match last.parse::<usize>() {
+        Value::Sequence(items) if last == "-" => items.push(value),
+        Value::Sequence(items) => match last.parse::<usize>() {
             Ok(i) if i <= items.len() => items.insert(i, value),
             _ => return Err(format!("array index {last:?} out of range")),
         },
@@ -59,7 +63,7 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
 
 /// A patched document, re-serialized. Leading comment lines (such as Helm's `# Source:`) and
 /// a bare `---` separator are kept; comments inside the document are not.
-pub fn render(raw: &RawDocument, parsed: &ParsedDocument) -> Result<Vec<u8>, String> {
+pub fn render(raw: &RawDocument, parsed: &ParsedDocument<Value>) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(raw.bytes.len() + 256);
     for line in raw.bytes.split_inclusive(|b| *b == b'\n') {
         let text = String::from_utf8_lossy(line);
@@ -99,7 +103,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn op(path: &str, value: Value) -> PatchOp {
+    fn op(path: &str, value: serde_json::Value) -> PatchOp {
         PatchOp::Add {
             path: path.into(),
             value,
@@ -115,8 +119,9 @@ mod tests {
             op("/ports/0", json!({"first": true})),
             op("/metadata/annotations", json!({})),
         ];
-        let mut mine = doc.clone();
-        assert_eq!(apply(&mut mine, &ops), Ok(()));
+        let mut mine: Value = serde_json::from_value(doc.clone()).expect("a YAML tree");
+        assert_eq!(apply(&mut mine, "", &ops), Ok(()));
+        let mine: serde_json::Value = serde_json::to_value(&mine).expect("a JSON tree");
         let mut reference = doc;
         let Ok(patch) = serde_json::from_value::<json_patch::Patch>(json!(ops)) else {
             panic!("ops must be valid RFC 6902");
@@ -127,10 +132,10 @@ mod tests {
 
     #[test]
     fn a_missing_parent_is_an_error_not_a_panic() {
-        let mut doc = json!({"spec": []});
-        assert!(apply(&mut doc, &[op("/spec/template/x", json!(1))]).is_err());
-        assert!(apply(&mut doc, &[op("/spec/5", json!(1))]).is_err());
-        assert!(apply(&mut doc, &[op("spec", json!(1))]).is_err());
+        let mut doc: Value = serde_yaml::from_str("spec: []").expect("YAML");
+        assert!(apply(&mut doc, "", &[op("/spec/template/x", json!(1))]).is_err());
+        assert!(apply(&mut doc, "", &[op("/spec/5", json!(1))]).is_err());
+        assert!(apply(&mut doc, "", &[op("spec", json!(1))]).is_err());
     }
 
     #[test]
@@ -143,7 +148,7 @@ mod tests {
         };
         let parsed = ParsedDocument {
             format: Format::Yaml,
-            values: vec![(json!({"kind": "A", "n": "8080"}), 1)],
+            values: vec![(serde_yaml::from_str("kind: A\nn: '8080'").expect("YAML"), 1)],
         };
         let out = render(&raw, &parsed).map(|b| String::from_utf8_lossy(&b).into_owned());
         assert_eq!(

@@ -236,21 +236,24 @@ enum Piece {
 type Batch = Vec<(RawDocument, bool)>;
 
 /// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
-/// Unless the objects are needed whole (`--fix`), only what the report shows of them is kept,
-/// so that they are freed by the thread that allocated them.
-fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy, keep: bool) -> Judged {
+/// Only what the report shows of the objects is kept (`--fix` re-reads the documents it
+/// changes), so that they are freed by the thread that allocated them.
+fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judged {
     let mut decisions = Vec::new();
     let mut parsed = has_content.then(|| documents::parse(&raw));
     if let Some(Ok(doc)) = &mut parsed {
         for (value, _) in &mut doc.values {
-            let Ok(()) =
-                visit_objects(value, None, 0, &mut |object, _| -> Result<(), Infallible> {
+            let Ok(()) = visit_objects(
+                value,
+                None,
+                "",
+                0,
+                &mut |object, _, _| -> Result<(), Infallible> {
                     decisions.push(report::judge(policy, object));
-                    if !keep {
-                        *object = report::identity(object);
-                    }
+                    *object = report::identity(object);
                     Ok(())
-                });
+                },
+            );
         }
     }
     Judged {
@@ -330,7 +333,6 @@ fn audit_stream<W: Write>(
         });
         for _ in 0..workers {
             let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
-            let keep = fix_out.is_some();
             scope.spawn(move || {
                 loop {
                     // The lock is only held while waiting for the next batch.
@@ -343,7 +345,7 @@ fn audit_stream<W: Write>(
                     };
                     let judged = batch
                         .into_iter()
-                        .map(|(raw, has_content)| judge_document(raw, has_content, policy, keep))
+                        .map(|(raw, has_content)| judge_document(raw, has_content, policy))
                         .collect();
                     if done_tx.send((seq, Piece::Documents(judged))).is_err() {
                         break;
@@ -420,60 +422,81 @@ fn report_document<W: Write>(
         }
     };
     let mut decisions = decisions.into_iter();
-    let mut changed = false;
-    for (value, line) in &mut parsed.values {
+    // The patches to apply, per value of the document, each under its object's pointer.
+    let mut patches: Vec<(usize, String, Decision)> = Vec::new();
+    for (index, (value, line)) in parsed.values.iter_mut().enumerate() {
         let source = |item| Source::File {
             file: name.to_string(),
             document: raw.index,
             line: *line,
             item,
         };
-        visit_objects(value, None, 0, &mut |object, item| -> io::Result<()> {
+        visit_objects(value, None, "", 0, &mut |object,
+                                                item,
+                                                at|
+         -> io::Result<()> {
             let decision = decisions.next().unwrap_or_default();
             let Some(decision) = reporter.record(object, source(item), decision)? else {
                 return Ok(());
             };
-            if !fix || decision.patch.is_empty() {
-                return Ok(());
-            }
-            match fix::apply(object, &decision.patch) {
-                Ok(()) => changed = true,
-                Err(e) => reporter
-                    .error(source(item).error(format!("the engine's patch does not apply: {e}"))),
+            if fix && !decision.patch.is_empty() {
+                patches.push((index, at.to_string(), decision));
             }
             Ok(())
         })?;
     }
-    if !changed {
+    if patches.is_empty() {
         return Ok(unchanged(raw));
     }
-    match fix::render(&raw, &parsed) {
+    let failed = |reporter: &mut Reporter<W>, message: String| {
+        reporter.error(InputError {
+            file: name.to_string(),
+            document: Some(raw.index),
+            line: Some(raw.line),
+            message,
+        });
+    };
+    // Re-read the document into a tree that keeps key order, so the rewrite reads like the
+    // original; only documents that change pay for it.
+    let mut ordered = match documents::parse::<serde_yaml::Value>(&raw) {
+        Ok(ordered) if ordered.values.len() == parsed.values.len() => ordered,
+        _ => {
+            failed(
+                reporter,
+                "cannot re-read the document to write the fix".into(),
+            );
+            return Ok(unchanged(raw));
+        }
+    };
+    for (index, at, decision) in &patches {
+        if let Err(e) = fix::apply(&mut ordered.values[*index].0, at, &decision.patch) {
+            failed(reporter, format!("the engine's patch does not apply: {e}"));
+            return Ok(unchanged(raw));
+        }
+    }
+    match fix::render(&raw, &ordered) {
         Ok(bytes) => Ok(FixedDocument {
             bytes,
             changed: true,
         }),
         Err(e) => {
-            reporter.error(InputError {
-                file: name.to_string(),
-                document: Some(raw.index),
-                line: Some(raw.line),
-                message: format!("cannot write the fixed document: {e}"),
-            });
+            failed(reporter, format!("cannot write the fixed document: {e}"));
             Ok(unchanged(raw))
         }
     }
 }
 
 /// Call `f` on each object of a value: the value itself, or the `items` of a `List` kind
-/// (recursively, to a bounded depth), with the item's index.
+/// (recursively, to a bounded depth), with the item's index and its JSON pointer (`/items/3`).
 fn visit_objects<E, F>(
     value: &mut Value,
     item: Option<usize>,
+    at: &str,
     depth: usize,
     f: &mut F,
 ) -> Result<(), E>
 where
-    F: FnMut(&mut Value, Option<usize>) -> Result<(), E>,
+    F: FnMut(&mut Value, Option<usize>, &str) -> Result<(), E>,
 {
     let is_list = value
         .get("kind")
@@ -483,10 +506,10 @@ where
     match value.get_mut("items") {
         Some(Value::Array(items)) if is_list && depth < MAX_LIST_DEPTH => {
             for (i, child) in items.iter_mut().enumerate() {
-                visit_objects(child, Some(i), depth + 1, f)?;
+                visit_objects(child, Some(i), &format!("{at}/items/{i}"), depth + 1, f)?;
             }
             Ok(())
         }
-        _ => f(value, item),
+        _ => f(value, item, at),
     }
 }

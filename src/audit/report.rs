@@ -63,26 +63,6 @@ impl std::fmt::Display for Source {
     }
 }
 
-impl Source {
-    /// An error about the input this source points into.
-    pub fn error(self, message: String) -> InputError {
-        match self {
-            Source::File {
-                file,
-                document,
-                line,
-                ..
-            } => InputError {
-                file,
-                document: Some(document),
-                line: Some(line),
-                message,
-            },
-            Source::Cluster { resource, .. } => InputError::whole(resource, message),
-        }
-    }
-}
-
 /// An input (or a part of one) that could not be audited.
 #[derive(Clone, Debug, Serialize)]
 pub struct InputError {
