@@ -18,6 +18,8 @@ fn corpus_dir() -> Option<PathBuf> {
 struct Expected {
     file: String,
     engines: BTreeSet<String>,
+    /// How many pod templates (roles, leader/worker, containers) run an engine.
+    serving_templates: usize,
     ports: BTreeSet<u16>,
 }
 
@@ -33,6 +35,7 @@ fn expectations(sources: &str) -> Vec<Expected> {
             continue;
         };
         let mut engines = BTreeSet::new();
+        let mut serving_templates = 0;
         let mut ports = BTreeSet::new();
         for (i, _) in last.match_indices(" @ ") {
             let before = &last[..i];
@@ -51,6 +54,7 @@ fn expectations(sources: &str) -> Vec<Expected> {
                 .collect();
             if name != "none" && !name.is_empty() {
                 engines.insert(name);
+                serving_templates += 1;
             }
             let digits: String = last[i + 3..]
                 .chars()
@@ -63,6 +67,7 @@ fn expectations(sources: &str) -> Vec<Expected> {
         out.push(Expected {
             file: file.trim().to_string(),
             engines,
+            serving_templates,
             ports,
         });
     }
@@ -97,6 +102,8 @@ fn detected_engines_match_the_corpus_sources() {
         let mut handled = false;
         let mut engines = BTreeSet::new();
         let mut ports = BTreeSet::new();
+        // A role (or a template outside roles), counted once whatever its leader/worker variants.
+        let mut serving = BTreeSet::new();
         for doc in documents(&dir.join(&row.file)) {
             let d = decide(
                 &Input {
@@ -108,6 +115,10 @@ fn detected_engines_match_the_corpus_sources() {
             );
             handled |= d.kind.is_some();
             for t in &d.templates {
+                if !t.detections.is_empty() {
+                    let base = t.path.split(" (").next().unwrap_or_default().to_string();
+                    serving.insert(t.role.clone().unwrap_or(base));
+                }
                 for det in &t.detections {
                     // SOURCES.md names vLLM prefill/decode roles plain `vllm`.
                     let name = if det.backend == "vllm-pd" {
@@ -134,6 +145,15 @@ fn detected_engines_match_the_corpus_sources() {
             problems.push(format!(
                 "{}: detected {:?}, SOURCES.md says {:?}",
                 row.file, engines, row.engines
+            ));
+        }
+        if serving.len() != row.serving_templates {
+            problems.push(format!(
+                "{}: {} templates run an engine ({:?}), SOURCES.md says {}",
+                row.file,
+                serving.len(),
+                serving,
+                row.serving_templates
             ));
         }
         if !row.ports.is_subset(&ports) {

@@ -91,56 +91,44 @@ pub struct EngineSpec {
     pub workers: &'static [WorkerMatch],
 }
 
-const VLLM_IMAGES: &[ImageMatch] = &[
-    ImageMatch::Name("vllm-openai"),
-    ImageMatch::NameContains("vllm"),
-];
-const VLLM_COMMANDS: &[CommandMatch] = &[
-    CommandMatch::Program("vllm", Some("serve")),
-    CommandMatch::Module("vllm.entrypoints.openai.api_server"),
-    CommandMatch::Module("vllm.entrypoints.api_server"),
-];
-const VLLM_CLIENT_SUBCOMMANDS: &[&str] = &["bench", "chat", "complete", "collect-env", "run-batch"];
-const VLLM_WORKERS: &[WorkerMatch] = &[
-    WorkerMatch::WorkerArg,
-    WorkerMatch::Program("ray", Some("start")),
-];
+const VLLM: EngineSpec = EngineSpec {
+    id: "vllm",
+    name: "vLLM",
+    backend: "vllm",
+    family: "vllm",
+    images: &[
+        ImageMatch::Name("vllm-openai"),
+        ImageMatch::NameContains("vllm"),
+    ],
+    commands: &[
+        CommandMatch::Program("vllm", Some("serve")),
+        CommandMatch::Module("vllm.entrypoints.openai.api_server"),
+        CommandMatch::Module("vllm.entrypoints.api_server"),
+    ],
+    requires_flag: None,
+    non_server_subcommands: &["bench", "chat", "complete", "collect-env", "run-batch"],
+    port_flags: &["--port"],
+    port_env: None,
+    default_port: Some(8000),
+    metrics: MetricsListener::Serving,
+    metrics_path: "/metrics",
+    switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
+    workers: &[
+        WorkerMatch::WorkerArg,
+        WorkerMatch::Program("ray", Some("start")),
+    ],
+};
 
 pub const CATALOGUE: &[EngineSpec] = &[
+    // vLLM with a KV-transfer config is one side of a prefill/decode pair.
     EngineSpec {
         id: "vllm-pd",
         name: "vLLM prefill/decode",
         backend: "vllm-pd",
-        family: "vllm",
-        images: VLLM_IMAGES,
-        commands: VLLM_COMMANDS,
         requires_flag: Some("--kv-transfer-config"),
-        non_server_subcommands: VLLM_CLIENT_SUBCOMMANDS,
-        port_flags: &["--port"],
-        port_env: None,
-        default_port: Some(8000),
-        metrics: MetricsListener::Serving,
-        metrics_path: "/metrics",
-        switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
-        workers: VLLM_WORKERS,
+        ..VLLM
     },
-    EngineSpec {
-        id: "vllm",
-        name: "vLLM",
-        backend: "vllm",
-        family: "vllm",
-        images: VLLM_IMAGES,
-        commands: VLLM_COMMANDS,
-        requires_flag: None,
-        non_server_subcommands: VLLM_CLIENT_SUBCOMMANDS,
-        port_flags: &["--port"],
-        port_env: None,
-        default_port: Some(8000),
-        metrics: MetricsListener::Serving,
-        metrics_path: "/metrics",
-        switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
-        workers: VLLM_WORKERS,
-    },
+    VLLM,
     EngineSpec {
         id: "dynamo-frontend",
         name: "Dynamo frontend",

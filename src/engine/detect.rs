@@ -13,27 +13,6 @@ use super::catalogue::{
 };
 use super::image::{self, ImageRef};
 
-/// Programs that never serve inference, so an engine image running them is not an engine.
-const NON_SERVERS: &[&str] = &[
-    "sleep",
-    "tail",
-    "cat",
-    "echo",
-    "true",
-    "false",
-    "pip",
-    "pip3",
-    "huggingface-cli",
-    "hf",
-    "jupyter",
-    "nginx",
-    "curl",
-    "wget",
-    "ls",
-    "env",
-    "printenv",
-];
-
 /// An engine found in a container.
 #[derive(Debug)]
 pub struct Found {
@@ -125,24 +104,31 @@ fn found(
     mut evidence: Vec<String>,
 ) -> Found {
     for w in spec.workers {
-        if let WorkerMatch::RankFlag(flag) = w
-            && let Some(rank) = cmd.flag(flag)
-        {
-            let worker = match rank.parse::<u32>() {
-                Ok(n) => n > 0,
-                Err(_) => worker_variant,
-            };
-            if worker {
-                evidence.push(format!("worker-only: {flag} {rank}"));
-                return Found {
-                    spec,
-                    worker_only: true,
-                    port: None,
-                    metrics_off: None,
-                    evidence,
-                };
+        let worker = match w {
+            WorkerMatch::RankFlag(flag) => match cmd.flag(flag) {
+                Some(rank) => {
+                    let worker = rank.parse::<u32>().map_or(worker_variant, |n| n > 0);
+                    if !worker {
+                        evidence.push(format!("{flag} {rank}: the rank-0 process serves HTTP"));
+                    }
+                    worker.then(|| format!("{flag} {rank}"))
+                }
+                None => None,
+            },
+            WorkerMatch::WorkerArg => {
+                (cmd.first_positional() == Some("worker")).then(|| cmd.describe())
             }
-            evidence.push(format!("{flag} {rank}: the rank-0 process serves HTTP"));
+            WorkerMatch::Program(..) | WorkerMatch::ImageNameContains(_) => None,
+        };
+        if let Some(marker) = worker {
+            evidence.push(format!("worker-only: {marker}"));
+            return Found {
+                spec,
+                worker_only: true,
+                port: None,
+                metrics_off: None,
+                evidence,
+            };
         }
     }
     let port = metrics_port(spec, cmd, vars);
@@ -206,17 +192,11 @@ fn worker_marker(spec: &EngineSpec, img: &ImageRef, cmds: &[Cmd]) -> Option<Stri
     })
 }
 
-/// An unknown launcher that may be the image's own: a shell script or an unknown program.
+/// An opaque launcher that may start the image's own engine: a shell script we cannot read.
+/// Unknown programs (`mooncake_master` in an SGLang image) are not: they run something else.
 fn is_opaque(cmd: &Cmd) -> bool {
     match &cmd.invocation {
-        Invocation::Script(s) => s.ends_with(".sh"),
-        Invocation::Program(p) => {
-            !NON_SERVERS.contains(&p.as_str())
-                && !CATALOGUE
-                    .iter()
-                    .flat_map(|e| e.commands)
-                    .any(|m| matches!(m, CommandMatch::Program(name, _) if name == p))
-        }
+        Invocation::Script(s) | Invocation::Program(s) => s.ends_with(".sh"),
         Invocation::Module(_) => false,
     }
 }
@@ -326,6 +306,16 @@ mod tests {
         assert_eq!(engine(torch), Some(("vllm", false, Some(Ok(8000)))));
         let sleep = json!({"image": "lmsysorg/sglang:latest", "command": ["sleep", "infinity"]});
         assert_eq!(engine(sleep), None);
+    }
+
+    #[test]
+    fn an_unknown_program_in_an_engine_image_is_not_the_engine_but_a_script_may_be() {
+        let master = json!({"image": "lmsysorg/sglang:v0.5.5", "command": ["mooncake_master", "--port", "50051"]});
+        assert_eq!(engine(master), None);
+        let script = json!({"image": "nvcr.io/nvidia/tritonserver:24.01-py3", "command": ["/scripts/entrypoint.sh"]});
+        assert_eq!(engine(script), Some(("triton", false, Some(Ok(8002)))));
+        let worker = json!({"image": "<image>", "command": ["sh", "-c", "python3 ./server.py worker --triton_model_repo_dir=/r"]});
+        assert_eq!(engine(worker), Some(("triton", true, None)));
     }
 
     #[test]

@@ -1,0 +1,124 @@
+{{- define "inference-webhook.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "inference-webhook.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "inference-webhook.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "inference-webhook.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end -}}
+
+{{- define "inference-webhook.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "inference-webhook.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "inference-webhook.tlsSecretName" -}}
+{{- if eq .Values.certificates.mode "existingSecret" -}}
+{{- required "certificates.existingSecret.name is required when certificates.mode=existingSecret" .Values.certificates.existingSecret.name -}}
+{{- else -}}
+{{- include "inference-webhook.fullname" . }}-tls
+{{- end -}}
+{{- end -}}
+
+{{/* The Service DNS names the serving certificate must carry. */}}
+{{- define "inference-webhook.dnsNames" -}}
+{{- $svc := include "inference-webhook.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson -}}
+{{- end -}}
+
+{{/* Namespace label value that selects each mode. */}}
+{{- define "inference-webhook.optInValue" -}}
+{{- get (dict "enforce" "enabled" "warn" "warn" "audit" "audit") . -}}
+{{- end -}}
+
+{{/* The kinds and versions the engine handles (src/engine/kinds.rs; tests/manifests.rs compares). */}}
+{{- define "inference-webhook.rules" -}}
+- apiGroups: ["apps"]
+  apiVersions: ["v1"]
+  resources: ["deployments", "statefulsets"]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+- apiGroups: ["workloads.x-k8s.io"]
+  apiVersions: ["v1alpha2", "v1alpha1"]
+  resources: ["rolebasedgroups"]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+- apiGroups: ["leaderworkerset.x-k8s.io"]
+  apiVersions: ["v1"]
+  resources: ["leaderworkersets"]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+{{- end -}}
+
+{{/*
+One webhook entry. Arguments: root (the chart context), route (mutate|validate), mode,
+caBundle (base64, may be empty), failurePolicy.
+*/}}
+{{- define "inference-webhook.entry" -}}
+{{- $root := .root -}}
+{{- $excluded := concat (list $root.Release.Namespace "kube-system") $root.Values.webhook.excludeNamespaces | uniq -}}
+- name: {{ .mode }}.{{ .route }}.inference-webhook.io
+  clientConfig:
+    service:
+      name: {{ include "inference-webhook.fullname" $root }}
+      namespace: {{ $root.Release.Namespace }}
+      path: /{{ .route }}/{{ .mode }}
+      port: 443
+    {{- with .caBundle }}
+    caBundle: {{ . }}
+    {{- end }}
+  rules:
+    {{- include "inference-webhook.rules" $root | nindent 4 }}
+  namespaceSelector:
+    matchExpressions:
+      - key: {{ $root.Values.webhook.optInLabel }}
+        operator: In
+        values: [{{ include "inference-webhook.optInValue" .mode | quote }}]
+      - key: kubernetes.io/metadata.name
+        operator: NotIn
+        values: {{ $excluded | toJson }}
+  objectSelector:
+    matchExpressions:
+      - key: {{ $root.Values.webhook.optInLabel }}
+        operator: NotIn
+        values: ["disabled"]
+  matchPolicy: Equivalent
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+  failurePolicy: {{ .failurePolicy }}
+  {{- if eq .route "mutate" }}
+  reinvocationPolicy: IfNeeded
+  {{- end }}
+{{- end -}}
+
+{{/* The policy file; its optOutLabel is the opt-in label key, as the objectSelector uses. */}}
+{{- define "inference-webhook.policy" -}}
+labels:
+  workload: {{ .Values.labels.workload | quote }}
+  backend: {{ .Values.labels.backend | quote }}
+  legacyBackend: {{ .Values.labels.legacyBackend | quote }}
+portName: {{ .Values.portName | quote }}
+supportedBackends: {{ .Values.supportedBackends | toJson }}
+optOutAnnotation: {{ .Values.optOutAnnotation | quote }}
+optOutLabel: {{ .Values.webhook.optInLabel | quote }}
+defaultMode: {{ .Values.defaultMode }}
+rules: {{ .Values.rules | toJson }}
+{{- end -}}

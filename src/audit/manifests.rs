@@ -1,0 +1,492 @@
+//! Manifest inputs: files, directories (recursive) and stdin, streamed: split into documents,
+//! parsed and judged in small batches on worker threads, reported in input order.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fs;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use serde_json::Value;
+
+use crate::engine::{Decision, Policy};
+
+use super::documents::{self, DocumentError, DocumentReader, ParsedDocument, RawDocument};
+use super::fix;
+use super::report::{self, InputError, Reporter, Source};
+
+const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+/// How far `List` items are followed into nested lists.
+const MAX_LIST_DEPTH: usize = 4;
+const READ_BUFFER: usize = 256 * 1024;
+/// Parser threads per input (YAML parsing is most of the audit's time).
+const MAX_WORKERS: usize = 8;
+const BATCH_DOCUMENTS: usize = 16;
+const BATCH_BYTES: usize = 128 * 1024;
+
+/// What `--fix` does with the documents.
+pub enum Fix<'a> {
+    No,
+    /// Print every document, patched where needed.
+    Print(Joined<'a>),
+    /// Rewrite the files that change, in place.
+    Write,
+}
+
+/// Audit every input in order. Errors that stop one input are reported and the next is read;
+/// only an output error ends the run.
+pub fn audit<W: Write>(
+    paths: &[PathBuf],
+    reporter: &mut Reporter<W>,
+    fix: &mut Fix<'_>,
+) -> io::Result<()> {
+    for path in paths {
+        if path.as_os_str() == "-" {
+            if matches!(fix, Fix::Write) {
+                reporter.error(InputError::whole(
+                    "<stdin>",
+                    "--write needs files: stdin cannot be rewritten (use --fix alone)",
+                ));
+                continue;
+            }
+            let reader = BufReader::with_capacity(READ_BUFFER, io::stdin());
+            audit_stream("<stdin>", reader, reporter, fix_output(fix)?)?;
+            continue;
+        }
+        let name = path.display().to_string();
+        match fs::metadata(path) {
+            Err(e) => reporter.error(InputError::whole(name, format!("cannot read: {e}"))),
+            Ok(meta) if meta.is_dir() => {
+                let mut files = Vec::new();
+                manifest_files(path, &mut files, reporter);
+                if files.is_empty() {
+                    reporter.error(InputError::whole(
+                        name,
+                        "no manifests in this directory (looked for .yaml, .yml and .json files, \
+                         recursively)",
+                    ));
+                }
+                for file in files {
+                    audit_file(&file, reporter, fix)?;
+                }
+            }
+            Ok(_) => audit_file(path, reporter, fix)?,
+        }
+    }
+    Ok(())
+}
+
+/// Where the fixed documents of the next input go.
+fn fix_output<'f>(fix: &'f mut Fix<'_>) -> io::Result<Option<&'f mut dyn Write>> {
+    match fix {
+        Fix::Print(out) => {
+            out.start_input()?;
+            Ok(Some(out))
+        }
+        Fix::No | Fix::Write => Ok(None),
+    }
+}
+
+/// The printed `--fix` output: the inputs' documents joined into one valid YAML stream (a
+/// `---` line between inputs, and a line break where an input did not end with one).
+pub struct Joined<'a> {
+    out: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl<'a> Joined<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Joined { out, last: None }
+    }
+
+    fn start_input(&mut self) -> io::Result<()> {
+        let Some(last) = self.last else {
+            return Ok(());
+        };
+        if last != b'\n' {
+            self.out.write_all(b"\n")?;
+        }
+        self.out.write_all(b"---\n")?;
+        self.last = Some(b'\n');
+        Ok(())
+    }
+}
+
+impl Write for Joined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Manifest files under a directory, sorted; hidden directories (`.git`) and symbolic links
+/// to directories are not followed.
+fn manifest_files<W: Write>(dir: &Path, out: &mut Vec<PathBuf>, reporter: &mut Reporter<W>) {
+    let entries = fs::read_dir(dir).and_then(|it| it.collect::<io::Result<Vec<_>>>());
+    let mut entries = match entries {
+        Ok(entries) => entries,
+        Err(e) => {
+            let name = dir.display().to_string();
+            reporter.error(InputError::whole(name, format!("cannot list: {e}")));
+            return;
+        }
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                manifest_files(&path, out, reporter);
+            }
+        } else if path.is_file()
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+}
+
+fn audit_file<W: Write>(
+    path: &Path,
+    reporter: &mut Reporter<W>,
+    fix: &mut Fix<'_>,
+) -> io::Result<()> {
+    let name = path.display().to_string();
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            reporter.error(InputError::whole(name, format!("cannot open: {e}")));
+            return Ok(());
+        }
+    };
+    let reader = BufReader::with_capacity(READ_BUFFER, file);
+    if !matches!(fix, Fix::Write) {
+        audit_stream(&name, reader, reporter, fix_output(fix)?)?;
+        return Ok(());
+    }
+    match rewrite_in_place(path, |out| audit_stream(&name, reader, reporter, Some(out))) {
+        Ok(true) => eprintln!("rewrote {name}"),
+        Ok(false) => {}
+        Err(e) => reporter.error(InputError::whole(name, format!("cannot rewrite: {e}"))),
+    }
+    Ok(())
+}
+
+/// Write a file's new content to a temporary file beside it, then rename it over the original
+/// only when `produce` says something changed, so a reader never sees half a file.
+fn rewrite_in_place(
+    path: &Path,
+    produce: impl FnOnce(&mut dyn Write) -> io::Result<bool>,
+) -> io::Result<bool> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp_name = format!(".{file_name}.inference-webhook-{}.tmp", std::process::id());
+    let tmp = dir.map_or_else(|| PathBuf::from(&tmp_name), |d| d.join(&tmp_name));
+    let permissions = fs::metadata(path)?.permissions();
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let mut out = BufWriter::new(file);
+    let result = produce(&mut out).and_then(|changed| {
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        if changed {
+            fs::set_permissions(&tmp, permissions)?;
+            fs::rename(&tmp, path)?;
+        }
+        Ok(changed)
+    });
+    if !matches!(result, Ok(true)) {
+        // Nothing to keep; a failure to remove it only leaves a hidden temporary file.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A document after a worker thread has parsed it and the engine has judged its objects.
+struct Judged {
+    raw: RawDocument,
+    /// `None` for documents with nothing but comments and blank lines.
+    parsed: Option<Result<ParsedDocument, DocumentError>>,
+    /// One decision per object, in [`visit_objects`] order.
+    decisions: Vec<Decision>,
+}
+
+enum Piece {
+    Documents(Vec<Judged>),
+    ReadError(io::Error),
+}
+
+/// Documents handed to a worker at once: batching keeps thread hand-offs rare.
+type Batch = Vec<(RawDocument, bool)>;
+
+/// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
+/// Unless the objects are needed whole (`--fix`), only what the report shows of them is kept,
+/// so that they are freed by the thread that allocated them.
+fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy, keep: bool) -> Judged {
+    let mut decisions = Vec::new();
+    let mut parsed = has_content.then(|| documents::parse(&raw));
+    if let Some(Ok(doc)) = &mut parsed {
+        for (value, _) in &mut doc.values {
+            let Ok(()) =
+                visit_objects(value, None, 0, &mut |object, _| -> Result<(), Infallible> {
+                    decisions.push(report::judge(policy, object));
+                    if !keep {
+                        *object = report::identity(object);
+                    }
+                    Ok(())
+                });
+        }
+    }
+    Judged {
+        raw,
+        parsed,
+        decisions,
+    }
+}
+
+/// Audit one input stream; with `fix_out`, write every document to it (patched where the
+/// engine has a patch, byte for byte otherwise). Returns whether any document changed.
+///
+/// A reader thread splits the stream into documents, worker threads parse and judge them,
+/// and this thread reports them in input order. Channels are bounded, so only a few documents
+/// are in memory at any time.
+fn audit_stream<W: Write>(
+    name: &str,
+    mut reader: impl BufRead + Send,
+    reporter: &mut Reporter<W>,
+    mut fix_out: Option<&mut dyn Write>,
+) -> io::Result<bool> {
+    match reader.fill_buf() {
+        Ok(head) if head.contains(&0) => {
+            reporter.error(InputError::whole(
+                name,
+                "binary file (contains NUL bytes): not a YAML or JSON manifest",
+            ));
+            return Ok(false);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            reporter.error(InputError::whole(name, format!("cannot read: {e}")));
+            return Ok(false);
+        }
+    }
+    let policy = reporter.policy().clone();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+    let mut changed = false;
+    std::thread::scope(|scope| -> io::Result<()> {
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Batch)>(workers * 2);
+        // Shared by the workers; dropped with the last of them, which stops the reader.
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Piece)>(workers * 2);
+        let read_done_tx = done_tx.clone();
+        scope.spawn(move || {
+            let mut docs = DocumentReader::new(reader);
+            let mut batch = Batch::new();
+            let mut batch_bytes = 0;
+            // Batches are numbered 0, 1, 2, ... so that they can be put back in order.
+            let mut seq = 0;
+            loop {
+                let (more, error) = match docs.next_document() {
+                    Ok(Some((raw, has_content))) => {
+                        batch_bytes += raw.bytes.len();
+                        batch.push((raw, has_content));
+                        (true, None)
+                    }
+                    Ok(None) => (false, None),
+                    Err(e) => (false, Some(e)),
+                };
+                let full = batch.len() >= BATCH_DOCUMENTS || batch_bytes >= BATCH_BYTES;
+                if !batch.is_empty() && (full || !more) {
+                    batch_bytes = 0;
+                    if work_tx.send((seq, std::mem::take(&mut batch))).is_err() {
+                        break;
+                    }
+                    seq += 1;
+                }
+                if let Some(e) = error {
+                    // The receiver only goes away when the output failed.
+                    let _ = read_done_tx.send((seq, Piece::ReadError(e)));
+                }
+                if !more {
+                    break;
+                }
+            }
+        });
+        for _ in 0..workers {
+            let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
+            let keep = fix_out.is_some();
+            scope.spawn(move || {
+                loop {
+                    // The lock is only held while waiting for the next batch.
+                    let next = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, batch)) = next else {
+                        break;
+                    };
+                    let judged = batch
+                        .into_iter()
+                        .map(|(raw, has_content)| judge_document(raw, has_content, policy, keep))
+                        .collect();
+                    if done_tx.send((seq, Piece::Documents(judged))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop((done_tx, work_rx));
+        // Batches come back out of order; report them in input order.
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (seq, piece) in done_rx {
+            waiting.insert(seq, piece);
+            while let Some(piece) = waiting.remove(&next) {
+                next += 1;
+                let judged = match piece {
+                    Piece::ReadError(e) => {
+                        reporter.error(InputError::whole(name, format!("cannot read: {e}")));
+                        continue;
+                    }
+                    Piece::Documents(judged) => judged,
+                };
+                for judged in judged {
+                    let fixed = report_document(name, judged, reporter, fix_out.is_some())?;
+                    if let Some(out) = fix_out.as_mut() {
+                        changed |= fixed.changed;
+                        out.write_all(&fixed.bytes)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(out) = fix_out {
+        out.flush()?;
+    }
+    Ok(changed)
+}
+
+/// What `--fix` writes for a document.
+struct FixedDocument {
+    bytes: Vec<u8>,
+    changed: bool,
+}
+
+/// Report the objects of a judged document. With `fix`, returns the rewritten document when a
+/// patch applied to it, and the original bytes otherwise.
+fn report_document<W: Write>(
+    name: &str,
+    judged: Judged,
+    reporter: &mut Reporter<W>,
+    fix: bool,
+) -> io::Result<FixedDocument> {
+    let Judged {
+        raw,
+        parsed,
+        decisions,
+    } = judged;
+    let unchanged = |raw: RawDocument| FixedDocument {
+        bytes: if fix { raw.bytes } else { Vec::new() },
+        changed: false,
+    };
+    let mut parsed = match parsed {
+        None => return Ok(unchanged(raw)),
+        Some(Ok(parsed)) => parsed,
+        Some(Err(e)) => {
+            reporter.error(InputError {
+                file: name.to_string(),
+                document: Some(raw.index),
+                line: Some(e.line),
+                message: e.message,
+            });
+            return Ok(unchanged(raw));
+        }
+    };
+    let mut decisions = decisions.into_iter();
+    let mut changed = false;
+    for (value, line) in &mut parsed.values {
+        let source = |item| Source::File {
+            file: name.to_string(),
+            document: raw.index,
+            line: *line,
+            item,
+        };
+        visit_objects(value, None, 0, &mut |object, item| -> io::Result<()> {
+            let decision = decisions.next().unwrap_or_default();
+            let Some(decision) = reporter.record(object, source(item), decision)? else {
+                return Ok(());
+            };
+            if !fix || decision.patch.is_empty() {
+                return Ok(());
+            }
+            match fix::apply(object, &decision.patch) {
+                Ok(()) => changed = true,
+                Err(e) => reporter
+                    .error(source(item).error(format!("the engine's patch does not apply: {e}"))),
+            }
+            Ok(())
+        })?;
+    }
+    if !changed {
+        return Ok(unchanged(raw));
+    }
+    match fix::render(&raw, &parsed) {
+        Ok(bytes) => Ok(FixedDocument {
+            bytes,
+            changed: true,
+        }),
+        Err(e) => {
+            reporter.error(InputError {
+                file: name.to_string(),
+                document: Some(raw.index),
+                line: Some(raw.line),
+                message: format!("cannot write the fixed document: {e}"),
+            });
+            Ok(unchanged(raw))
+        }
+    }
+}
+
+/// Call `f` on each object of a value: the value itself, or the `items` of a `List` kind
+/// (recursively, to a bounded depth), with the item's index.
+fn visit_objects<E, F>(
+    value: &mut Value,
+    item: Option<usize>,
+    depth: usize,
+    f: &mut F,
+) -> Result<(), E>
+where
+    F: FnMut(&mut Value, Option<usize>) -> Result<(), E>,
+{
+    let is_list = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && value.get("items").is_some_and(Value::is_array);
+    match value.get_mut("items") {
+        Some(Value::Array(items)) if is_list && depth < MAX_LIST_DEPTH => {
+            for (i, child) in items.iter_mut().enumerate() {
+                visit_objects(child, Some(i), depth + 1, f)?;
+            }
+            Ok(())
+        }
+        _ => f(value, item),
+    }
+}

@@ -1,0 +1,453 @@
+//! The audit report: each object is judged once, counted, and written either as a line of the
+//! streamed JSON document or as rows of the table. The exit code is decided here.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{
+    Decision, Finding, Input, Level, Mode, Operation, PatchOp, Policy, Route, TemplateReport,
+    decide,
+};
+
+use super::table::Table;
+
+/// Version of the JSON report's schema; bumped on any incompatible change.
+pub const SCHEMA: &str = "inference-webhook.audit/v1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Where an object came from.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Source {
+    File {
+        file: String,
+        /// 1-based index of the document in the file.
+        document: usize,
+        /// 1-based line where the document (or the value, in a JSON stream) starts.
+        line: usize,
+        /// 0-based index in the `items` of a `List` document.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<usize>,
+    },
+    Cluster {
+        cluster: String,
+        /// `resource.group/version` that was listed.
+        resource: String,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File {
+                file,
+                document,
+                line,
+                item,
+            } => {
+                write!(f, "{file}:{document}")?;
+                if let Some(item) = item {
+                    write!(f, "[{item}]")?;
+                }
+                write!(f, "({line})")
+            }
+            Source::Cluster { resource, .. } => write!(f, "{resource}"),
+        }
+    }
+}
+
+impl Source {
+    /// An error about the input this source points into.
+    pub fn error(self, message: String) -> InputError {
+        match self {
+            Source::File {
+                file,
+                document,
+                line,
+                ..
+            } => InputError {
+                file,
+                document: Some(document),
+                line: Some(line),
+                message,
+            },
+            Source::Cluster { resource, .. } => InputError::whole(resource, message),
+        }
+    }
+}
+
+/// An input (or a part of one) that could not be audited.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputError {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn whole(file: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            file: file.into(),
+            document: None,
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(d) = self.document {
+            write!(f, ": document {d}")?;
+        }
+        if let Some(l) = self.line {
+            write!(f, " (line {l})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Denied => "denied",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// One object of the JSON report.
+#[derive(Serialize)]
+struct ObjectReport<'a> {
+    kind: Option<&'a str>,
+    #[serde(rename = "apiVersion")]
+    api_version: Option<&'a str>,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    source: &'a Source,
+    decision: Verdict,
+    /// Why the object was skipped, or the denial message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload: Option<&'a str>,
+    templates: &'a [TemplateReport],
+    patch: &'a [PatchOp],
+    violations: Vec<&'a Finding>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Kubernetes objects seen (documents and `List` items with a `kind`).
+    pub objects: usize,
+    /// Objects of a handled kind that were examined.
+    pub workloads: usize,
+    /// Workloads where an inference engine was detected.
+    pub inference: usize,
+    /// Objects with a non-empty patch (lacking the labels or the named port).
+    pub patched: usize,
+    pub allowed: usize,
+    pub denied: usize,
+    /// Objects of a handled kind the engine skipped (opted out).
+    pub skipped: usize,
+    /// Objects of a kind the engine does not handle (Services, ConfigMaps, ...).
+    pub not_handled: usize,
+    pub deny_violations: usize,
+    pub warn_violations: usize,
+    /// Inputs or documents that could not be read.
+    pub errors: usize,
+    pub exit_code: u8,
+}
+
+/// How the report is written.
+pub struct ReportOptions {
+    pub format: OutputFormat,
+    pub explain: bool,
+    pub color: bool,
+    pub mode: Mode,
+    /// `Validate` for a plain audit (the labels count as missing); `Mutate` under `--fix`
+    /// (what counts is what the patch does not fix).
+    pub route: Route,
+}
+
+pub struct Reporter<W: Write> {
+    policy: Policy,
+    opts: ReportOptions,
+    out: W,
+    objects_written: usize,
+    table: Table,
+    errors: Vec<InputError>,
+    notes: Vec<String>,
+    summary: Summary,
+}
+
+/// The engine's decision on an object as if it were created now.
+pub fn judge(policy: &Policy, value: &Value) -> Decision {
+    decide(
+        &Input {
+            object: value,
+            old_object: None,
+            operation: Operation::Create,
+        },
+        policy,
+    )
+}
+
+/// The part of an object that the report shows (kind, apiVersion, namespace, name); other
+/// values are returned as they are.
+pub fn identity(value: &Value) -> Value {
+    let Value::Object(object) = value else {
+        return value.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(v) = object.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(meta)) = object.get("metadata") {
+        let meta: serde_json::Map<String, Value> = ["name", "namespace"]
+            .into_iter()
+            .filter_map(|k| meta.get(k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        out.insert("metadata".into(), Value::Object(meta));
+    }
+    Value::Object(out)
+}
+
+/// A string field of the object, if present.
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+impl<W: Write> Reporter<W> {
+    pub fn new(policy: Policy, opts: ReportOptions, mut out: W) -> io::Result<Self> {
+        if opts.format == OutputFormat::Json {
+            write!(
+                out,
+                "{{\"schema\":\"{SCHEMA}\",\"mode\":\"{}\",\"objects\":[",
+                opts.mode
+            )?;
+        }
+        let table = Table::new(opts.color, opts.explain);
+        Ok(Reporter {
+            policy,
+            opts,
+            out,
+            objects_written: 0,
+            table,
+            errors: Vec::new(),
+            notes: Vec::new(),
+            summary: Summary::default(),
+        })
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Judge one object and report it; see [`Reporter::record`].
+    pub fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
+        let decision = judge(&self.policy, value);
+        self.record(value, source, decision)
+    }
+
+    /// Report an object with the engine's decision on it. Documents without a `kind` are
+    /// noted, not reported. Returns the decision (for `--fix`), or `None` for a non-object.
+    pub fn record(
+        &mut self,
+        value: &Value,
+        source: Source,
+        decision: Decision,
+    ) -> io::Result<Option<Decision>> {
+        let Some(kind) = text(value, "/kind") else {
+            let what = if value.is_object() {
+                "has no `kind`"
+            } else {
+                "is not a mapping"
+            };
+            self.notes.push(format!(
+                "{source}: {what}: not a Kubernetes object, skipped"
+            ));
+            return Ok(None);
+        };
+        let outcome = decision.outcome(self.opts.mode, self.opts.route);
+        let skipped_reason = match (&decision.skipped, decision.kind) {
+            (Some(reason), _) => Some(reason.as_str()),
+            (None, None) => Some("kind not handled"),
+            (None, Some(_)) => None,
+        };
+        let verdict = if skipped_reason.is_some() {
+            Verdict::Skipped
+        } else if outcome.allowed {
+            Verdict::Allowed
+        } else {
+            Verdict::Denied
+        };
+        let violations: Vec<&Finding> = decision
+            .findings
+            .iter()
+            .filter(|f| f.level != Level::Allow)
+            .collect();
+        self.count(&decision, verdict, &violations);
+
+        let report = ObjectReport {
+            kind: Some(kind),
+            api_version: text(value, "/apiVersion"),
+            namespace: text(value, "/metadata/namespace"),
+            name: text(value, "/metadata/name"),
+            source: &source,
+            decision: verdict,
+            reason: skipped_reason.or(outcome.message.as_deref()),
+            workload: decision.workload.as_deref(),
+            templates: &decision.templates,
+            patch: &decision.patch,
+            violations,
+        };
+        match self.opts.format {
+            OutputFormat::Json => {
+                if self.objects_written > 0 {
+                    self.out.write_all(b",")?;
+                }
+                self.out.write_all(b"\n")?;
+                serde_json::to_writer(&mut self.out, &report)?;
+                self.objects_written += 1;
+            }
+            OutputFormat::Table => {
+                // The table lists what the engine examined; other kinds only count.
+                if decision.kind.is_some() {
+                    self.table.add(
+                        &format!(
+                            "{kind} {}{}",
+                            report
+                                .namespace
+                                .map(|n| format!("{n}/"))
+                                .unwrap_or_default(),
+                            report.name.unwrap_or("<unnamed>")
+                        ),
+                        &source.to_string(),
+                        verdict,
+                        &decision,
+                        &report.violations,
+                    );
+                }
+            }
+        }
+        Ok(Some(decision))
+    }
+
+    fn count(&mut self, decision: &Decision, verdict: Verdict, violations: &[&Finding]) {
+        let s = &mut self.summary;
+        s.objects += 1;
+        match verdict {
+            Verdict::Allowed => s.allowed += 1,
+            Verdict::Denied => s.denied += 1,
+            Verdict::Skipped if decision.kind.is_none() => s.not_handled += 1,
+            Verdict::Skipped => s.skipped += 1,
+        }
+        if decision.kind.is_some() && decision.skipped.is_none() {
+            s.workloads += 1;
+            if decision.templates.iter().any(|t| !t.detections.is_empty()) {
+                s.inference += 1;
+            }
+        }
+        if !decision.patch.is_empty() {
+            s.patched += 1;
+        }
+        s.deny_violations += violations.iter().filter(|f| f.level == Level::Deny).count();
+        s.warn_violations += violations.iter().filter(|f| f.level == Level::Warn).count();
+    }
+
+    /// An unreadable input or document: shown at once on stderr, and in the report.
+    pub fn error(&mut self, error: InputError) {
+        eprintln!("error: {error}");
+        self.summary.errors += 1;
+        self.errors.push(error);
+    }
+
+    /// Something the user should know that is not an error (a CRD that is not installed).
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// Write the end of the report and return the exit code: 2 when any input could not be
+    /// read (the audit is incomplete, whatever else it found), else 1 when any object is
+    /// denied, else 0.
+    pub fn finish(mut self) -> io::Result<u8> {
+        let code = if self.summary.errors > 0 {
+            2
+        } else if self.summary.denied > 0 {
+            1
+        } else {
+            0
+        };
+        self.summary.exit_code = code;
+        match self.opts.format {
+            OutputFormat::Json => {
+                if self.objects_written > 0 {
+                    self.out.write_all(b"\n")?;
+                }
+                write!(self.out, "],\"errors\":")?;
+                serde_json::to_writer(&mut self.out, &self.errors)?;
+                write!(self.out, ",\"notes\":")?;
+                serde_json::to_writer(&mut self.out, &self.notes)?;
+                write!(self.out, ",\"summary\":")?;
+                serde_json::to_writer(&mut self.out, &self.summary)?;
+                writeln!(self.out, "}}")?;
+                for note in &self.notes {
+                    eprintln!("note: {note}");
+                }
+            }
+            OutputFormat::Table => {
+                self.table.write(&mut self.out)?;
+                for note in &self.notes {
+                    writeln!(self.out, "note: {note}")?;
+                }
+                let s = &self.summary;
+                writeln!(
+                    self.out,
+                    "{} objects ({} of other kinds), {} workloads ({} running an inference engine), \
+                     {} lacking labels or port, {} denied, {} skipped, {} unreadable input{} \
+                     (mode {})",
+                    s.objects,
+                    s.not_handled,
+                    s.workloads,
+                    s.inference,
+                    s.patched,
+                    s.denied,
+                    s.skipped,
+                    s.errors,
+                    if s.errors == 1 { "" } else { "s" },
+                    self.opts.mode,
+                )?;
+            }
+        }
+        self.out.flush()?;
+        Ok(code)
+    }
+}

@@ -1,0 +1,410 @@
+//! `audit --cluster` against a local HTTPS server that replays recorded API list responses
+//! (tests/fixtures/cluster/): paging with `continue`, a CRD version that is not served (404),
+//! and a forbidden list (403). No real API server runs in CI.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+
+const TOKEN: &str = "replay-token";
+
+#[derive(Default)]
+struct Replay {
+    forbid: bool,
+    /// `METHOD path?query authorization` of every request, in order.
+    requests: Mutex<Vec<String>>,
+}
+
+/// The fixture a list request is answered with, by path (namespace removed) and page token.
+fn fixture_for(path: &str, continue_token: Option<&str>) -> Option<&'static str> {
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if let Some(i) = segments.iter().position(|s| *s == "namespaces") {
+        segments.drain(i..(i + 2).min(segments.len()));
+    }
+    match (segments.join("/").as_str(), continue_token) {
+        ("/apis/apps/v1/deployments", None) => Some("deployments-page1.json"),
+        ("/apis/apps/v1/deployments", Some("page-2-token")) => Some("deployments-page2.json"),
+        ("/apis/apps/v1/statefulsets", None) => Some("statefulsets.json"),
+        ("/apis/workloads.x-k8s.io/v1alpha2/rolebasedgroups", None) => {
+            Some("rolebasedgroups-v1alpha2.json")
+        }
+        ("/apis/leaderworkerset.x-k8s.io/v1/leaderworkersets", None) => {
+            Some("leaderworkersets.json")
+        }
+        _ => None,
+    }
+}
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster")
+}
+
+async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response {
+    let uri = request.uri().clone();
+    let auth = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let query = uri.query().unwrap_or("");
+    if let Ok(mut requests) = state.requests.lock() {
+        requests.push(format!(
+            "{} {}?{query} {auth}",
+            request.method(),
+            uri.path()
+        ));
+    }
+    if state.forbid {
+        let status = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+            "message": "deployments.apps is forbidden: User \"ci\" cannot list resource",
+            "code": 403
+        });
+        return (StatusCode::FORBIDDEN, axum::Json(status)).into_response();
+    }
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("continue="));
+    match fixture_for(uri.path(), token).map(|f| std::fs::read(fixtures_dir().join(f))) {
+        Some(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Some(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        // What the API server answers for a group/version it does not serve.
+        None => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    }
+}
+
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate, in its own thread.
+struct ReplayServer {
+    addr: SocketAddr,
+    ca_pem: String,
+    state: Arc<Replay>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReplayServer {
+    fn start(forbid: bool) -> ReplayServer {
+        let Ok(certified) = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        else {
+            panic!("cannot make a test certificate");
+        };
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![cert], key));
+        let Ok(mut config) = config else {
+            panic!("cannot build the TLS config");
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let state = Arc::new(Replay {
+            forbid,
+            ..Replay::default()
+        });
+        let app = Router::new().fallback(replay).with_state(state.clone());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::bind("127.0.0.1:0").await else {
+                    return;
+                };
+                let _ = addr_tx.send(listener.local_addr());
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        accepted = listener.accept() => {
+                            let Ok((tcp, _)) = accepted else { continue };
+                            let acceptor = acceptor.clone();
+                            let service = TowerToHyperService::new(app.clone());
+                            tokio::spawn(async move {
+                                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                                let _ = auto::Builder::new(TokioExecutor::new())
+                                    .serve_connection(TokioIo::new(tls), service)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        let Ok(Ok(addr)) = addr_rx.recv() else {
+            panic!("the replay server did not start");
+        };
+        ReplayServer {
+            addr,
+            ca_pem: certified.cert.pem(),
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: replay\nclusters:\n- name: replay\n  \
+             cluster:\n    server: https://{}\n    certificate-authority-data: {ca}\ncontexts:\n\
+             - name: replay\n  context:\n    cluster: replay\n    user: replay\n    namespace: \
+             default\n- name: other\n  context:\n    cluster: replay\n    user: replay\n    \
+             namespace: team-a\nusers:\n- name: replay\n  user:\n    token: {TOKEN}\n",
+            self.addr
+        );
+        let path = dir.join("kubeconfig");
+        assert!(std::fs::write(&path, text).is_ok());
+        path
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ReplayServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn audit(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
+        .arg("audit")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .output();
+    match output {
+        Ok(output) => output,
+        Err(e) => panic!("cannot run the binary: {e}"),
+    }
+}
+
+fn json_report(output: &Output) -> Value {
+    match serde_json::from_slice(&output.stdout) {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "stdout is not the JSON report ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+fn names(report: &Value) -> Vec<String> {
+    report["objects"]
+        .as_array()
+        .map(|objects| {
+            objects
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        o["kind"].as_str().unwrap_or("?"),
+                        o["name"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("no temp dir: {e}"),
+    }
+}
+
+#[test]
+fn lists_every_kind_page_by_page_and_notes_a_missing_crd() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_string_lossy();
+    let output = audit(&["--cluster", "-A", "--kubeconfig", &kubeconfig, "-o", "json"]);
+    let report = json_report(&output);
+
+    assert_eq!(
+        names(&report),
+        [
+            "Deployment/qwen-vllm",
+            "Deployment/llama-sglang",
+            "RoleBasedGroup/vllm-rbg",
+            "LeaderWorkerSet/sglang-multinode"
+        ],
+        "both pages of deployments, then the other kinds in table order"
+    );
+    assert_eq!(report["objects"][0]["apiVersion"], "apps/v1");
+    assert_eq!(
+        report["objects"][0]["source"]["resource"],
+        "deployments.apps/v1"
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("rolebasedgroups.workloads.x-k8s.io/v1alpha1: not served"),
+        "{notes}"
+    );
+    assert_eq!(report["errors"], serde_json::json!([]));
+
+    let requests = server.requests();
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET ")),
+        "read-only: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.contains("limit=250") && r.ends_with(&format!("Bearer {TOKEN}"))),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /apis/apps/v1/deployments?")
+                && r.contains("continue=page-2-token")),
+        "the second page is asked for with the continue token: {requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| !r.contains("/namespaces/")),
+        "-A lists across namespaces: {requests:?}"
+    );
+}
+
+#[test]
+fn cluster_objects_get_the_same_verdicts_as_manifests() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let output = audit(&[
+        "--cluster",
+        "-A",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+        "-o",
+        "json",
+    ]);
+    let report = json_report(&output);
+    let objects = &report["objects"];
+    // The vLLM Deployment lacks the labels: a patch, allowed.
+    assert_eq!(objects[0]["decision"], "allowed");
+    assert_eq!(objects[0]["templates"][0]["backend"], "vllm");
+    assert!(
+        objects[0]["patch"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{}",
+        objects[0]
+    );
+    // SGLang without --enable-metrics is denied, so the audit exits 1.
+    assert_eq!(objects[1]["decision"], "denied", "{}", objects[1]);
+    assert!(
+        objects[1]["violations"]
+            .to_string()
+            .contains("metrics-disabled")
+    );
+    // The labeled RoleBasedGroup is clean.
+    assert_eq!(objects[2]["decision"], "allowed");
+    assert_eq!(objects[2]["patch"], serde_json::json!([]), "{}", objects[2]);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn a_namespace_and_a_context_select_what_is_listed() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_string_lossy();
+
+    let output = audit(&["--cluster", "-n", "ml", "--kubeconfig", &kubeconfig]);
+    assert!(output.status.code().is_some_and(|c| c < 2), "{output:?}");
+    let explicit = server.requests();
+    assert!(
+        !explicit.is_empty() && explicit.iter().all(|r| r.contains("/namespaces/ml/")),
+        "{explicit:?}"
+    );
+
+    let output = audit(&[
+        "--cluster",
+        "--context",
+        "other",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    assert!(output.status.code().is_some_and(|c| c < 2), "{output:?}");
+    let requests = server.requests();
+    let from_context = &requests[explicit.len()..];
+    assert!(
+        !from_context.is_empty()
+            && from_context
+                .iter()
+                .all(|r| r.contains("/namespaces/team-a/")),
+        "the context's namespace is the default: {from_context:?}"
+    );
+}
+
+#[test]
+fn forbidden_lists_fail_with_the_rbac_it_needs() {
+    let server = ReplayServer::start(true);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let output = audit(&[
+        "--cluster",
+        "-A",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("forbidden") && stderr.contains("get and list on deployments"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreadable_kubeconfig_is_a_usage_error() {
+    let dir = temp_dir();
+    let missing = dir.path().join("nope");
+    let output = audit(&["--cluster", "--kubeconfig", &missing.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read kubeconfig"), "{stderr}");
+}
