@@ -140,6 +140,36 @@ async fn the_rbg_gets_labels_on_its_engine_roles_and_a_warning_for_the_router() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_engine_cannot_read_is_allowed_with_a_warning() {
+    let t = start(&[]).await;
+    let client = t.client(SERVICE_HOST);
+    let mut no_list = fixture_value(VLLM);
+    no_list["request"]["object"]["spec"]["template"]["spec"]["containers"] = json!("vllm");
+    let mut no_template = fixture_value(VLLM);
+    no_template["request"]["object"]["spec"]["template"] = json!(["not", "an", "object"]);
+    for (what, sent) in [
+        ("containers not a list", no_list),
+        ("template not an object", no_template),
+    ] {
+        for path in ["/mutate", "/validate/audit"] {
+            let (status, answer) = post_json(&client, &t.url(SERVICE_HOST, path), &sent).await;
+            assert_eq!(status, 200, "{what} {path}");
+            assert_envelope(&sent, &answer);
+            assert_eq!(
+                answer["response"]["allowed"], true,
+                "{what} {path}: {answer}"
+            );
+            let warnings = answer["response"]["warnings"].to_string();
+            assert!(
+                warnings.contains("unreadable-template"),
+                "{what} {path}: {answer}"
+            );
+        }
+    }
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_gets_the_same_answer() {
     let t = start(&[]).await;
     let client = t.client(SERVICE_HOST);
