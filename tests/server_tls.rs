@@ -87,7 +87,7 @@ impl Traffic {
             let mut i = 0u64;
             while !stop2.load(Ordering::Acquire) && i < 1_000_000 {
                 i += 1;
-                let client = if i % 2 == 0 {
+                let client = if i.is_multiple_of(2) {
                     kept.clone()
                 } else {
                     client_trusting(&cas, addr)
