@@ -5,15 +5,32 @@
 //! This is a reader, not a shell: it never evaluates anything. Variables that cannot be known
 //! statically stay as written (`$PORT`), so whoever reads a flag can say why it is unresolved.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 /// How deep `sh -c "bash -c '...'"` nesting is followed.
 const MAX_SHELL_DEPTH: usize = 4;
 
+/// Bytes that substitutions may produce for one container, in all. A chain of variables that
+/// each repeat the one before (`B=$(A)$(A)`, `C=$(B)$(B)`, ...) doubles at every link: without
+/// a bound, a few hundred bytes of env or script expand to gigabytes.
+const EXPANSION_BUDGET: usize = 64 * 1024;
+
 /// Variables visible to a container's processes: literal `env` values and script assignments.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Vars {
     values: HashMap<String, String>,
+    /// What is left of [`EXPANSION_BUDGET`].
+    budget: Cell<usize>,
+}
+
+impl Default for Vars {
+    fn default() -> Vars {
+        Vars {
+            values: HashMap::new(),
+            budget: Cell::new(EXPANSION_BUDGET),
+        }
+    }
 }
 
 impl Vars {
@@ -41,6 +58,15 @@ impl Vars {
         self.values.get(name).map(String::as_str)
     }
 
+    /// The value to substitute for a reference while the expansion budget lasts; past it the
+    /// reference stays as written, like one whose value cannot be known.
+    fn substitute(&self, name: &str) -> Option<&str> {
+        let value = self.get(name)?;
+        let left = self.budget.get().checked_sub(value.len())?;
+        self.budget.set(left);
+        Some(value)
+    }
+
     fn set(&mut self, name: &str, value: String) {
         self.values.insert(name.to_string(), value);
     }
@@ -64,7 +90,7 @@ pub fn kube_expand(text: &str, vars: &Vars) -> String {
             match inner.find(')') {
                 Some(end) => {
                     let name = &inner[..end];
-                    match vars.get(name) {
+                    match vars.substitute(name) {
                         Some(v) => out.push_str(v),
                         None => {
                             out.push_str("$(");
@@ -445,7 +471,7 @@ impl Lexer {
                     Some((n, d)) => (n.to_string(), Some(d.to_string())),
                     None => (inner.clone(), None),
                 };
-                match (vars.get(&name), default) {
+                match (vars.substitute(&name), default) {
                     (Some(v), _) => word.push_str(v),
                     (None, Some(d)) => word.push_str(&d),
                     (None, None) => {
@@ -479,7 +505,7 @@ impl Lexer {
                     self.pos += 1;
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
-                match vars.get(&name) {
+                match vars.substitute(&name) {
                     Some(v) => word.push_str(v),
                     None => {
                         word.push('$');
@@ -591,6 +617,36 @@ mod tests {
         assert_eq!(vars.get("A"), Some("$(B)"));
         assert_eq!(vars.get("B"), Some("$(B)"));
         assert_eq!(kube_expand("$$(A) $(NOPE) $(", &vars), "$(A) $(NOPE) $(");
+    }
+
+    #[test]
+    fn doubling_chains_stop_expanding_at_the_budget() {
+        let mut env = vec![json!({"name": "V0", "value": "x".repeat(64)})];
+        for i in 1..40 {
+            env.push(
+                json!({"name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1)}),
+            );
+        }
+        let vars = Vars::from_env(Some(&json!(env)));
+        let longest = (0..40)
+            .filter_map(|i| vars.get(&format!("V{i}")))
+            .map(str::len)
+            .max();
+        assert!(
+            longest.is_some_and(|n| n <= EXPANSION_BUDGET),
+            "{longest:?}"
+        );
+        // Past the budget a reference stays as written.
+        assert_eq!(vars.get("V39"), Some("$(V38)$(V38)"));
+
+        let script = format!(
+            "A={}; {} vllm serve m --port $A",
+            "x".repeat(64),
+            "A=$A$A; ".repeat(40)
+        );
+        let c = cmds(&["sh", "-c", &script], &[]);
+        let port = c.last().and_then(|c| c.flag("--port")).map(str::len);
+        assert!(port.is_some_and(|n| n <= 2 * EXPANSION_BUDGET), "{port:?}");
     }
 
     #[test]

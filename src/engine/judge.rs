@@ -1,6 +1,8 @@
 //! Judge one pod template: detect engines in its containers, apply the rules, and plan the
 //! labels and the named metrics port.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use super::catalogue::family_of;
@@ -10,7 +12,7 @@ use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
 use super::rules::{Level, RuleId};
-use super::templates::PodTemplate;
+use super::templates::{Layer, PodTemplate};
 
 /// The workload label value for an object, and whether it had to be shortened.
 #[derive(Clone, Debug)]
@@ -92,6 +94,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         }
     };
 
+    let names = LayerNames::of(t);
     let mut found: Vec<Container<'_>> = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         if !c.is_object() {
@@ -108,7 +111,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let display = match locate(t, &name, i) {
+            let display = match locate(t, &names, &name, i) {
                 Some(Located::At(p, _)) => path::display(&p),
                 _ => format!("{} container {name:?}", t.display),
             };
@@ -273,7 +276,9 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         missing.push((keys.backend.clone(), json!(value)));
     }
     let port_plan = match primary.found.port {
-        Some(Ok(p)) if !primary.found.worker_only => plan_port(t, containers, primary, p, cx),
+        Some(Ok(p)) if !primary.found.worker_only => {
+            plan_port(t, &names, containers, primary, p, cx)
+        }
         _ => None,
     };
     if let Some(Ok(p)) = primary.found.port {
@@ -353,8 +358,9 @@ struct PortPlan {
 }
 
 /// Plan the named metrics port on the engine container, or report why it is not planned.
-fn plan_port(
-    t: &PodTemplate<'_>,
+fn plan_port<'a>(
+    t: &PodTemplate<'a>,
+    names: &LayerNames<'a>,
     containers: &[Value],
     engine: &Container<'_>,
     port: u16,
@@ -403,7 +409,7 @@ fn plan_port(
         .iter()
         .position(|c| std::ptr::eq(c, engine.value))?;
     let new_port = json!({"name": name, "containerPort": port, "protocol": "TCP"});
-    let (path, value) = match locate(t, &engine.name, index)? {
+    let (path, value) = match locate(t, names, &engine.name, index)? {
         Located::At(cpath, layer_container) => {
             let unnamed_here = ports(layer_container).find(|(_, p)| {
                 p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port))
@@ -432,6 +438,31 @@ fn plan_port(
     Some(PortPlan { port, path, value })
 }
 
+/// Each layer's containers by name, the first of each name winning, so that finding a
+/// container's entry is O(1): a search per container is quadratic in long container lists.
+struct LayerNames<'a>(Vec<HashMap<&'a str, usize>>);
+
+impl<'a> LayerNames<'a> {
+    fn of(t: &PodTemplate<'a>) -> Self {
+        let index = |layer: &Layer<'a>| {
+            let mut names = HashMap::new();
+            let list = layer.value.get("spec").and_then(|s| s.get("containers"));
+            for (j, c) in list
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(name) = c.get("name").and_then(Value::as_str) {
+                    names.entry(name).or_insert(j);
+                }
+            }
+            names
+        };
+        LayerNames(t.layers.iter().map(index).collect())
+    }
+}
+
 enum Located<'a> {
     /// The container's entry in a writable layer.
     At(Path, &'a Value),
@@ -440,8 +471,13 @@ enum Located<'a> {
 }
 
 /// Where a container of the effective template can be written.
-fn locate<'a>(t: &PodTemplate<'a>, name: &str, index: usize) -> Option<Located<'a>> {
-    for layer in &t.layers {
+fn locate<'a>(
+    t: &PodTemplate<'a>,
+    names: &LayerNames<'a>,
+    name: &str,
+    index: usize,
+) -> Option<Located<'a>> {
+    for (li, layer) in t.layers.iter().enumerate() {
         let Some(list) = layer
             .value
             .get("spec")
@@ -454,8 +490,7 @@ fn locate<'a>(t: &PodTemplate<'a>, name: &str, index: usize) -> Option<Located<'
             // Unnamed containers can only be matched by position in a single-layer template.
             (t.layers.len() == 1 && index < list.len()).then_some(index)
         } else {
-            list.iter()
-                .position(|c| c.get("name").and_then(Value::as_str) == Some(name))
+            names.0.get(li).and_then(|n| n.get(name)).copied()
         };
         if let Some(j) = pos {
             let mut p = path::join(&layer.path, "spec.containers");

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::labels::escape_pointer_token;
 
 /// One step of a path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Tok {
     Key(String),
     Index(usize),

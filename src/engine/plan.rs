@@ -2,6 +2,8 @@
 //! the whole map or list; later additions under a parent an earlier operation creates are folded
 //! into that operation's value, so every operation applies in order to the original object.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::decision::PatchOp;
@@ -10,6 +12,9 @@ use super::path::{self, Path, Tok};
 pub struct PatchBuilder<'a> {
     doc: &'a Value,
     ops: Vec<(Path, Value)>,
+    /// Index of `ops` by path, for those that can own later additions (no `Append` step): a
+    /// scan of every operation per addition is quadratic in objects with thousands of templates.
+    owners: HashMap<Path, usize>,
 }
 
 /// Why an addition was not planned.
@@ -24,6 +29,7 @@ impl<'a> PatchBuilder<'a> {
         PatchBuilder {
             doc,
             ops: Vec::new(),
+            owners: HashMap::new(),
         }
     }
 
@@ -71,7 +77,14 @@ impl<'a> PatchBuilder<'a> {
                     insert(target, &path[depth], nested);
                 }
             }
-            None => self.ops.push((slot_path.to_vec(), nested)),
+            None => {
+                if !slot_path.contains(&Tok::Append) {
+                    self.owners
+                        .entry(slot_path.to_vec())
+                        .or_insert(self.ops.len());
+                }
+                self.ops.push((slot_path.to_vec(), nested));
+            }
         }
         Ok(())
     }
@@ -102,11 +115,9 @@ impl<'a> PatchBuilder<'a> {
 
     /// The planned operation whose value contains `prefix`, if any.
     fn owning_op(&self, prefix: &[Tok]) -> Option<usize> {
-        self.ops.iter().position(|(op_path, _)| {
-            op_path.len() <= prefix.len()
-                && !op_path.contains(&Tok::Append)
-                && prefix.starts_with(op_path)
-        })
+        (0..=prefix.len())
+            .filter_map(|len| self.owners.get(&prefix[..len]).copied())
+            .min()
     }
 }
 

@@ -4,6 +4,7 @@
 //! and the writable layers a patch may touch.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -46,10 +47,17 @@ pub struct Walk<'a> {
 /// Walk an object of a handled kind.
 pub fn pod_templates<'a>(object: &'a Value, kind: &KindSpec) -> Walk<'a> {
     let mut walk = Walk::default();
-    let role_templates = kind
+    // By name, the first of each name winning: one search per reference is quadratic.
+    let mut role_templates: HashMap<&str, &Value> = HashMap::new();
+    let listed = kind
         .role_templates
         .and_then(|p| path::get(object, &path::join(&[], p)))
         .and_then(Value::as_array);
+    for t in listed.into_iter().flatten() {
+        if let Some(name) = t.get("name").and_then(Value::as_str) {
+            role_templates.entry(name).or_insert(t);
+        }
+    }
     for site in kind.sites {
         let mut patterns = Vec::new();
         expand(
@@ -61,7 +69,7 @@ pub fn pod_templates<'a>(object: &'a Value, kind: &KindSpec) -> Walk<'a> {
             &mut walk,
         );
         for (at, pattern, role) in patterns {
-            visit(site, at, pattern, role, role_templates, &mut walk);
+            visit(site, at, pattern, role, &role_templates, &mut walk);
         }
     }
     // A variant alone (a LeaderWorkerSet without a leader template) runs on every pod.
@@ -159,7 +167,7 @@ fn visit<'a>(
     at: Path,
     pattern: &'a Value,
     role: Option<String>,
-    role_templates: Option<&'a Vec<Value>>,
+    role_templates: &HashMap<&str, &'a Value>,
     walk: &mut Walk<'a>,
 ) {
     let tpl_path = path::join(&at, site.template);
@@ -194,10 +202,7 @@ fn visit<'a>(
                 return;
             };
             let base = role_templates
-                .and_then(|list| {
-                    list.iter()
-                        .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
-                })
+                .get(name)
                 .and_then(|t| t.get("template"))
                 .filter(|t| t.is_object());
             let Some(base) = base else {
@@ -329,11 +334,24 @@ fn merge_in(base: &Value, patch: &Value, list_key: Option<&str>) -> Value {
         (Value::Array(b), Value::Array(p)) if list_key.is_some() => {
             let key = list_key.unwrap_or_default();
             let mut out = b.clone();
+            // Items by merge key (its JSON text), the first of each winning: one search per
+            // patch item is quadratic in long lists.
+            let mut by_key: HashMap<String, usize> = HashMap::new();
+            for (i, o) in out.iter().enumerate() {
+                if let Some(id) = o.get(key) {
+                    by_key.entry(id.to_string()).or_insert(i);
+                }
+            }
             for item in p {
-                let id = item.get(key);
-                match id.and_then(|id| out.iter().position(|o| o.get(key) == Some(id))) {
+                let id = item.get(key).map(Value::to_string);
+                match id.as_ref().and_then(|id| by_key.get(id).copied()) {
                     Some(i) => out[i] = merge_in(&out[i], item, None),
-                    None => out.push(item.clone()),
+                    None => {
+                        if let Some(id) = id {
+                            by_key.insert(id, out.len());
+                        }
+                        out.push(item.clone());
+                    }
                 }
             }
             Value::Array(out)
