@@ -60,8 +60,10 @@ struct ReviewIn<'a> {
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
+    /// Kept raw first: serde's derived structs also accept a positional JSON array, which is
+    /// not an AdmissionReview request.
     #[serde(borrow, default)]
-    request: Option<RequestIn<'a>>,
+    request: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -210,13 +212,23 @@ impl AdmissionRequest<'_> {
     }
 }
 
+/// Deserialize `text`, which must be a JSON object (not the positional array form serde's
+/// derived structs would also take).
+fn from_json_object<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ReviewError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(ReviewError::MalformedJson(
+            "expected a JSON object".to_string(),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| ReviewError::MalformedJson(e.to_string()))
+}
+
 /// Read an AdmissionReview body. DELETE and CONNECT may carry no object; CREATE and UPDATE must
 /// carry a JSON object.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
     // One UTF-8 check of the whole body is cheaper than serde_json's check of every string.
     let text = std::str::from_utf8(body).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
-    let review: ReviewIn<'_> =
-        serde_json::from_str(text).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
+    let review: ReviewIn<'_> = from_json_object(text)?;
     let api_version = review.api_version.unwrap_or_default();
     if api_version != API_VERSION {
         return Err(ReviewError::WrongApiVersion(api_version.into_owned()));
@@ -225,7 +237,8 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
     if kind != KIND {
         return Err(ReviewError::WrongKind(kind.into_owned()));
     }
-    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    let request: RequestIn<'_> =
+        from_json_object(review.request.ok_or(ReviewError::NoRequest)?.get())?;
     let uid = request
         .uid
         .filter(|u| !u.is_empty())
@@ -429,6 +442,24 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"{\"apiVersion\": ".to_vec(), "malformed_json"),
             (b"\xff\xfe".to_vec(), "malformed_json"),
+            (
+                // Invalid UTF-8 in a member the layer does not otherwise read.
+                b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"x\":\"\xff\"}"
+                    .to_vec(),
+                "malformed_json",
+            ),
+            (
+                body(json!([API_VERSION, KIND, {"uid": "u", "operation": "DELETE"}])),
+                "malformed_json",
+            ),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": ["u"]})),
+                "malformed_json",
+            ),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": null})),
+                "no_request",
+            ),
             (
                 body(json!({"apiVersion": API_VERSION, "kind": KIND})),
                 "no_request",
