@@ -127,10 +127,10 @@ async fn list_all<W: Write>(
             }
         };
         for item in page.items {
-            if let Some(uid) = &item.metadata.uid {
-                if !seen.insert(uid.clone()) {
-                    continue;
-                }
+            if let Some(uid) = &item.metadata.uid
+                && !seen.insert(uid.clone())
+            {
+                continue;
             }
             let mut value = serde_json::to_value(&item)?;
             // Items of a list response carry no kind and apiVersion; the engine needs them.

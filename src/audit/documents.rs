@@ -164,13 +164,13 @@ pub fn parse(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let body = text.trim_start();
-    if body.starts_with('{') || body.starts_with('[') {
-        if let Some(values) = parse_json_stream(text, doc.start) {
-            return Ok(ParsedDocument {
-                format: Format::Json,
-                values,
-            });
-        }
+    if (body.starts_with('{') || body.starts_with('['))
+        && let Some(values) = parse_json_stream(text, doc.start)
+    {
+        return Ok(ParsedDocument {
+            format: Format::Json,
+            values,
+        });
     }
     match serde_yaml::from_str::<Value>(text) {
         Ok(value) => Ok(ParsedDocument {
