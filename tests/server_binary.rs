@@ -40,8 +40,10 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
             "--listen=127.0.0.1:0",
             "--metrics-listen=127.0.0.1:0",
         ])
-        .arg(format!("--ca-out={}", ca_path.display()))
-        .args(["--log-format=json", "--log-level=trace"])
+        // Two settings through the environment, as a Deployment would set them.
+        .env("INFERENCE_WEBHOOK_CA_OUT", &ca_path)
+        .env("INFERENCE_WEBHOOK_LOG_FORMAT", "json")
+        .arg("--log-level=trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -170,6 +170,46 @@ async fn an_object_the_engine_cannot_read_is_allowed_with_a_warning() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_file_sets_the_mode_of_the_plain_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "defaultMode: audit\n").unwrap();
+    let t = start(&[&format!("--config={}", policy.display())]).await;
+    let sent = fixture_value(VLLM);
+    let (status, answer) = post_json(
+        &t.client(SERVICE_HOST),
+        &t.url(SERVICE_HOST, "/mutate"),
+        &sent,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["response"].get("patch").is_none(),
+        "audit never patches: {answer}"
+    );
+    assert!(
+        answer["response"]["auditAnnotations"].is_object(),
+        "{answer}"
+    );
+    t.server.shutdown().await.unwrap();
+
+    std::fs::write(&policy, "defaultMode: permissive\n").unwrap();
+    let args = <inference_webhook::server::ServeArgs as clap::Parser>::try_parse_from([
+        "serve",
+        "--listen=127.0.0.1:0",
+        "--metrics-listen=127.0.0.1:0",
+        &format!("--config={}", policy.display()),
+        &format!("--ca-out={}", dir.path().join("ca.crt").display()),
+    ])
+    .unwrap();
+    let error = inference_webhook::server::Server::start(&args)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{error:#}").contains("defaultMode"), "{error:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_gets_the_same_answer() {
     let t = start(&[]).await;
     let client = t.client(SERVICE_HOST);
