@@ -1,10 +1,18 @@
 //! Whole AdmissionReview round trips (parse, decide, outcome, serialize) of realistic reviews:
 //! the work the server does per request, without the transport.
+//!
+//! Measured in CPU time of the benchmark thread (`CLOCK_THREAD_CPUTIME_ID`), not wall time: the shared 2-core machine this runs on is usually busy, and wall time then mostly
+//! measures the neighbours.
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inference_webhook::admission;
 use inference_webhook::engine::{Mode, Policy, Route};
 use serde_json::{Value, json};
+
+// The allocator the server binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A fixture review, minified as kube-apiserver sends it.
 fn fixture(name: &str) -> Vec<u8> {
@@ -46,7 +54,7 @@ fn update_with_managed_fields() -> Vec<u8> {
     serde_json::to_vec(&review).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn reviews(c: &mut Criterion) {
+fn reviews(c: &mut Criterion<ThreadCpuTime>) {
     let policy = Policy::default();
     for (label, body) in [
         (
@@ -61,6 +69,10 @@ fn reviews(c: &mut Criterion) {
     ] {
         let mut group = c.benchmark_group(format!("review/{label}"));
         group.throughput(Throughput::Bytes(body.len() as u64));
+        // The share of parsing alone (envelope + object into a Value).
+        group.bench_function("parse-only", |b| {
+            b.iter(|| std::hint::black_box(admission::parse(std::hint::black_box(&body)).is_ok()))
+        });
         for (mode, route) in [
             (Mode::Enforce, Route::Mutate),
             (Mode::Audit, Route::Validate),
@@ -77,5 +89,70 @@ fn reviews(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, reviews);
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = u64;
+
+    fn start(&self) -> cpu_time::ThreadTime {
+        cpu_time::ThreadTime::now()
+    }
+    fn end(&self, started: cpu_time::ThreadTime) -> u64 {
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, ns: &u64) -> f64 {
+        *ns as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Shows nanoseconds as µs, and bytes per CPU-second as MiB/s.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, _typical_ns: f64, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v /= 1e3);
+        "µs (CPU)"
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (per_iteration, unit) = match *throughput {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => {
+                (b as f64 / 1048576.0, "MiB/s (CPU)")
+            }
+            Throughput::Bits(b) => (b as f64, "bit/s (CPU)"),
+            Throughput::Elements(e) | Throughput::ElementsAndBytes { elements: e, .. } => {
+                (e as f64, "elem/s (CPU)")
+            }
+        };
+        values
+            .iter_mut()
+            .for_each(|ns| *ns = per_iteration / (*ns * 1e-9));
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = reviews
+}
 criterion_main!(benches);

@@ -60,8 +60,33 @@ struct ReviewIn<'a> {
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "object_or_null")]
     request: Option<RequestIn<'a>>,
+}
+
+/// A request read only from a JSON object (or null): serde's derived structs would also take a
+/// positional JSON array, which is not an AdmissionReview request.
+fn object_or_null<'de, D>(d: D) -> Result<Option<RequestIn<'de>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct ObjectOrNull;
+    impl<'de> serde::de::Visitor<'de> for ObjectOrNull {
+        type Value = Option<RequestIn<'de>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            RequestIn::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(ObjectOrNull)
 }
 
 #[derive(Deserialize)]
@@ -213,8 +238,14 @@ impl AdmissionRequest<'_> {
 /// Read an AdmissionReview body. DELETE and CONNECT may carry no object; CREATE and UPDATE must
 /// carry a JSON object.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
+    // One UTF-8 check of the whole body is cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(body).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
+    // A JSON object, not the positional array form serde's derived structs would also take.
+    if !text.trim_start().starts_with('{') {
+        return Err(ReviewError::MalformedJson("expected a JSON object".into()));
+    }
     let review: ReviewIn<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| ReviewError::MalformedJson(e.to_string()))?;
     let api_version = review.api_version.unwrap_or_default();
     if api_version != API_VERSION {
         return Err(ReviewError::WrongApiVersion(api_version.into_owned()));
@@ -427,6 +458,24 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"{\"apiVersion\": ".to_vec(), "malformed_json"),
             (b"\xff\xfe".to_vec(), "malformed_json"),
+            (
+                // Invalid UTF-8 in a member the layer does not otherwise read.
+                b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"x\":\"\xff\"}"
+                    .to_vec(),
+                "malformed_json",
+            ),
+            (
+                body(json!([API_VERSION, KIND, {"uid": "u", "operation": "DELETE"}])),
+                "malformed_json",
+            ),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": ["u"]})),
+                "malformed_json",
+            ),
+            (
+                body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": null})),
+                "no_request",
+            ),
             (
                 body(json!({"apiVersion": API_VERSION, "kind": KIND})),
                 "no_request",

@@ -14,6 +14,18 @@ use support::{InFlight, VLLM, fixture_value, post_json, raw_tls, review};
 
 const MARKER: &str = "sk-SECRET-MARKER-4f1d9e";
 
+/// The server process, killed if the test fails before it exits on its own.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Lines of a child's output, as they come.
 fn lines_of(
     pipe: impl std::io::Read + Send + 'static,
@@ -40,14 +52,18 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
             "--listen=127.0.0.1:0",
             "--metrics-listen=127.0.0.1:0",
         ])
-        .arg(format!("--ca-out={}", ca_path.display()))
-        .args(["--log-format=json", "--log-level=trace"])
+        // Two settings through the environment, as a Deployment would set them.
+        .env("INFERENCE_WEBHOOK_CA_OUT", &ca_path)
+        .env("INFERENCE_WEBHOOK_LOG_FORMAT", "json")
+        .arg("--log-level=trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = lines_of(child.stdout.take().unwrap());
     let mut stderr = lines_of(child.stderr.take().unwrap());
+    let pid = child.id();
+    let mut running = Running(Some(child));
     let mut log = Vec::new();
 
     // The address comes from the "listening" line.
@@ -96,7 +112,7 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
     let stream = raw_tls(&ca, "localhost", addr).await;
     let in_flight = InFlight::begin(stream, "/mutate", serde_json::to_vec(&sent).unwrap()).await;
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -104,6 +120,7 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
     assert_eq!(status, 200);
     assert_eq!(answer["response"]["uid"], sent["request"]["uid"]);
 
+    let mut child = running.0.take().unwrap();
     let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()

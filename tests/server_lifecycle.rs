@@ -156,3 +156,20 @@ async fn connections_over_the_limit_are_refused_at_once() {
     );
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_408() {
+    let t = start(&["--request-timeout=200ms"]).await;
+    let body = serde_json::to_vec(&fixture_value(VLLM)).unwrap();
+    let stream = raw_tls(&t.ca_pem(), SERVICE_HOST, t.server.addr).await;
+    let stalled = InFlight::begin(stream, "/mutate", body).await;
+    let (status, answer) = tokio::time::timeout(PATIENCE, stalled.response())
+        .await
+        .expect("answered without the body");
+    assert_eq!(
+        (status, &answer["error"]),
+        (408, &"timeout".into()),
+        "{answer}"
+    );
+    t.server.shutdown().await.unwrap();
+}

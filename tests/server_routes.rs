@@ -140,6 +140,76 @@ async fn the_rbg_gets_labels_on_its_engine_roles_and_a_warning_for_the_router() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_engine_cannot_read_is_allowed_with_a_warning() {
+    let t = start(&[]).await;
+    let client = t.client(SERVICE_HOST);
+    let mut no_list = fixture_value(VLLM);
+    no_list["request"]["object"]["spec"]["template"]["spec"]["containers"] = json!("vllm");
+    let mut no_template = fixture_value(VLLM);
+    no_template["request"]["object"]["spec"]["template"] = json!(["not", "an", "object"]);
+    for (what, sent) in [
+        ("containers not a list", no_list),
+        ("template not an object", no_template),
+    ] {
+        for path in ["/mutate", "/validate/audit"] {
+            let (status, answer) = post_json(&client, &t.url(SERVICE_HOST, path), &sent).await;
+            assert_eq!(status, 200, "{what} {path}");
+            assert_envelope(&sent, &answer);
+            assert_eq!(
+                answer["response"]["allowed"], true,
+                "{what} {path}: {answer}"
+            );
+            let warnings = answer["response"]["warnings"].to_string();
+            assert!(
+                warnings.contains("unreadable-template"),
+                "{what} {path}: {answer}"
+            );
+        }
+    }
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_file_sets_the_mode_of_the_plain_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "defaultMode: audit\n").unwrap();
+    let t = start(&[&format!("--config={}", policy.display())]).await;
+    let sent = fixture_value(VLLM);
+    let (status, answer) = post_json(
+        &t.client(SERVICE_HOST),
+        &t.url(SERVICE_HOST, "/mutate"),
+        &sent,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["response"].get("patch").is_none(),
+        "audit never patches: {answer}"
+    );
+    assert!(
+        answer["response"]["auditAnnotations"].is_object(),
+        "{answer}"
+    );
+    t.server.shutdown().await.unwrap();
+
+    std::fs::write(&policy, "defaultMode: permissive\n").unwrap();
+    let args = <inference_webhook::server::ServeArgs as clap::Parser>::try_parse_from([
+        "serve",
+        "--listen=127.0.0.1:0",
+        "--metrics-listen=127.0.0.1:0",
+        &format!("--config={}", policy.display()),
+        &format!("--ca-out={}", dir.path().join("ca.crt").display()),
+    ])
+    .unwrap();
+    let error = inference_webhook::server::Server::start(&args)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{error:#}").contains("defaultMode"), "{error:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_gets_the_same_answer() {
     let t = start(&[]).await;
     let client = t.client(SERVICE_HOST);

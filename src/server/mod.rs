@@ -2,8 +2,8 @@
 //! metrics listener. [`Server::start`] is the library entry the binary and the tests share.
 
 mod listener;
-pub mod metrics;
-pub mod routes;
+mod metrics;
+mod routes;
 pub mod tls;
 
 use std::net::SocketAddr;

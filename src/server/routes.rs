@@ -200,7 +200,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// The JSON body of every error answer: `{"error": code, "message": text}`.
-pub fn json_error(status: StatusCode, code: &'static str, message: &str) -> Response {
+fn json_error(status: StatusCode, code: &'static str, message: &str) -> Response {
     let body = serde_json::json!({"error": code, "message": message});
     json_response(status, body.to_string().into_bytes())
 }

@@ -169,10 +169,15 @@ impl InFlight {
         InFlight { stream, body }
     }
 
-    /// Send the body and read the whole response (the server closes or sends a length).
+    /// Send the body and read the whole response.
     pub async fn finish(mut self) -> (u16, Value) {
         self.stream.write_all(&self.body).await.expect("write body");
         self.stream.flush().await.expect("flush");
+        self.response().await
+    }
+
+    /// Read the response without sending the body (the server must answer on its own).
+    pub async fn response(mut self) -> (u16, Value) {
         let head = read_until(&mut self.stream, b"\r\n\r\n").await;
         let head = String::from_utf8(head).expect("ASCII head");
         let status: u16 = head[9..12].parse().expect("status");
