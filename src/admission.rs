@@ -110,16 +110,40 @@ struct RequestIn<'a> {
     old_object: Option<Pruned>,
 }
 
-/// An object without `status` and `metadata.managedFields`: no rule reads them, and in a real
-/// cluster they are often most of an object's bytes (twice over on UPDATE). Skipping them while
-/// parsing saves building them as `Value`s; patch paths never point into them.
+/// The object as the engine reads it. `status` and `metadata.managedFields` are dropped: no rule
+/// reads them, and in a real cluster they are often most of an object's bytes (twice over on
+/// UPDATE). Members of pod templates that no rule reads ([`OPAQUE`]) are kept only as their raw
+/// JSON text: an UPDATE that changes them still changes the template, but they are not built
+/// as `Value` trees. Patch paths never point into either.
 struct Pruned(Value);
+
+/// Members that no rule reads, at any depth: probes, resources, volumes, scheduling.
+const OPAQUE: &[&str] = &[
+    "affinity",
+    "dnsConfig",
+    "envFrom",
+    "imagePullSecrets",
+    "initContainers",
+    "lifecycle",
+    "livenessProbe",
+    "nodeSelector",
+    "readinessProbe",
+    "resources",
+    "securityContext",
+    "startupProbe",
+    "tolerations",
+    "topologySpreadConstraints",
+    "volumeClaimTemplates",
+    "volumeMounts",
+    "volumes",
+];
 
 /// Which members a level of the object drops.
 #[derive(Clone, Copy)]
 enum Level {
     Object,
     Metadata,
+    Nested,
 }
 
 impl<'de> Deserialize<'de> for Pruned {
@@ -128,12 +152,11 @@ impl<'de> Deserialize<'de> for Pruned {
     }
 }
 
-struct PrunedMetadata(Value);
+impl<'de> serde::de::DeserializeSeed<'de> for Level {
+    type Value = Value;
 
-impl<'de> Deserialize<'de> for PrunedMetadata {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PrunedVisitor(Level::Metadata))
-            .map(PrunedMetadata)
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(PrunedVisitor(self))
     }
 }
 
@@ -149,27 +172,26 @@ impl<'de> serde::de::Visitor<'de> for PrunedVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match (self.0, key.as_ref()) {
+            let value = match (self.0, key.as_ref()) {
                 (Level::Object, "status") | (Level::Metadata, "managedFields") => {
                     map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
                 }
-                (Level::Object, "metadata") => {
-                    let metadata = map.next_value::<PrunedMetadata>()?;
-                    out.insert(key.into_owned(), metadata.0);
+                (Level::Object, "metadata") => map.next_value_seed(Level::Metadata)?,
+                (_, k) if OPAQUE.contains(&k) => {
+                    let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
+                    Value::String(raw.get().to_string())
                 }
-                _ => {
-                    let value = map.next_value::<Value>()?;
-                    out.insert(key.into_owned(), value);
-                }
-            }
+                _ => map.next_value_seed(Level::Nested)?,
+            };
+            out.insert(key.into_owned(), value);
         }
         Ok(Value::Object(out))
     }
 
-    // Anything but a map is kept as it is.
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Level::Nested)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -563,6 +585,43 @@ mod tests {
         assert_eq!(
             out,
             json!({"apiVersion": API_VERSION, "kind": KIND, "response": {"uid": "u", "allowed": true}})
+        );
+    }
+
+    #[test]
+    fn opaque_members_are_kept_as_text_so_updates_still_see_them_change() {
+        let deployment = |cpu: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "v"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "v", "image": "vllm/vllm-openai",
+                       "resources": {"limits": {"cpu": cpu}}, "volumeMounts": [{"name": "m", "mountPath": "/m"}]}]}}}})
+        };
+        let update = |old: Value, new: Value| {
+            review_of(json!({"uid": "u", "operation": "UPDATE", "object": new, "oldObject": old}))
+        };
+        let parsed = update(deployment("1"), deployment("1"));
+        let request = parse(&parsed).map_err(|e| e.to_string());
+        let container = request
+            .as_ref()
+            .map(|r| r.object["spec"]["template"]["spec"]["containers"][0].clone());
+        assert_eq!(
+            container.as_ref().map(|c| c["resources"].clone()),
+            Ok(json!(r#"{"limits":{"cpu":"1"}}"#)),
+            "kept as raw text, not as a tree"
+        );
+        let policy = Policy::default();
+        let patched = |body: &[u8]| {
+            review(body, &policy, Mode::Enforce, Route::Mutate)
+                .map(|r| r.outcome.patch.is_some())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            patched(&update(deployment("1"), deployment("1"))),
+            Ok(false)
+        );
+        assert_eq!(
+            patched(&update(deployment("1"), deployment("2"))),
+            Ok(true),
+            "a change in an opaque member is a template change"
         );
     }
 }
