@@ -531,6 +531,25 @@ fn fix_keeps_json_as_json() {
 }
 
 #[test]
+fn fix_keeps_the_key_order_the_user_wrote() {
+    let input = "kind: Deployment\napiVersion: apps/v1\nmetadata:\n  name: q\nspec:\n  template:\n    spec:\n      containers:\n        - name: vllm\n          image: vllm/vllm-openai:v0.10.0\n          args: [m]\n  selector: {}\n";
+    let out = audit_with_stdin(&["--fix", "-"], Some(input.as_bytes()));
+    let fixed = stdout(&out);
+    let at = |needle: &str| {
+        fixed
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{fixed}"))
+    };
+    assert!(at("kind:") < at("apiVersion:"), "{fixed}");
+    assert!(at("template:") < at("selector:"), "{fixed}");
+    assert!(at("- name: vllm") < at("image:"), "{fixed}");
+    assert!(
+        fixed.contains("alibabacloud.com/inference-backend: vllm"),
+        "{fixed}"
+    );
+}
+
+#[test]
 fn fix_write_rewrites_only_the_files_that_change() {
     let dir = temp_dir();
     let unlabeled = dir.path().join("unlabeled.yaml");
