@@ -388,6 +388,17 @@ fn check_pod_hardening(origin: &str, docs: &[Value]) {
             assert_eq!(get["port"], "https", "{origin}: {probe}");
         }
         assert!(container["resources"]["requests"].is_object(), "{origin}");
+        // Endpoint removal must reach the API servers before SIGTERM stops new connections.
+        let pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64();
+        assert!(
+            pre_stop.is_some_and(|s| s > 0),
+            "{origin}: no preStop sleep"
+        );
+        let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
+        assert!(
+            pre_stop.is_some_and(|s| s + 20 <= grace),
+            "{origin}: grace too short"
+        );
     }
     // The server's ServiceAccount is bound to nothing.
     for binding in of_kind(docs, "ClusterRoleBinding")
