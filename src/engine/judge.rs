@@ -11,7 +11,7 @@ use super::detect::{Found, detect};
 use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
-use super::rules::{Level, RuleId};
+use super::rules::RuleId;
 use super::templates::{Layer, PodTemplate};
 
 /// The workload label value for an object, and whether it had to be shortened.
@@ -37,16 +37,8 @@ impl Context<'_, '_, '_> {
     }
 
     fn report_fix(&mut self, rule: RuleId, path: String, message: String, fixed_by_patch: bool) {
-        let level = self.policy.level(rule);
-        if level != Level::Allow {
-            self.findings.push(Finding {
-                rule,
-                level,
-                path,
-                message,
-                fixed_by_patch,
-            });
-        }
+        self.findings
+            .extend(self.policy.finding(rule, path, message, fixed_by_patch));
     }
 }
 

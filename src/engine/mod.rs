@@ -73,16 +73,12 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     }
     let walk = templates::pod_templates(object, kind);
     for (at, problem) in walk.unreadable {
-        let level = policy.level(RuleId::UnreadableTemplate);
-        if level != Level::Allow {
-            decision.findings.push(Finding {
-                rule: RuleId::UnreadableTemplate,
-                level,
-                path: at,
-                message: format!("{problem}; fix the manifest"),
-                fixed_by_patch: false,
-            });
-        }
+        decision.findings.extend(policy.finding(
+            RuleId::UnreadableTemplate,
+            at,
+            format!("{problem}; fix the manifest"),
+            false,
+        ));
     }
     let old = match (input.operation, input.old_object) {
         (Operation::Update, Some(old)) if kind_of(old).is_some_and(|k| std::ptr::eq(k, kind)) => {

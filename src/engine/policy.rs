@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::decision::Mode;
+use super::decision::{Finding, Mode};
 use super::rules::{Level, RuleId};
 
 /// Label keys of the monitoring contract.
@@ -82,6 +82,24 @@ impl Policy {
             .get(&rule)
             .copied()
             .unwrap_or_else(|| rule.default_level())
+    }
+
+    /// A finding of `rule` at this policy's level, or `None` when the rule is set to `allow`.
+    pub fn finding(
+        &self,
+        rule: RuleId,
+        path: String,
+        message: String,
+        fixed_by_patch: bool,
+    ) -> Option<Finding> {
+        let level = self.level(rule);
+        (level != Level::Allow).then_some(Finding {
+            rule,
+            level,
+            path,
+            message,
+            fixed_by_patch,
+        })
     }
 
     pub fn supports(&self, backend: &str) -> bool {
