@@ -1,4 +1,4 @@
-//! The README's rule reference documents every rule with its default level.
+//! The rule reference (docs/rules.md) documents every rule with its default level.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use inference_webhook::engine::RuleId;
@@ -6,7 +6,7 @@ use inference_webhook::engine::RuleId;
 #[test]
 fn every_rule_is_documented_with_its_default_level() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md")).unwrap();
     for rule in RuleId::ALL {
         let row = format!(
             "| `{}` | {} |",
@@ -15,7 +15,7 @@ fn every_rule_is_documented_with_its_default_level() {
         );
         assert!(
             readme.contains(&row),
-            "README rule reference lacks the row {row}"
+            "docs/rules.md lacks the row {row}"
         );
     }
 }

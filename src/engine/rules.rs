@@ -1,5 +1,5 @@
 //! The rule table: like lints, each rule has a stable id, a default level and a one-line summary.
-//! Levels can be changed per rule in the policy. The README's rule reference mirrors this table
+//! Levels can be changed per rule in the policy. The rule reference (docs/rules.md) mirrors this table
 //! (a test checks that every id is documented).
 
 use serde::{Deserialize, Serialize};
