@@ -483,6 +483,18 @@ fn chart_values_reach_the_policy_and_the_selectors() {
     assert_eq!(policy.supported_backends, ["vllm", "sglang"]);
     assert_eq!(policy.level(RuleId::MetricsDisabled).as_str(), "warn");
     assert_eq!(policy.level(RuleId::UpdateNotInjected).as_str(), "allow");
+    assert_eq!(
+        policy.exemptions.rules_annotation,
+        "example.com/ignore-rules"
+    );
+    assert_eq!(
+        policy.exemptions.reason_annotation,
+        "example.com/ignore-reason"
+    );
+    assert_eq!(
+        policy.exemptions.forbidden_rules,
+        [RuleId::MetricsDisabled, RuleId::BackendMismatch]
+    );
     let hooks = &one(docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()

@@ -155,6 +155,8 @@ pub struct Summary {
     pub not_handled: usize,
     pub deny_violations: usize,
     pub warn_violations: usize,
+    /// Findings exempted by the object's annotations (not in the two counts above).
+    pub exempted_violations: usize,
     /// Inputs or documents that could not be read.
     pub errors: usize,
     pub exit_code: u8,
@@ -359,8 +361,13 @@ impl<W: Write> Reporter<W> {
         if !decision.patch.is_empty() {
             s.patched += 1;
         }
-        s.deny_violations += violations.iter().filter(|f| f.level == Level::Deny).count();
-        s.warn_violations += violations.iter().filter(|f| f.level == Level::Warn).count();
+        for f in violations {
+            match (&f.exemption, f.level) {
+                (Some(_), _) => s.exempted_violations += 1,
+                (None, Level::Deny) => s.deny_violations += 1,
+                (None, _) => s.warn_violations += 1,
+            }
+        }
     }
 
     /// An unreadable input or document: shown at once on stderr, and in the report.
