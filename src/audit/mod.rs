@@ -8,8 +8,10 @@
 mod cluster;
 mod documents;
 mod fix;
+mod junit;
 mod manifests;
 mod report;
+mod sarif;
 mod table;
 
 use std::io::{self, IsTerminal, Write};
