@@ -59,6 +59,8 @@ fn multitool_errors(sarif: &[u8]) -> Option<Vec<String>> {
         .arg("-o")
         .arg(&output)
         .args(["--log", "ForceOverwrite"])
+        // .NET needs libicu unless told that invariant culture will do (a fresh machine may lack it).
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
         .output()
         .unwrap();
     assert!(

@@ -169,7 +169,7 @@ pub const MAX_WARNING_CHARS: usize = 119;
 
 impl Decision {
     /// Findings that still hold after the patch has (or has not) been applied.
-    pub fn open_findings(&self, patch_applied: bool) -> impl Iterator<Item = &Finding> {
+    fn open_findings(&self, patch_applied: bool) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()
             .filter(move |f| !(patch_applied && f.fixed_by_patch))
