@@ -395,3 +395,48 @@ fn junit_reports_an_unreadable_input_as_an_error_case() {
     assert_eq!(suite["errors"], 1);
     assert_eq!(suite["cases"][0]["results"][0]["kind"], "error");
 }
+
+// ------------------------------------------------------------------ exemptions in the reports
+
+#[test]
+fn table_and_json_mark_exempted_findings_with_their_reason() {
+    let out = audit(&["ci-formats/workloads.yaml"], None);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("Deployment ml/sglang-exempted"))
+        .unwrap();
+    assert!(row.contains("allowed"), "{row}");
+    assert!(row.contains("metrics-disabled(exempt)"), "{row}");
+    assert!(
+        table.contains("metrics-disabled: spec.template.spec.containers[0]: exempt (metrics come"),
+        "{table}"
+    );
+
+    let out = audit(&["-o", "json", "ci-formats/workloads.yaml"], None);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let object = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "sglang-exempted")
+        .unwrap();
+    assert_eq!(object["decision"], "allowed");
+    let exempted: Vec<&Value> = object["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| !v["exemption"].is_null())
+        .collect();
+    assert_eq!(exempted.len(), 1, "{object}");
+    assert_eq!(exempted[0]["rule"], "metrics-disabled");
+    assert_eq!(exempted[0]["level"], "deny");
+    assert_eq!(
+        exempted[0]["exemption"]["reason"],
+        "metrics come from the sidecar exporter <PLAT-12> & are scraped there"
+    );
+    let summary = &report["summary"];
+    assert_eq!(summary["exemptedViolations"], 1);
+    assert_eq!(summary["denyViolations"], 1, "only sglang-denied's");
+    assert_eq!(summary["denied"], 1);
+}
