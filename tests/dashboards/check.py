@@ -2,7 +2,8 @@
 """Checks of the dashboards and rules (called by tests/dashboards/run; prints `ok   NAME` or
 `FAIL NAME` per check, exits 1 when any failed).
 
-  check.py sync                 write the deploy/dashboards/ copies from the chart's files/
+  check.py sync                 write the deploy/dashboards/ copies from the chart's files/, and
+                                docs/dashboard-layout.svg from the dashboard's gridPos
   check.py static HELM          copies identical, chart renders, PodMonitor <-> rules, lint rules
   check.py synth OUT NOW        synthetic OpenMetrics (every engine generation, DCGM) ending at NOW
   check.py prometheus-config OUT RULES METRICS_PORT HELM
@@ -79,7 +80,55 @@ def sync():
     DEPLOY_RULES.write_bytes(RULES.read_bytes())
     DEPLOY_DASHBOARD.write_bytes(DASHBOARD.read_bytes())
     DEPLOY_RULE_CR.write_text(prometheus_rule_cr())
-    print(f"wrote {DEPLOY_RULES}, {DEPLOY_DASHBOARD}, {DEPLOY_RULE_CR}")
+    LAYOUT_SVG.write_text(layout_svg())
+    print(f"wrote {DEPLOY_RULES}, {DEPLOY_DASHBOARD}, {DEPLOY_RULE_CR}, {LAYOUT_SVG}")
+
+
+# --- the layout picture -----------------------------------------------------------------------
+
+LAYOUT_SVG = REPO / "docs/dashboard-layout.svg"
+
+
+def layout_svg():
+    """docs/dashboard-layout.svg drawn from the panels' gridPos (checked by `static`)."""
+    import html
+    d = json.loads(DASHBOARD.read_text())
+    cw, rh, top = 40, 22, 52  # px per grid column, per grid row; the heading
+    width = 24 * cw + 20
+    height = top + max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in d["panels"]) * rh + 8
+    fill = {"stat": "#dbeafe", "timeseries": "#e0f2e9", "table": "#fef3c7"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
+           f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="10" y="22" font-size="16" font-weight="bold">{html.escape(d["title"])}</text>',
+           '<text x="10" y="42" font-size="12" fill="#555">variables: datasource, namespace, workload, '
+           'backend, model_name · blue: stat · green: time series · yellow: table</text>']
+    for p in d["panels"]:
+        g = p["gridPos"]
+        x, y, w, h = 10 + g["x"] * cw, top + g["y"] * rh, g["w"] * cw, g["h"] * rh
+        title = html.escape(p["title"])
+        if p["type"] == "row":
+            out.append(f'<rect x="{x}" y="{y + 2}" width="{w}" height="{h - 4}" fill="#374151"/>')
+            out.append(f'<text x="{x + 8}" y="{y + h - 7}" font-size="12" fill="#fff" font-weight="bold">{title}</text>')
+            continue
+        out.append(f'<rect x="{x + 2}" y="{y + 2}" width="{w - 4}" height="{h - 4}" rx="4" '
+                   f'fill="{fill.get(p["type"], "#eeeeee")}" stroke="#9ca3af"/>')
+        lines, line = [], ""
+        for word in title.split(" "):
+            if line and len(line) + len(word) + 1 > max(8, w // 8):
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+        for i, text in enumerate(lines[:3]):
+            out.append(f'<text x="{x + 10}" y="{y + 20 + i * 15}" font-size="12">{text}</text>')
+        if g["w"] >= 6:  # the series each panel reads, where there is room
+            names = sorted({n for t in p["targets"] for n in metric_names(t["expr"])})
+            for i, name in enumerate(names[:4]):
+                out.append(f'<text x="{x + 10}" y="{y + h - 10 - i * 13}" font-size="9" fill="#4b5563">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 # --- the chart --------------------------------------------------------------------------------
@@ -143,6 +192,8 @@ def static(helm):
     check("deploy/dashboards/inference-prometheusrule.yaml carries the same groups",
           DEPLOY_RULE_CR.exists() and DEPLOY_RULE_CR.read_text() == prometheus_rule_cr(),
           "run tests/dashboards/check.py sync")
+    check("docs/dashboard-layout.svg is drawn from the dashboard's gridPos",
+          LAYOUT_SVG.exists() and LAYOUT_SVG.read_text() == layout_svg(), "run tests/dashboards/check.py sync")
 
     # Every engine metric a rule reads is named in a comment that cites its source file: inside
     # the expression (PromQL comments), or for DCGM the YAML comment above the rule.
