@@ -447,6 +447,54 @@ def synth(out, now):
     counter("tgi_request_generated_tokens_sum", p, 200)
     histogram("tgi_request_mean_time_per_token_duration", p, 1, [("0.02", 0.5), ("0.1", 0.99), ("+Inf", 1.0)])
     histogram("tgi_request_duration", p, 1, [("1", 0.2), ("8", 0.95), ("+Inf", 1.0)])
+    # TensorRT-LLM (trtllm-serve).
+    p = pod("llm", "trt", "trtllm", "trt-0", "llama-3-70b")
+    t = {**p, "engine_type": "trtllm"}
+    counter("trtllm_request_success_total", {**t, "finished_reason": "stop"}, 2)
+    counter("trtllm_request_error_total", t, 0.01)
+    gauge("trtllm_num_requests_running", t, 8)
+    gauge("trtllm_num_requests_waiting", t, 2)
+    gauge("trtllm_kv_cache_utilization", t, 0.6)
+    gauge("trtllm_kv_cache_hit_rate", t, 0.2)
+    counter("trtllm_prompt_tokens_total", t, 900)
+    counter("trtllm_generation_tokens_total", t, 400)
+    histogram("trtllm_time_to_first_token_seconds", t, 2, latency)
+    histogram("trtllm_time_per_output_token_seconds", t, 400, [("0.025", 0.6), ("0.1", 0.99), ("+Inf", 1.0)])
+    histogram("trtllm_e2e_request_latency_seconds", t, 2, [("1", 0.2), ("10", 0.9), ("+Inf", 1.0)])
+    # LMDeploy.
+    p = pod("llm", "internlm", "lmdeploy", "internlm-0", "internlm2")
+    e = {**p, "engine": "0"}
+    counter("lmdeploy:request_success_total", {**e, "finished_reason": "ResponseType.FINISH"}, 1)
+    gauge("lmdeploy:num_requests_running", e, 3)
+    gauge("lmdeploy:num_requests_waiting", e, 0)
+    gauge("lmdeploy:gpu_cache_usage_perc", e, 0.35)
+    counter("lmdeploy:prompt_tokens_total", e, 300)
+    counter("lmdeploy:generation_tokens_total", e, 120)
+    histogram("lmdeploy:time_to_first_token_seconds", e, 1, latency)
+    histogram("lmdeploy:time_per_output_token_seconds", e, 120, [("0.025", 0.6), ("0.1", 0.99), ("+Inf", 1.0)])
+    histogram("lmdeploy:e2e_request_latency_seconds", e, 1, [("1", 0.2), ("10", 0.9), ("+Inf", 1.0)])
+    # llama.cpp (llama-server --metrics): no model label, no request counter or histograms.
+    p = pod("llm", "edge", "llamacpp", "edge-0")
+    gauge("llamacpp:requests_processing", p, 1)
+    gauge("llamacpp:requests_deferred", p, 0)
+    gauge("llamacpp:kv_cache_usage_ratio", p, 0.25)
+    counter("llamacpp:prompt_tokens_total", p, 50)
+    counter("llamacpp:prompt_tokens_cached_total", p, 50)
+    counter("llamacpp:tokens_predicted_total", p, 20)
+    # Dynamo frontend (model label `model`).
+    p = pod("llm", "dyn", "dynamo", "dyn-frontend-0")
+    d = {**p, "model": "deepseek-r1"}
+    counter("dynamo_frontend_requests_total", {**d, "endpoint": "chat_completions", "request_type": "stream",
+                                               "status": "success"}, 4)
+    counter("dynamo_frontend_requests_total", {**d, "endpoint": "chat_completions", "request_type": "stream",
+                                               "status": "error"}, 0.04)
+    gauge("dynamo_frontend_inflight_requests", d, 20)
+    gauge("dynamo_frontend_queued_requests", d, 5)
+    counter("dynamo_frontend_input_sequence_tokens_sum", d, 4000)
+    counter("dynamo_frontend_output_sequence_tokens_sum", d, 1200)
+    histogram("dynamo_frontend_time_to_first_token_seconds", d, 4, latency)
+    histogram("dynamo_frontend_inter_token_latency_seconds", d, 1200, [("0.01", 0.3), ("0.05", 0.9), ("+Inf", 1.0)])
+    histogram("dynamo_frontend_request_duration_seconds", d, 4, [("1", 0.1), ("10", 0.9), ("+Inf", 1.0)])
     # DCGM: honorLabels (pod/namespace) for the vLLM pods, exported_* for SGLang, and a GPU of an
     # unlabeled pod that must not show.
     gpus = [({"namespace": "llm", "pod": "chat-0"}, "0"), ({"namespace": "llm", "pod": "chat-1"}, "1"),
@@ -550,10 +598,18 @@ def live(url):
     pod_records = sorted(r for r in recorded_names() if r.startswith("inference_pod:") and not r.endswith(":info"))
     lacks = {  # pod -> the per-pod series its engine (as synthesized) has no signal for
         "chat-0": set(),
+        "chat-1": set(),
         "legacy-0": {"request_errors:rate5m"},
         "coder-0": set(),
         "summarizer-0": {"ttft_seconds", "kv_cache_usage", "preemptions", "prefix_cache_hit"},
+        "trt-0": {"preemptions"},
+        "internlm-0": {"request_errors", "preemptions", "prefix_cache_hit"},
+        "edge-0": {"requests:rate5m", "request_errors", "ttft_seconds", "itl_seconds", "e2e_latency",
+                   "preemptions"},
+        "dyn-frontend-0": {"kv_cache_usage", "preemptions", "prefix_cache_hit"},
     }
+    check("every pod of the synthetic data is in the coverage table",
+          {s["metric"]["pod"] for s in query(url, "inference_pod:info")} - {SCRAPED_POD["pod"]} == set(lacks))
     for pod_name, missing in lacks.items():
         for record in pod_records:
             if any(m in record for m in missing):
@@ -561,6 +617,8 @@ def live(url):
                       not query(url, f'{record}{{pod="{pod_name}"}}'))
             else:
                 has_data(url, f"{record} has pod {pod_name}", f'{record}{{pod="{pod_name}"}}')
+    has_data(url, "Dynamo's `model` label becomes model_name",
+             'inference_pod:requests:rate5m{pod="dyn-frontend-0", model_name="deepseek-r1"}')
     for pod_name in ("chat-0", "coder-0"):
         has_data(url, f"inference_gpu:utilization:percent has pod {pod_name}",
                  f'inference_gpu:utilization:percent{{pod="{pod_name}"}}')
