@@ -9,7 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::admission::Reviewed;
-use crate::engine::{Mode, Route};
+use crate::engine::{Mode, Operation, Route};
 
 /// Review latency buckets in seconds, from 100 µs up.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -66,6 +66,7 @@ pub struct Metrics {
     pub cert_reload_failures: Counter,
     pub connections_open: Gauge,
     pub connections_rejected: Counter,
+    pub log_lines_dropped: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,6 +87,7 @@ impl Metrics {
         let cert_reload_failures = Counter::default();
         let connections_open = Gauge::default();
         let connections_rejected = Counter::default();
+        let log_lines_dropped = Counter::default();
         registry.register(
             "reviews",
             "Admission reviews answered, by kind, operation, mode, route and decision",
@@ -143,6 +145,11 @@ impl Metrics {
             "Connections refused because the connection limit was reached",
             connections_rejected.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Per-review log lines dropped because the log writer fell behind",
+            log_lines_dropped.clone(),
+        );
         Metrics {
             registry,
             reviews,
@@ -156,6 +163,7 @@ impl Metrics {
             cert_reload_failures,
             connections_open,
             connections_rejected,
+            log_lines_dropped,
         }
     }
 
@@ -165,7 +173,7 @@ impl Metrics {
         self.reviews
             .get_or_create(&ReviewLabels {
                 kind: decision.kind.unwrap_or("other"),
-                operation: operation_label(&reviewed.meta.operation),
+                operation: operation_label(reviewed.operation),
                 mode: mode.as_str(),
                 route: route.as_str(),
                 decision: decision_label(reviewed),
@@ -219,11 +227,11 @@ impl Default for Metrics {
     }
 }
 
-pub fn operation_label(operation: &str) -> &'static str {
+fn operation_label(operation: Operation) -> &'static str {
     match operation {
-        "CREATE" => "create",
-        "UPDATE" => "update",
-        _ => "other",
+        Operation::Create => "create",
+        Operation::Update => "update",
+        Operation::Other => "other",
     }
 }
 
