@@ -17,9 +17,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
 mod support;
+mod tools;
 
 use std::collections::BTreeSet;
-use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -75,27 +75,7 @@ fn base_documents() -> Vec<Value> {
 
 /// A tool installed by `.ci/check-manifests.sh`, or `None` when the developer opted out.
 fn tool(name: &str, env_var: &str) -> Option<PathBuf> {
-    if let Some(path) = env::var_os(env_var) {
-        return Some(PathBuf::from(path));
-    }
-    // The same default as .ci/check-manifests.sh: ${HOME:-/root}/.cache/inference-webhook-ci.
-    let home = env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    let cache = env::var_os("INFERENCE_WEBHOOK_CI_CACHE")
-        .map_or_else(|| home.join(".cache/inference-webhook-ci"), PathBuf::from);
-    let cached = cache.join("bin").join(name);
-    if cached.is_file() {
-        return Some(cached);
-    }
-    let in_ci = env::var("CI").is_ok_and(|v| v == "true");
-    if !in_ci && env::var("INFERENCE_WEBHOOK_SKIP_TOOLS").is_ok_and(|v| v == "1") {
-        eprintln!("{name} not found, skipped (INFERENCE_WEBHOOK_SKIP_TOOLS=1)");
-        return None;
-    }
-    panic!(
-        "{name} not found: run `bash .ci/check-manifests.sh` (installs it into \
-         ~/.cache/inference-webhook-ci/bin) or set {env_var}=/path/to/{name}; \
-         outside CI, INFERENCE_WEBHOOK_SKIP_TOOLS=1 skips this check"
-    );
+    tools::cached(&format!("bin/{name}"), env_var, ".ci/check-manifests.sh")
 }
 
 fn run(program: &Path, args: &[&str]) -> String {
@@ -483,6 +463,18 @@ fn chart_values_reach_the_policy_and_the_selectors() {
     assert_eq!(policy.supported_backends, ["vllm", "sglang"]);
     assert_eq!(policy.level(RuleId::MetricsDisabled).as_str(), "warn");
     assert_eq!(policy.level(RuleId::UpdateNotInjected).as_str(), "allow");
+    assert_eq!(
+        policy.exemptions.rules_annotation,
+        "example.com/ignore-rules"
+    );
+    assert_eq!(
+        policy.exemptions.reason_annotation,
+        "example.com/ignore-reason"
+    );
+    assert_eq!(
+        policy.exemptions.forbidden_rules,
+        [RuleId::MetricsDisabled, RuleId::BackendMismatch]
+    );
     let hooks = &one(docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()

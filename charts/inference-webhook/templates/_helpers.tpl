@@ -121,4 +121,8 @@ optOutAnnotation: {{ .Values.optOutAnnotation | quote }}
 optOutLabel: {{ .Values.webhook.optInLabel | quote }}
 defaultMode: {{ .Values.defaultMode }}
 rules: {{ .Values.rules | toJson }}
+exemptions:
+  rulesAnnotation: {{ .Values.exemptions.rulesAnnotation | quote }}
+  reasonAnnotation: {{ .Values.exemptions.reasonAnnotation | quote }}
+  forbiddenRules: {{ .Values.exemptions.forbiddenRules | toJson }}
 {{- end -}}
