@@ -129,6 +129,7 @@ rules.no-such-rule=deny 'no-such-rule'
 rules.metrics-disabled=block /rules/metrics-disabled
 webhook.validating.failurePolicy=Maybe /webhook/validating/failurePolicy
 webhook.timeoutSeconds=31 /webhook/timeoutSeconds
+webhook.url=http://127.0.0.1:8443 /webhook/url
 webhook.modes={enforce,bogus} /webhook/modes/1
 defaultMode=strict /defaultMode
 labels.workload=not/a/label /labels/workload
