@@ -59,10 +59,16 @@ expect_not_contains() { # expect_not_contains WHAT HAYSTACK NEEDLE
 k() { "$KUBECTL" "$@"; }
 
 # make_ns NAME [LABEL_VALUE]: a namespace, opted in with inference-monitoring=LABEL_VALUE when
-# given; waits for its default ServiceAccount (Pods cannot be created before it exists).
+# given (and not empty); waits for its default ServiceAccount (Pods cannot be created before it exists).
 make_ns() {
-  k create namespace "$1" >/dev/null
-  if [ -n "${2:-}" ]; then k label namespace "$1" "inference-monitoring=$2" >/dev/null; fi
+  # Created with its label in one request: the API server's namespace cache never sees it unlabeled.
+  k create -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $1
+  labels: {${2:+inference-monitoring: $2}}
+YAML
   wait_for 60 k -n "$1" get serviceaccount default
 }
 

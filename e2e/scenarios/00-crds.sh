@@ -6,7 +6,9 @@ crd_established() { # crd_established FILE
   local name
   name="$(k create --dry-run=client -f "$1" -o jsonpath='{.metadata.name}')"
   k create -f "$1" >/dev/null
-  k wait --for condition=Established --timeout 60s "crd/$name"
+  established() { k get crd "$name" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' | grep -qx True; }
+  wait_for 60 established
+  echo "  $name Established"
   # Served: a list of the kind answers (it is empty).
   k get "$name" -A -o name
 }

@@ -48,7 +48,8 @@ audit_json() {
 summary_field() { "$E2E_PY" -c 'import json, sys; print(json.load(sys.stdin)["summary"][sys.argv[1]])' "$1"; }
 
 kind_row() { # kind_row ROW RESOURCE MANIFEST BACKEND PODS
-  local row="$1" resource="$2" manifest="$3" backend="$4" pods="$5" ns="kind-$1"
+  local row="$1" resource="$2" manifest="$3" backend="$4" pods="$5" ns
+  ns="kind-$(tr '[:upper:]' '[:lower:]' <<<"$row")"
   local plural="${resource%%.*}" rest="${resource#*.}"
   local version="${rest%%.*}" group="${rest#*.}"
   if ! listed_by_webhook "$plural" "$version" "$group"; then

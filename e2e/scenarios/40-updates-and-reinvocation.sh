@@ -39,7 +39,7 @@ reinvocation() {
   "$E2E_BIN/injector-webhook" --listen "127.0.0.1:$port" \
     --tls-cert "$WEBHOOK_CERTS/tls/tls.crt" --tls-key "$WEBHOOK_CERTS/tls/tls.key" &
   pid=$!
-  trap 'kill "$pid" 2>/dev/null; k delete mutatingwebhookconfiguration zz-injector --ignore-not-found' EXIT
+  trap "kill $pid 2>/dev/null; k delete mutatingwebhookconfiguration zz-injector --ignore-not-found" EXIT
   make_ns "$ns" enabled
   k apply -f - <<YAML
 apiVersion: admissionregistration.k8s.io/v1

@@ -46,7 +46,7 @@ webhook_hangs() {
   make_ns "$ns" enabled
   timeout="$(k get mutatingwebhookconfiguration inference-webhook -o jsonpath='{.webhooks[0].timeoutSeconds}')"
   kill -STOP "$E2E_PID_webhook"
-  trap 'kill -CONT "$E2E_PID_webhook"' EXIT
+  trap "kill -CONT $E2E_PID_webhook" EXIT
   took="$(timed_create "$ns" hung)"
   kill -CONT "$E2E_PID_webhook"
   echo "  create with the webhook hung took ${took}s (timeoutSeconds $timeout per entry: mutate, then validate)"

@@ -12,6 +12,8 @@ create_loop() { # create_loop NS STOPFILE: create Deployments until STOPFILE exi
   echo "$i"
 }
 
+reloads_above() { [ "$(webhook_metric inference_webhook_certificate_reloads_total)" -gt "$1" ]; }
+
 cert_rotation() {
   local ns=rotation stop="$E2E_DIR/rotation.stop" before_reloads before_open loop_pid
   make_ns "$ns" enabled
@@ -26,7 +28,7 @@ cert_rotation() {
   cat "$E2E_DIR/rotation-pair/tls.crt" >"$WEBHOOK_CERTS/tls/tls.crt"
   sleep 0.5
   cat "$E2E_DIR/rotation-pair/tls.key" >"$WEBHOOK_CERTS/tls/tls.key"
-  wait_for 10 bash -c '[ "$(curl -fsS "http://127.0.0.1:$0/metrics" | awk "\$1 == \"inference_webhook_certificate_reloads_total\" {print \$2}")" -ge "$(($1 + 1))" ]' "$WEBHOOK_METRICS_PORT" "$before_reloads"
+  wait_for 10 reloads_above "$before_reloads"
   sleep 2
   # 2. and 3. the ..data swap.
   rotate_serving_pair "$WEBHOOK_CERTS"; sleep 2
