@@ -12,7 +12,7 @@
 KIND_ROWS='
 deployment                   deployments.v1.apps                              corpus:GoogleCloudPlatform__kubernetes-engine-samples/ai-ml__llm-serving-gemma__vllm__vllm-3-1b-it.yaml   vllm   yes
 statefulset                  statefulsets.v1.apps                             corpus:sgl-project__rbg/examples__deprecated__v1alpha1__single-node__vllm.yaml                             vllm   yes
-rbg-v1alpha2-templateRef     rolebasedgroups.v1alpha2.workloads.x-k8s.io      corpus:sgl-project__rbg/examples__inference__ecosystem__mooncake__mooncake-transfer-engine__vllm-pd-disagg-with-mooncake-te.yaml vllm no
+rbg-v1alpha2-templateRef     rolebasedgroups.v1alpha2.workloads.x-k8s.io      corpus:sgl-project__rbg/examples__inference__ecosystem__mooncake__mooncake-transfer-engine__vllm-pd-disagg-with-mooncake-te.yaml vllm-pd no
 rbg-v1alpha2-inline          rolebasedgroups.v1alpha2.workloads.x-k8s.io      e2e:rbg-v1alpha2-inline.yaml                                                                              vllm   no
 rbg-v1alpha1                 rolebasedgroups.v1alpha1.workloads.x-k8s.io      corpus:sgl-project__rbg/examples__deprecated__v1alpha1__pd-disagg__sglang__sglang-pd.yaml                 sglang no
 leaderworkerset              leaderworkersets.v1.leaderworkerset.x-k8s.io     corpus:kubernetes-sigs__lws/docs__examples__vllm__GPU__lws.yaml                                           vllm   no
