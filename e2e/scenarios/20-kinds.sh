@@ -8,7 +8,7 @@
 # says so and counts as not exercised. Manifests: corpus:PATH is ../shared/corpus/PATH (read at
 # run time), e2e:FILE is e2e/manifests/FILE.
 
-# row                       | resource.version.group                      | manifest                                                                                                        | backend | pods
+# row | resource.version.group | manifest | backend label (vllm-pd: vLLM prefill/decode roles) | Pods made
 KIND_ROWS='
 deployment                   deployments.v1.apps                              corpus:GoogleCloudPlatform__kubernetes-engine-samples/ai-ml__llm-serving-gemma__vllm__vllm-3-1b-it.yaml   vllm   yes
 statefulset                  statefulsets.v1.apps                             corpus:sgl-project__rbg/examples__deprecated__v1alpha1__single-node__vllm.yaml                             vllm   yes
