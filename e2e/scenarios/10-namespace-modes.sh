@@ -57,6 +57,8 @@ mode_row() { # mode_row MODE LABEL LABELED SGLANG
       expect_contains "kubectl's warnings" "$err" "Warning: metrics-disabled"
       expect_eq "stored backend label" "$(k -n "$ns" get deployment "$name" -o jsonpath='{.spec.template.metadata.labels.alibabacloud\.com/inference-backend}')" ""
       local annotations
+      # The event is written when the response completes: give the log writer a moment.
+      wait_for 10 bash -c 'grep -q "\"name\":\"$0\"" "$1"' "$name" "$E2E_AUDIT_LOG"
       annotations="$(audit_annotations "$ns" "$name")"
       expect_contains "audit log annotations" "$annotations" "audit.mutate.inference-webhook.io/findings=deny:metrics-disabled@"
       expect_contains "audit log annotations" "$annotations" "audit.validate.inference-webhook.io/findings=deny:metrics-disabled@" ;;
