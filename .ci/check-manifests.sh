@@ -131,6 +131,7 @@ exemptions.forbiddenRules={no-such-rule} /exemptions/forbiddenRules/0
 exemptions.rulesAnnotation=-bad /exemptions/rulesAnnotation
 webhook.validating.failurePolicy=Maybe /webhook/validating/failurePolicy
 webhook.timeoutSeconds=31 /webhook/timeoutSeconds
+webhook.url=http://127.0.0.1:8443 /webhook/url
 webhook.modes={enforce,bogus} /webhook/modes/1
 defaultMode=strict /defaultMode
 labels.workload=not/a/label /labels/workload
