@@ -110,7 +110,7 @@ pub enum LogFormat {
 }
 
 /// `500ms`, `10s`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -304,14 +304,15 @@ async fn serve_metrics(
     }
 }
 
-fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .with_context(|| format!("--log-level {:?}", args.log_level))?;
+/// Logs to stdout in the chosen format; shared by the server and the reporter.
+pub(crate) fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("--log-level {level:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(std::io::stdout);
-    let result = match args.log_format {
+    let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
@@ -319,7 +320,7 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
-async fn termination() -> anyhow::Result<()> {
+pub(crate) async fn termination() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -341,7 +342,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    if let Err(e) = init_logging(&args) {
+    if let Err(e) = init_logging(&args.log_level, args.log_format) {
         eprintln!("serve: {e:#}");
         return ExitCode::from(2);
     }
