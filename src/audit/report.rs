@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::engine::{
     Decision, Finding, Input, Level, Mode, Operation, Outcome, PatchOp, Policy, Route,
-    TemplateReport,
-    decide,
+    TemplateReport, decide,
 };
 
 use super::table::Table;

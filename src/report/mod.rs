@@ -54,10 +54,18 @@ pub struct ReportArgs {
     #[arg(long, env = "INFERENCE_WEBHOOK_REPORT_DEBOUNCE", default_value = "10s", value_parser = parse_duration)]
     pub debounce: Duration,
     /// Report writes per second, over all namespaces.
-    #[arg(long, env = "INFERENCE_WEBHOOK_REPORT_WRITE_RATE", default_value_t = 5.0)]
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_REPORT_WRITE_RATE",
+        default_value_t = 5.0
+    )]
     pub write_rate: f64,
     /// Report writes allowed at once before the rate applies.
-    #[arg(long, env = "INFERENCE_WEBHOOK_REPORT_WRITE_BURST", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_REPORT_WRITE_BURST",
+        default_value_t = 10
+    )]
     pub write_burst: u32,
     #[arg(
         long,

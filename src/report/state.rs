@@ -151,7 +151,10 @@ impl Store {
     /// Record the verdict a watch made. A workload served in several versions is kept once:
     /// the watch of the earlier table row (the newer version) owns it.
     pub fn apply(&mut self, watch: usize, verdict: Verdict) -> Change {
-        let entries = self.namespaces.entry(verdict.namespace.clone()).or_default();
+        let entries = self
+            .namespaces
+            .entry(verdict.namespace.clone())
+            .or_default();
         match entries.get_mut(&verdict.uid) {
             Some(entry) if entry.watch < watch => Change::default(),
             Some(entry) => {
@@ -206,9 +209,7 @@ impl Store {
                     .map(move |(uid, _)| (ns.clone(), uid.clone()))
             })
             .collect();
-        gone.iter()
-            .map(|(ns, uid)| self.delete(ns, uid))
-            .collect()
+        gone.iter().map(|(ns, uid)| self.delete(ns, uid)).collect()
     }
 
     /// The reported workloads of one namespace, in a stable order.

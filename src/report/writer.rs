@@ -140,7 +140,11 @@ async fn mark_existing(shared: &Shared, client: &kube::Client, format: Format) {
         .await
     {
         Ok(list) => {
-            for ns in list.items.iter().filter_map(|r| r.metadata.namespace.as_ref()) {
+            for ns in list
+                .items
+                .iter()
+                .filter_map(|r| r.metadata.namespace.as_ref())
+            {
                 shared.dirty.mark(ns, shared.settings.debounce);
             }
         }
