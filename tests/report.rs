@@ -39,7 +39,7 @@ fn vllm() -> Value {
 /// A vLLM Deployment as the webhook leaves it: labels and the named metrics port.
 fn labeled(name: &str, uid: &str) -> Value {
     let mut container = vllm();
-    container["ports"] = json!([{"name": "metrics", "containerPort": 8000}]);
+    container["ports"] = json!([{"name": Policy::default().port_name, "containerPort": 8000}]);
     deployment(
         name,
         uid,
