@@ -1,6 +1,7 @@
 //! The reporter's state, gauges and policy reports, built from objects as the API server
 //! returns them (watch events carry kind and apiVersion). The reports are checked against the
 //! PolicyReport and Report CRD schemas in ../shared/crds when that directory is present.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
 use std::collections::HashSet;
 use std::path::Path;
