@@ -31,6 +31,8 @@ struct Replay {
     forbid: bool,
     /// `METHOD path?query authorization` of every request, in order.
     requests: Mutex<Vec<String>>,
+    /// `(METHOD path?query content-type, body)` of every request that is not a GET.
+    writes: Mutex<Vec<(String, String)>>,
 }
 
 /// The fixture a list request is answered with, by path (namespace removed) and page token.
@@ -72,6 +74,24 @@ async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response 
             request.method(),
             uri.path()
         ));
+    }
+    if request.method() != axum::http::Method::GET {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        let what = format!("{} {}?{query} {content_type}", request.method(), uri.path());
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        if let Ok(mut writes) = state.writes.lock() {
+            writes.push((what, body.clone()));
+        }
+        // The applied object comes back, as from the API server.
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     if state.forbid {
         let status = serde_json::json!({
@@ -444,10 +464,12 @@ fn free_port() -> SocketAddr {
     }
 }
 
-fn start_reporter(kubeconfig: &Path) -> ReporterProcess {
+fn start_reporter(kubeconfig: &Path, flags: &[&str]) -> ReporterProcess {
     let addr = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-        .args(["report", "--no-policy-reports", "--kubeconfig"])
+        .arg("report")
+        .args(flags)
+        .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg(format!("--metrics-listen={addr}"))
         .env_remove("KUBECONFIG")
@@ -531,7 +553,7 @@ fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is
         "the fixtures have inference workloads with findings"
     );
 
-    let reporter = start_reporter(&kubeconfig);
+    let reporter = start_reporter(&kubeconfig, &["--no-policy-reports"]);
     let (_, ready) = wait_for(reporter.addr, "/readyz", |code, _| code == 200);
     assert!(
         ready.contains(
@@ -570,9 +592,10 @@ fn a_forbidden_reporter_says_what_it_needs_and_stays_up() {
     let server = ReplayServer::start(true);
     let dir = temp_dir();
     let kubeconfig = server.kubeconfig(dir.path());
-    let mut reporter = start_reporter(&kubeconfig);
+    let mut reporter = start_reporter(&kubeconfig, &["--no-policy-reports"]);
+    // Every watch fails on its own schedule; wait for the Deployments one.
     let (code, body) = wait_for(reporter.addr, "/readyz", |_, body| {
-        body.contains("forbidden")
+        body.contains("deployments.apps/v1: failing")
     });
     assert_eq!(code, 503, "{body}");
     assert!(
@@ -580,7 +603,7 @@ fn a_forbidden_reporter_says_what_it_needs_and_stays_up() {
         "{body}"
     );
     let (_, metrics) = wait_for(reporter.addr, "/metrics", |_, m| {
-        m.contains("reason=\"forbidden\"")
+        m.contains(r#"{resource="deployments.apps/v1",reason="forbidden"}"#)
     });
     assert!(
         metrics.contains("inference_webhook_reporter_watch_up{resource=\"deployments.apps/v1\"} 0"),
@@ -591,4 +614,77 @@ fn a_forbidden_reporter_says_what_it_needs_and_stays_up() {
         matches!(reporter.child.try_wait(), Ok(None)),
         "the process stays up"
     );
+}
+
+#[test]
+fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let report = json_report(&audit(&[
+        "--cluster",
+        "-A",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+    ]));
+    let violations: usize = report["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["violations"].as_array().map_or(0, Vec::len))
+        .sum();
+    let _reporter = start_reporter(&kubeconfig, &["--debounce=100ms", "--open-reports"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writes = loop {
+        let writes = server
+            .state
+            .writes
+            .lock()
+            .map(|w| w.clone())
+            .unwrap_or_default();
+        if writes.len() >= 2 || Instant::now() > deadline {
+            break writes;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let paths: Vec<&str> = writes.iter().map(|(what, _)| what.as_str()).collect();
+    for (prefix, api_version) in [
+        (
+            "PATCH /apis/wgpolicyk8s.io/v1alpha2/namespaces/default/policyreports/inference-webhook?",
+            "wgpolicyk8s.io/v1alpha2",
+        ),
+        (
+            "PATCH /apis/openreports.io/v1alpha1/namespaces/default/reports/inference-webhook?",
+            "openreports.io/v1alpha1",
+        ),
+    ] {
+        let Some((what, body)) = writes.iter().find(|(what, _)| what.starts_with(prefix)) else {
+            panic!("no {prefix}: {paths:?}");
+        };
+        // Server-side apply, as the reporter's field manager.
+        assert!(
+            what.contains("fieldManager=inference-webhook-reporter")
+                && what.contains("force=true")
+                && what.ends_with("application/apply-patch+yaml"),
+            "{what}"
+        );
+        let applied: Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(applied["apiVersion"], api_version, "{body}");
+        let results = applied["results"].as_array().cloned().unwrap_or_default();
+        let failing = results
+            .iter()
+            .filter(|r| r["result"] == "fail" || r["result"] == "warn")
+            .count();
+        assert_eq!(
+            failing, violations,
+            "one result per finding of the audit: {body}"
+        );
+        let summed: u64 = ["pass", "fail", "warn", "error", "skip"]
+            .iter()
+            .map(|k| applied["summary"][k].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(summed as usize, results.len(), "{body}");
+    }
 }
