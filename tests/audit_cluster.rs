@@ -521,11 +521,8 @@ fn metric_sum(metrics: &str, name: &str) -> i64 {
         .sum()
 }
 
-#[test]
-fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is_listed() {
-    let server = ReplayServer::start(false);
-    let dir = temp_dir();
-    let kubeconfig = server.kubeconfig(dir.path());
+/// The objects of `audit --cluster -A -o json`.
+fn audited_objects(kubeconfig: &Path) -> Vec<Value> {
     let report = json_report(&audit(&[
         "--cluster",
         "-A",
@@ -534,7 +531,15 @@ fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is
         "--kubeconfig",
         &kubeconfig.to_string_lossy(),
     ]));
-    let objects = report["objects"].as_array().cloned().unwrap_or_default();
+    report["objects"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is_listed() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let objects = audited_objects(&kubeconfig);
     let inference = objects
         .iter()
         .filter(|o| {
@@ -621,18 +626,8 @@ fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings
     let server = ReplayServer::start(false);
     let dir = temp_dir();
     let kubeconfig = server.kubeconfig(dir.path());
-    let report = json_report(&audit(&[
-        "--cluster",
-        "-A",
-        "-o",
-        "json",
-        "--kubeconfig",
-        &kubeconfig.to_string_lossy(),
-    ]));
-    let violations: usize = report["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let violations: usize = audited_objects(&kubeconfig)
+        .iter()
         .map(|o| o["violations"].as_array().map_or(0, Vec::len))
         .sum();
     let _reporter = start_reporter(&kubeconfig, &["--debounce=100ms", "--open-reports"]);

@@ -661,21 +661,26 @@ fn deployment_args_are_a_valid_serve_command_line() {
     sources.extend(chart_renders().unwrap_or_default());
     for (origin, docs) in &sources {
         let container = &one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
-        let mut args = strs(&container["args"]);
-        assert_eq!(args.first(), Some(&"serve"), "{origin}");
-        // With --help last, clap prints help (exit 0) only if every argument before it parses.
-        args.push("--help");
-        let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{origin}: `inference-webhook {}` rejected: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_command_line(origin, container, "serve");
     }
+}
+
+/// The container's arguments are a valid command line of the binary's `command`.
+fn assert_command_line(origin: &str, container: &Value, command: &str) {
+    let mut args = strs(&container["args"]);
+    assert_eq!(args.first(), Some(&command), "{origin}");
+    // With --help last, clap prints help (exit 0) only if every argument before it parses.
+    args.push("--help");
+    let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{origin}: `inference-webhook {}` rejected: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -1039,19 +1044,7 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
 
         // Its arguments parse as a `report` command line; probes on the metrics port.
         let container = &pod["containers"][0];
-        let mut args = strs(&container["args"]);
-        assert_eq!(args.first(), Some(&"report"), "{origin}");
-        args.push("--help");
-        let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{origin}: `inference-webhook {}` rejected: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_command_line(origin, container, "report");
         for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
             assert_eq!(container[probe]["httpGet"]["path"], path, "{origin}");
             assert_eq!(container[probe]["httpGet"]["port"], "metrics", "{origin}");

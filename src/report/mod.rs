@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 
 use crate::audit::cluster::{Target, config};
 use crate::engine::Policy;
-use crate::server::{LogFormat, init_logging, parse_duration, termination};
+use crate::server::{LogFormat, metrics_route, parse_duration, run_daemon, termination};
 
 use metrics::Metrics;
 use state::{Change, Store};
@@ -257,21 +257,7 @@ impl Reporter {
 async fn serve_http(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let metrics = shared.clone();
     let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.metrics.encode(),
-                    )
-                }
-            }),
-        )
+        .route("/metrics", metrics_route(move || metrics.metrics.encode()))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -302,21 +288,6 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ReportArgs) -> ExitCode {
-    if let Err(e) = init_logging(&args.log_level, args.log_format) {
-        eprintln!("report: {e:#}");
-        return ExitCode::from(2);
-    }
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(report(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("report: {e:#}");
-            eprintln!("report: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let (level, format) = (args.log_level.clone(), args.log_format);
+    run_daemon("report", &level, format, report(args))
 }

@@ -278,21 +278,7 @@ async fn serve_metrics(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
+    let app = axum::Router::new().route("/metrics", metrics_route(move || metrics.encode()));
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -304,8 +290,8 @@ async fn serve_metrics(
     }
 }
 
-/// Logs to stdout in the chosen format; shared by the server and the reporter.
-pub(crate) fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+/// Logs to stdout in the chosen format.
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .with_context(|| format!("--log-level {level:?}"))?;
     let builder = tracing_subscriber::fmt()
@@ -342,23 +328,54 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    if let Err(e) = init_logging(&args.log_level, args.log_format) {
-        eprintln!("serve: {e:#}");
+    let (level, format) = (args.log_level.clone(), args.log_format);
+    run_daemon("serve", &level, format, serve(args))
+}
+
+/// Run a long-lived command (`serve`, `report`): logs set up, a multi-threaded runtime, and
+/// an error reported on the log and on stderr.
+pub(crate) fn run_daemon(
+    name: &str,
+    log_level: &str,
+    log_format: LogFormat,
+    main: impl Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    if let Err(e) = init_logging(log_level, log_format) {
+        eprintln!("{name}: {e:#}");
         return ExitCode::from(2);
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(serve(args)));
+        .and_then(|runtime| runtime.block_on(main));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("serve: {e:#}");
-            eprintln!("serve: {e:#}");
+            tracing::error!("{name}: {e:#}");
+            eprintln!("{name}: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `GET /metrics` answering with the text `encode` makes, in the OpenMetrics format.
+pub(crate) fn metrics_route<F>(encode: F) -> axum::routing::MethodRouter
+where
+    F: Fn() -> String + Clone + Send + Sync + 'static,
+{
+    axum::routing::get(move || {
+        let text = encode();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                text,
+            )
+        }
+    })
 }
 
 #[cfg(test)]
