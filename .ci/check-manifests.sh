@@ -133,6 +133,7 @@ webhook.validating.failurePolicy=Maybe /webhook/validating/failurePolicy
 reporter.debounce=10 /reporter/debounce
 reporter.writeBurst=0 /reporter/writeBurst
 webhook.timeoutSeconds=31 /webhook/timeoutSeconds
+webhook.url=http://127.0.0.1:8443 /webhook/url
 webhook.modes={enforce,bogus} /webhook/modes/1
 defaultMode=strict /defaultMode
 labels.workload=not/a/label /labels/workload

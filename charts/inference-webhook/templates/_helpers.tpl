@@ -76,11 +76,15 @@ caBundle (base64, may be empty), failurePolicy.
 {{- $excluded := concat (list $root.Release.Namespace "kube-system") $root.Values.webhook.excludeNamespaces | uniq -}}
 - name: {{ .mode }}.{{ .route }}.inference-webhook.io
   clientConfig:
+    {{- with $root.Values.webhook.url }}
+    url: {{ printf "%s/%s/%s" (trimSuffix "/" .) $.route $.mode | quote }}
+    {{- else }}
     service:
       name: {{ include "inference-webhook.fullname" $root }}
       namespace: {{ $root.Release.Namespace }}
       path: /{{ .route }}/{{ .mode }}
       port: 443
+    {{- end }}
     {{- with .caBundle }}
     caBundle: {{ . }}
     {{- end }}

@@ -1,0 +1,39 @@
+# Workloads and probes the scenarios share.
+
+# A corpus Deployment (sgl-project/sglang docker/k8s-sglang-service.yaml): SGLang without
+# --enable-metrics, which rule metrics-disabled (deny) rejects in enforce mode.
+SGLANG_NO_METRICS=sgl-project__sglang/docker__k8s-sglang-service.yaml
+
+# A vLLM Deployment named $1 (that passes every rule), as YAML on stdout.
+vllm_deployment() { # vllm_deployment NAME [IMAGE]
+  cat <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $1}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      containers:
+        - name: vllm
+          image: ${2:-vllm/vllm-openai:v0.10.1}
+          args: [--model, facebook/opt-125m, --port, "8000"]
+          ports: [{containerPort: 8000}]
+YAML
+}
+
+# The webhook labels a server-side dry-run create in namespace $1 (the configuration is in effect).
+webhook_in_effect() {
+  vllm_deployment probe | k -n "$1" create --dry-run=server -f - \
+    -o jsonpath='{.spec.template.metadata.labels.alibabacloud\.com/inference-backend}' | grep -qx vllm
+}
+
+# The backend label of Deployment $2's pod template in namespace $1.
+template_backend() { k -n "$1" get deployment "$2" -o jsonpath='{.spec.template.metadata.labels.alibabacloud\.com/inference-backend}'; }
+
+# The API server's count of calls to webhook entry $1 that failed open.
+fail_open_count() {
+  k get --raw /metrics | awk -v w="name=\"$1\"" 'index($0, "apiserver_admission_webhook_fail_open_count{") == 1 && index($0, w) { s += $2 } END { printf "%d\n", s }'
+}
