@@ -125,18 +125,18 @@ fn failed(shared: &Shared, index: usize, labels: &ResourceLabels, error: &watche
     let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
-        watcher::Error::WatchError(s) => Some(s.code),
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some((s.code, s.message.as_str())),
+        watcher::Error::WatchError(s) => Some((s.code, s.message.as_str())),
         _ => None,
     };
     let plural = &shared.watched[index].resource.plural;
     let (reason, health) = match status {
-        Some(404) => ("not-found", Health::NotServed),
-        Some(403) => (
+        Some((404, _)) => ("not-found", Health::NotServed),
+        Some((403, message)) => (
             "forbidden",
             Health::Failing(format!(
                 "forbidden: the reporter's ServiceAccount needs get, list and watch on {plural} \
-                 ({error})"
+                 ({message})"
             )),
         ),
         _ => ("other", Health::Failing(error.to_string())),
