@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Manifest checks for deploy/ and charts/: installs its tools (cached, idempotent), then
 #   helm lint --strict and helm template for every value set in charts/inference-webhook/ci/,
-#   kubectl kustomize for the base, each overlay and audit-rbac,
+#   kubectl kustomize for the base, each overlay, audit-rbac and dashboards,
 #   kubernetes-validate --strict (Kubernetes 1.33) on every rendered document,
 #   the values schema rejecting bad values, and the certificates (certs/gen-certs.sh, the
 #   chart's generated pair, the static-certs caBundle) verified with openssl for the Service names.
@@ -95,10 +95,10 @@ for values in "$CHART"/ci/*-values.yaml; do
     "$HELM" "$NS" "$CHART" "$values" "$OUT/chart-$set_name.yaml"
 done
 
-log "kubectl kustomize, base, overlays (reporter: with the reporter component) and audit-rbac"
+log "kubectl kustomize, base, overlays (reporter: with the reporter component), audit-rbac and dashboards"
 static_certs=deploy/overlays/static-certs/certs
 if [ ! -f "$static_certs/tls.crt" ]; then certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
-for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/overlays/reporter deploy/audit-rbac; do
+for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/overlays/reporter deploy/audit-rbac deploy/dashboards; do
   check "kubectl kustomize $dir" \
     bash -c '"$1" kustomize "$2" > "$3"' _ "$KUBECTL" "$dir" "$OUT/kustomize-$(basename "$dir").yaml"
 done
@@ -129,6 +129,8 @@ certificates.mode=existingSecret /certificates/existingSecret/name
 portName=HTTP /portName
 rules.no-such-rule=deny 'no-such-rule'
 rules.metrics-disabled=block /rules/metrics-disabled
+exemptions.forbiddenRules={no-such-rule} /exemptions/forbiddenRules/0
+exemptions.rulesAnnotation=-bad /exemptions/rulesAnnotation
 webhook.validating.failurePolicy=Maybe /webhook/validating/failurePolicy
 reporter.debounce=10 /reporter/debounce
 reporter.writeBurst=0 /reporter/writeBurst
@@ -138,6 +140,8 @@ webhook.modes={enforce,bogus} /webhook/modes/1
 defaultMode=strict /defaultMode
 labels.workload=not/a/label /labels/workload
 webhook.optInLabel=-bad /webhook/optInLabel
+dashboards.alerts.errorRatio=2 /dashboards/alerts/errorRatio
+dashboards.alerts.ttftP99Latency=1 'ttftP99Latency'
 BAD
 
 log "certificates"

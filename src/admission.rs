@@ -376,6 +376,7 @@ pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
 /// One answered review: what it was about, what the engine found, what was answered.
 pub struct Reviewed<'a> {
     pub meta: ReviewMeta<'a>,
+    pub operation: Operation,
     pub decision: Decision,
     pub outcome: Outcome,
     /// The serialized AdmissionReview response.
@@ -395,6 +396,7 @@ pub fn review<'a>(
     let body = render(&request.meta.uid, &outcome);
     Ok(Reviewed {
         meta: request.meta,
+        operation: request.operation,
         decision,
         outcome,
         body,

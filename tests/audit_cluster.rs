@@ -3,6 +3,8 @@
 //! and a forbidden list (403). No real API server runs in CI. The reporter (`report`) lists the
 //! same responses; its watch requests are held open without events.
 
+mod tools;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -442,6 +444,66 @@ fn an_unreadable_kubeconfig_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot read kubeconfig"), "{stderr}");
+}
+
+#[test]
+fn the_kubectl_plugin_audits_the_cluster_of_kubectls_kubeconfig() {
+    let Some(kubectl) = tools::cached("bin/kubectl", "KUBECTL", ".ci/check-manifests.sh") else {
+        return;
+    };
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let bin = dir.path().join("bin");
+    assert!(std::fs::create_dir(&bin).is_ok());
+    let plugin = bin.join("kubectl-inference_webhook");
+    assert!(std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_inference-webhook"), &plugin).is_ok());
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )));
+    let Ok(path) = path else {
+        panic!("cannot build PATH");
+    };
+    // kubectl hands the plugin its environment: the plugin reads the same $KUBECONFIG.
+    let output = Command::new(kubectl)
+        .args([
+            "inference-webhook",
+            "audit",
+            "--cluster",
+            "-A",
+            "-o",
+            "json",
+        ])
+        .env("PATH", path)
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .output();
+    let Ok(output) = output else {
+        panic!("cannot run kubectl");
+    };
+    let report = json_report(&output);
+    assert_eq!(
+        names(&report),
+        names(&json_report(&audit(&[
+            "--cluster",
+            "-A",
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+            "-o",
+            "json",
+        ]))),
+        "the plugin lists what the binary lists"
+    );
+    assert_eq!(output.status.code(), Some(1), "one object is denied");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.starts_with("GET ") && r.ends_with(&format!("Bearer {TOKEN}"))),
+        "{:?}",
+        server.requests()
+    );
 }
 
 /// The reporter binary, killed when the test ends.

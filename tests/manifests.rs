@@ -15,16 +15,16 @@
 //!   as a `report` command line, and its alerts pass `promtool check rules` and `promtool test
 //!   rules` (tests/promtool/) and are the same in both.
 //!
-//! `helm`, `kubectl` and `promtool` are found at `$HELM` / `$KUBECTL` / `$PROMTOOL`, else in the cache that
+//! `helm`, `kubectl` and `promtool` are found at `$HELM` / `$KUBECTL`, else in the cache that
 //! `.ci/check-manifests.sh` fills (`$INFERENCE_WEBHOOK_CI_CACHE/bin`, default
-//! `~/.cache/inference-webhook-ci/bin`), else on the PATH. Missing tools fail the test; outside CI,
+//! `~/.cache/inference-webhook-ci/bin`); `promtool` on the PATH (Debian's prometheus package) or at `$PROMTOOL`. Missing tools fail the test; outside CI,
 //! `INFERENCE_WEBHOOK_SKIP_TOOLS=1` skips the parts that need them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
 mod support;
+mod tools;
 
 use std::collections::BTreeSet;
-use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -80,36 +80,17 @@ fn base_documents() -> Vec<Value> {
 
 /// A tool installed by `.ci/check-manifests.sh`, or `None` when the developer opted out.
 fn tool(name: &str, env_var: &str) -> Option<PathBuf> {
-    if let Some(path) = env::var_os(env_var) {
-        return Some(PathBuf::from(path));
-    }
-    // The same default as .ci/check-manifests.sh: ${HOME:-/root}/.cache/inference-webhook-ci.
-    let home = env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    let cache = env::var_os("INFERENCE_WEBHOOK_CI_CACHE")
-        .map_or_else(|| home.join(".cache/inference-webhook-ci"), PathBuf::from);
-    let cached = cache.join("bin").join(name);
-    if cached.is_file() {
-        return Some(cached);
-    }
-    // Tools from Debian packages (promtool) are on the PATH.
-    if let Some(found) = env::var_os("PATH")
+    tools::cached(&format!("bin/{name}"), env_var, ".ci/check-manifests.sh")
+}
+
+/// promtool from the Debian package `.ci/check-manifests.sh` installs (on the PATH), or `$PROMTOOL`.
+fn promtool() -> Option<PathBuf> {
+    std::env::var_os("PATH")
         .iter()
-        .flat_map(env::split_paths)
-        .map(|dir| dir.join(name))
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("promtool"))
         .find(|p| p.is_file())
-    {
-        return Some(found);
-    }
-    let in_ci = env::var("CI").is_ok_and(|v| v == "true");
-    if !in_ci && env::var("INFERENCE_WEBHOOK_SKIP_TOOLS").is_ok_and(|v| v == "1") {
-        eprintln!("{name} not found, skipped (INFERENCE_WEBHOOK_SKIP_TOOLS=1)");
-        return None;
-    }
-    panic!(
-        "{name} not found: run `bash .ci/check-manifests.sh` (installs it into \
-         ~/.cache/inference-webhook-ci/bin) or set {env_var}=/path/to/{name}; \
-         outside CI, INFERENCE_WEBHOOK_SKIP_TOOLS=1 skips this check"
-    );
+        .or_else(|| tools::cached("bin/promtool", "PROMTOOL", ".ci/check-manifests.sh"))
 }
 
 fn run(program: &Path, args: &[&str]) -> String {
@@ -511,6 +492,18 @@ fn chart_values_reach_the_policy_and_the_selectors() {
     assert_eq!(policy.supported_backends, ["vllm", "sglang"]);
     assert_eq!(policy.level(RuleId::MetricsDisabled).as_str(), "warn");
     assert_eq!(policy.level(RuleId::UpdateNotInjected).as_str(), "allow");
+    assert_eq!(
+        policy.exemptions.rules_annotation,
+        "example.com/ignore-rules"
+    );
+    assert_eq!(
+        policy.exemptions.reason_annotation,
+        "example.com/ignore-reason"
+    );
+    assert_eq!(
+        policy.exemptions.forbidden_rules,
+        [RuleId::MetricsDisabled, RuleId::BackendMismatch]
+    );
     let hooks = &one(docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()
@@ -1060,10 +1053,7 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
 #[test]
 fn reporter_alerts_pass_promtool_and_agree_between_chart_and_kustomize() {
     let sources = reporter_sources();
-    let Some(promtool) = (!sources.is_empty())
-        .then(|| tool("promtool", "PROMTOOL"))
-        .flatten()
-    else {
+    let Some(promtool) = (!sources.is_empty()).then(promtool).flatten() else {
         return;
     };
     let specs: Vec<(&String, &Value)> = sources

@@ -370,3 +370,43 @@ fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
         }
     }
 }
+
+#[test]
+fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
+    let policy = Policy::default();
+    let mut object = denied("c", "u3");
+    object["metadata"]["annotations"] = json!({
+        policy.exemptions.rules_annotation.clone(): "metrics-disabled",
+        policy.exemptions.reason_annotation.clone(): "metrics come from a sidecar"
+    });
+    let v = verdict(&object);
+    let exempted: Vec<_> = v.findings.iter().filter(|f| f.exempted.is_some()).collect();
+    assert_eq!(exempted.len(), 1, "{v:?}");
+    assert_eq!(exempted[0].rule.as_str(), "metrics-disabled");
+    assert_ne!(
+        v.state,
+        Some(State::Denied),
+        "an exempted deny does not deny: {v:?}"
+    );
+
+    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let results = report["results"].as_array().expect("results");
+    let skip = results
+        .iter()
+        .find(|r| r["rule"] == "metrics-disabled")
+        .expect("a result for the exempted rule");
+    assert_eq!(skip["result"], "skip", "{report}");
+    assert!(
+        skip["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("metrics come from a sidecar")),
+        "{skip}"
+    );
+    assert_eq!(report["summary"]["fail"], 0, "{report}");
+
+    let metrics = Metrics::new();
+    let mut store = Store::default();
+    metrics.record(&store.apply(0, v));
+    let series = r#"namespace="ml",rule="metrics-disabled",level="deny""#;
+    assert_eq!(gauge(&metrics, "inference_webhook_findings", series), None);
+}

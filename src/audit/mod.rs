@@ -8,8 +8,10 @@
 pub(crate) mod cluster;
 mod documents;
 mod fix;
+mod junit;
 mod manifests;
 pub(crate) mod report;
+mod sarif;
 mod table;
 
 use std::io::{self, IsTerminal, Write};
@@ -44,6 +46,10 @@ pub struct AuditArgs {
     /// With --fix: rewrite the files that change in place instead of printing.
     #[arg(long, requires = "fix")]
     pub write: bool,
+    /// Inputs without any Kubernetes object are not an error (for hooks that are handed every
+    /// staged YAML file, workflows and values files included).
+    #[arg(long, conflicts_with = "cluster")]
+    pub allow_no_objects: bool,
     /// Audit the objects in a cluster instead of manifests.
     #[arg(long, conflicts_with = "paths")]
     pub cluster: bool,
@@ -136,7 +142,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
         manifests::audit(&args.paths, &mut reporter, &mut fix)?;
         stdout.flush()?;
         let s = reporter.summary();
-        if s.objects == 0 && s.errors == 0 {
+        if s.objects == 0 && s.errors == 0 && !args.allow_no_objects {
             reporter.error(report::InputError::whole(
                 inputs_label(&args.paths),
                 "no Kubernetes objects in the input (empty, or only documents without a kind)",

@@ -11,6 +11,8 @@ use crate::engine::{
     TemplateReport, decide,
 };
 
+use super::junit::Junit;
+use super::sarif::Sarif;
 use super::table::Table;
 
 /// Version of the JSON report's schema; bumped on any incompatible change.
@@ -20,6 +22,10 @@ pub const SCHEMA: &str = "inference-webhook.audit/v1";
 pub enum OutputFormat {
     Table,
     Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// JUnit XML, for CI test reports.
+    Junit,
 }
 
 /// Where an object came from.
@@ -41,6 +47,16 @@ pub enum Source {
         /// `resource.group/version` that was listed.
         resource: String,
     },
+}
+
+impl Source {
+    /// The input a JUnit test suite groups: the file, or the listed cluster resource.
+    pub fn suite_name(&self) -> String {
+        match self {
+            Source::File { file, .. } => file.clone(),
+            Source::Cluster { resource, .. } => resource.clone(),
+        }
+    }
 }
 
 impl std::fmt::Display for Source {
@@ -116,24 +132,39 @@ impl Verdict {
     }
 }
 
-/// One object of the JSON report.
+/// One object of the JSON report; the SARIF and JUnit writers read the same.
 #[derive(Serialize)]
-struct ObjectReport<'a> {
-    kind: Option<&'a str>,
+pub struct ObjectReport<'a> {
+    pub kind: Option<&'a str>,
     #[serde(rename = "apiVersion")]
-    api_version: Option<&'a str>,
-    namespace: Option<&'a str>,
-    name: Option<&'a str>,
-    source: &'a Source,
-    decision: Verdict,
+    pub api_version: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub source: &'a Source,
+    pub decision: Verdict,
     /// Why the object was skipped, or the denial message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
+    pub reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    workload: Option<&'a str>,
-    templates: &'a [TemplateReport],
-    patch: &'a [PatchOp],
-    violations: Vec<&'a Finding>,
+    pub workload: Option<&'a str>,
+    pub templates: &'a [TemplateReport],
+    pub patch: &'a [PatchOp],
+    pub violations: Vec<&'a Finding>,
+    /// The kind the engine handled the object as (`None`: a kind it does not handle).
+    #[serde(skip)]
+    pub handled_kind: Option<&'static str>,
+}
+
+impl ObjectReport<'_> {
+    /// `Kind namespace/name`, as the table and the CI formats name an object.
+    pub fn display_name(&self) -> String {
+        format!(
+            "{} {}{}",
+            self.kind.unwrap_or("<no kind>"),
+            self.namespace.map(|n| format!("{n}/")).unwrap_or_default(),
+            self.name.unwrap_or("<unnamed>")
+        )
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -155,6 +186,8 @@ pub struct Summary {
     pub not_handled: usize,
     pub deny_violations: usize,
     pub warn_violations: usize,
+    /// Findings exempted by the object's annotations (not in the two counts above).
+    pub exempted_violations: usize,
     /// Inputs or documents that could not be read.
     pub errors: usize,
     pub exit_code: u8,
@@ -180,6 +213,8 @@ pub struct Reporter<W: Write> {
     errors: Vec<InputError>,
     notes: Vec<String>,
     summary: Summary,
+    sarif: Sarif,
+    junit: Junit,
 }
 
 /// The engine's decision on an object as if it were created now.
@@ -269,6 +304,8 @@ impl<W: Write> Reporter<W> {
             errors: Vec::new(),
             notes: Vec::new(),
             summary: Summary::default(),
+            sarif: Sarif::default(),
+            junit: Junit::default(),
         })
     }
 
@@ -323,6 +360,7 @@ impl<W: Write> Reporter<W> {
             templates: &decision.templates,
             patch: &decision.patch,
             violations,
+            handled_kind: decision.kind,
         };
         match self.opts.format {
             OutputFormat::Json => {
@@ -337,14 +375,7 @@ impl<W: Write> Reporter<W> {
                 // The table lists what the engine examined; other kinds only count.
                 if decision.kind.is_some() {
                     self.table.add(
-                        &format!(
-                            "{kind} {}{}",
-                            report
-                                .namespace
-                                .map(|n| format!("{n}/"))
-                                .unwrap_or_default(),
-                            report.name.unwrap_or("<unnamed>")
-                        ),
+                        &report.display_name(),
                         &source.to_string(),
                         verdict,
                         &decision,
@@ -352,6 +383,10 @@ impl<W: Write> Reporter<W> {
                     );
                 }
             }
+            OutputFormat::Sarif => self.sarif.add(&report),
+            OutputFormat::Junit => self
+                .junit
+                .add(&report, self.opts.mode, outcome.patch.is_some()),
         }
         Ok(Some(decision))
     }
@@ -374,14 +409,22 @@ impl<W: Write> Reporter<W> {
         if !decision.patch.is_empty() {
             s.patched += 1;
         }
-        s.deny_violations += violations.iter().filter(|f| f.level == Level::Deny).count();
-        s.warn_violations += violations.iter().filter(|f| f.level == Level::Warn).count();
+        for f in violations {
+            match (&f.exemption, f.level) {
+                (Some(_), _) => s.exempted_violations += 1,
+                (None, Level::Deny) => s.deny_violations += 1,
+                (None, _) => s.warn_violations += 1,
+            }
+        }
     }
 
     /// An unreadable input or document: shown at once on stderr, and in the report.
     pub fn error(&mut self, error: InputError) {
         eprintln!("error: {error}");
         self.summary.errors += 1;
+        if self.opts.format == OutputFormat::Junit {
+            self.junit.error(&error);
+        }
         self.errors.push(error);
     }
 
@@ -414,6 +457,16 @@ impl<W: Write> Reporter<W> {
                 write!(self.out, ",\"summary\":")?;
                 serde_json::to_writer(&mut self.out, &self.summary)?;
                 writeln!(self.out, "}}")?;
+                for note in &self.notes {
+                    eprintln!("note: {note}");
+                }
+            }
+            OutputFormat::Sarif | OutputFormat::Junit => {
+                if self.opts.format == OutputFormat::Sarif {
+                    self.sarif.write(&mut self.out, &self.errors)?;
+                } else {
+                    self.junit.write(&mut self.out)?;
+                }
                 for note in &self.notes {
                     eprintln!("note: {note}");
                 }

@@ -70,10 +70,14 @@ impl Table {
             Verdict::Allowed if violations.is_empty() => Tone::Good,
             Verdict::Allowed => Tone::Warn,
         };
-        let mut rules: Vec<&str> = Vec::new();
+        let mut rules: Vec<String> = Vec::new();
         for f in violations {
-            if !rules.contains(&f.rule.as_str()) {
-                rules.push(f.rule.as_str());
+            let rule = match f.exemption {
+                None => f.rule.as_str().to_string(),
+                Some(_) => format!("{}(exempt)", f.rule.as_str()),
+            };
+            if !rules.contains(&rule) {
+                rules.push(rule);
             }
         }
         let rules = if rules.is_empty() {

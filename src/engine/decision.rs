@@ -123,6 +123,15 @@ pub struct Finding {
     /// where the patch is not applied (validation, audit mode, the audit command).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fixed_by_patch: bool,
+    /// Set when the object's annotations exempt this rule: still reported, never denies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
+}
+
+/// Why a finding is exempted, from the object's reason annotation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Exemption {
+    pub reason: String,
 }
 
 /// The engine's answer for one object.
@@ -168,7 +177,7 @@ impl Decision {
 
     /// True when a deny-level finding holds once the planned patch is applied.
     pub fn denies(&self) -> bool {
-        self.open_findings(true).any(|f| f.level == Level::Deny)
+        self.open_findings(true).any(Finding::denies)
     }
 
     /// The backend of the first labeled template, for logs and metrics.
@@ -180,11 +189,7 @@ impl Decision {
     pub fn outcome(&self, mode: Mode, route: Route) -> Outcome {
         let patch_applied = route == Route::Mutate && mode != Mode::Audit && !self.patch.is_empty();
         let open: Vec<&Finding> = self.open_findings(patch_applied).collect();
-        let deny: Vec<&Finding> = open
-            .iter()
-            .copied()
-            .filter(|f| f.level == Level::Deny)
-            .collect();
+        let deny: Vec<&Finding> = open.iter().copied().filter(|f| f.denies()).collect();
         let mut out = Outcome {
             allowed: true,
             ..Outcome::default()
@@ -203,17 +208,21 @@ impl Decision {
         }
         out.warnings = open
             .iter()
-            .filter(|f| !(out.message.is_some() && f.level == Level::Deny))
+            .filter(|f| !(out.message.is_some() && f.denies()))
             .map(|f| short_warning(&f.describe()))
             .collect();
         if mode == Mode::Audit {
-            if !open.is_empty() {
-                let summary: Vec<String> = open
-                    .iter()
-                    .map(|f| format!("{}:{}@{}", f.level.as_str(), f.rule.as_str(), f.path))
-                    .collect();
-                out.audit_annotations
-                    .insert("findings".to_string(), summary.join(","));
+            let (exempted, held): (Vec<&Finding>, Vec<&Finding>) =
+                open.iter().partition(|f| f.exemption.is_some());
+            for (key, findings) in [("findings", held), ("exempted", exempted)] {
+                if !findings.is_empty() {
+                    let summary: Vec<String> = findings
+                        .iter()
+                        .map(|f| format!("{}:{}@{}", f.level.as_str(), f.rule.as_str(), f.path))
+                        .collect();
+                    out.audit_annotations
+                        .insert(key.to_string(), summary.join(","));
+                }
             }
             if !self.patch.is_empty() {
                 out.audit_annotations
@@ -225,9 +234,24 @@ impl Decision {
 }
 
 impl Finding {
-    /// `rule-id: path: message`, the form used in denials, warnings and reports.
+    /// True for a deny-level finding that is not exempted.
+    pub fn denies(&self) -> bool {
+        self.level == Level::Deny && self.exemption.is_none()
+    }
+
+    /// `rule-id: path: message`, the form used in denials, warnings and reports; an exempted
+    /// finding leads with its reason, which matters more than the message its owner has read.
     pub fn describe(&self) -> String {
-        format!("{}: {}: {}", self.rule.as_str(), self.path, self.message)
+        match &self.exemption {
+            None => format!("{}: {}: {}", self.rule.as_str(), self.path, self.message),
+            Some(e) => format!(
+                "{}: {}: exempt ({}): {}",
+                self.rule.as_str(),
+                self.path,
+                e.reason,
+                self.message
+            ),
+        }
     }
 }
 

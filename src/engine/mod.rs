@@ -7,6 +7,7 @@ pub mod argv;
 pub mod catalogue;
 pub mod decision;
 pub mod detect;
+pub mod exemptions;
 pub mod image;
 pub mod judge;
 pub mod kinds;
@@ -17,7 +18,9 @@ pub mod policy;
 pub mod rules;
 pub mod templates;
 
-pub use decision::{Decision, Detection, Finding, Mode, Outcome, PatchOp, Route, TemplateReport};
+pub use decision::{
+    Decision, Detection, Exemption, Finding, Mode, Outcome, PatchOp, Route, TemplateReport,
+};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};
 
@@ -104,6 +107,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         decision.templates.push(judge::judge(t, &mut cx));
     }
     decision.patch = builder.into_ops();
+    exemptions::apply(metadata, policy, &mut decision.findings);
     decision
 }
 

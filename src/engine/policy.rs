@@ -28,6 +28,29 @@ impl Default for LabelKeys {
     }
 }
 
+/// Per-object rule exemptions: the annotation keys, and the rules that cannot be exempted.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Exemptions {
+    /// Annotation listing the exempted rule ids, comma-separated.
+    pub rules_annotation: String,
+    /// Annotation saying why; an exemption without it is not applied.
+    pub reason_annotation: String,
+    /// Rules an annotation cannot exempt (e.g. `metrics-disabled`, made non-negotiable).
+    #[serde(deserialize_with = "deserialize_rule_ids")]
+    pub forbidden_rules: Vec<RuleId>,
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions {
+            rules_annotation: "inference-webhook/ignore-rules".into(),
+            reason_annotation: "inference-webhook/ignore-reason".into(),
+            forbidden_rules: Vec::new(),
+        }
+    }
+}
+
 /// The policy file, as written by a user (YAML). Unknown fields are an error.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -47,6 +70,7 @@ pub struct Policy {
     /// Per-rule level overrides, by rule id.
     #[serde(deserialize_with = "deserialize_rule_levels")]
     pub rules: BTreeMap<RuleId, Level>,
+    pub exemptions: Exemptions,
 }
 
 impl Default for Policy {
@@ -59,6 +83,7 @@ impl Default for Policy {
             opt_out_label: "inference-monitoring".into(),
             default_mode: Mode::Enforce,
             rules: BTreeMap::new(),
+            exemptions: Exemptions::default(),
         }
     }
 }
@@ -99,6 +124,7 @@ impl Policy {
             path,
             message,
             fixed_by_patch,
+            exemption: None,
         })
     }
 
@@ -147,11 +173,27 @@ impl Policy {
                 ));
             }
         }
-        if !super::labels::is_qualified_name(&self.opt_out_annotation) {
-            return Err(format!(
-                "optOutAnnotation: {:?} is not a valid Kubernetes annotation key",
-                self.opt_out_annotation
-            ));
+        for (field, key) in [
+            ("optOutAnnotation", &self.opt_out_annotation),
+            (
+                "exemptions.rulesAnnotation",
+                &self.exemptions.rules_annotation,
+            ),
+            (
+                "exemptions.reasonAnnotation",
+                &self.exemptions.reason_annotation,
+            ),
+        ] {
+            if !super::labels::is_qualified_name(key) {
+                return Err(format!(
+                    "{field}: {key:?} is not a valid Kubernetes annotation key"
+                ));
+            }
+        }
+        if self.exemptions.rules_annotation == self.exemptions.reason_annotation {
+            return Err(
+                "exemptions.rulesAnnotation and exemptions.reasonAnnotation must differ".into(),
+            );
         }
         if self.labels.workload == self.labels.backend {
             return Err("labels.workload and labels.backend must differ".into());
@@ -183,15 +225,26 @@ where
 {
     let raw = BTreeMap::<String, Level>::deserialize(d)?;
     raw.into_iter()
-        .map(|(id, level)| match RuleId::parse(&id) {
-            Some(rule) => Ok((rule, level)),
-            None => {
-                let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
-                Err(serde::de::Error::custom(format!(
-                    "rules: unknown rule id {id:?} (known: {})",
-                    known.join(", ")
-                )))
-            }
-        })
+        .map(|(id, level)| Ok((parse_rule_id::<D::Error>("rules", &id)?, level)))
         .collect()
+}
+
+fn deserialize_rule_ids<'de, D>(d: D) -> Result<Vec<RuleId>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|id| parse_rule_id::<D::Error>("exemptions.forbiddenRules", id))
+        .collect()
+}
+
+fn parse_rule_id<E: serde::de::Error>(field: &str, id: &str) -> Result<RuleId, E> {
+    RuleId::parse(id).ok_or_else(|| {
+        let known: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        E::custom(format!(
+            "{field}: unknown rule id {id:?} (known: {})",
+            known.join(", ")
+        ))
+    })
 }

@@ -77,6 +77,12 @@ rules! {
         "an inference engine was detected whose backend is not in the supported set";
     UnreadableTemplate = "unreadable-template", Warn,
         "a pod template or container list has a shape the engine cannot read";
+    ExemptionWithoutReason = "exemption-without-reason", Warn,
+        "the object exempts rules without the reason annotation, so nothing is exempted";
+    ExemptionUnknownRule = "exemption-unknown-rule", Warn,
+        "the exemption annotation names a rule id that does not exist";
+    ExemptionForbidden = "exemption-forbidden", Warn,
+        "the exemption annotation names a rule the policy does not allow to be exempted";
 }
 
 impl RuleId {

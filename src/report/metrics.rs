@@ -80,7 +80,8 @@ impl Metrics {
         );
         registry.register(
             "findings",
-            "Rule findings on the workloads in the cluster, by namespace, rule id and level",
+            "Rule findings on the workloads in the cluster, by namespace, rule id and level \
+             (exempted findings are not counted)",
             metrics.findings.clone(),
         );
         registry.register(
@@ -144,7 +145,7 @@ impl Metrics {
             };
             add(&self.workloads, labels, by);
         }
-        for finding in &verdict.findings {
+        for finding in verdict.findings.iter().filter(|f| f.exempted.is_none()) {
             let labels = FindingLabels {
                 namespace: verdict.namespace.clone(),
                 rule: finding.rule.as_str(),

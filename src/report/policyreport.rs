@@ -1,7 +1,8 @@
 //! Policy reports in the ecosystem's formats, built from the verdicts of one namespace:
 //! `wgpolicyk8s.io/v1alpha2` PolicyReport and `openreports.io/v1alpha1` Report share the
 //! result and summary shapes. One result per workload and rule that fired; a monitored
-//! workload on which nothing fired gets one `pass`; an opted-out one gets one `skip`.
+//! workload on which nothing fired gets one `pass`; an opted-out one gets one `skip`, and so
+//! does a finding the workload's annotations exempt.
 
 use serde_json::{Value, json};
 
@@ -129,13 +130,19 @@ fn results_of(verdict: &Verdict, seconds: i64) -> Vec<Value> {
     verdict
         .findings
         .iter()
-        .map(|f| {
-            result(
+        .map(|f| match &f.exempted {
+            Some(reason) => result(
+                f.rule.as_str(),
+                "skip",
+                severity_of(f.level),
+                &format!("{} (exempted: {reason})", f.message),
+            ),
+            None => result(
                 f.rule.as_str(),
                 result_of(f.level),
                 severity_of(f.level),
                 &f.message,
-            )
+            ),
         })
         .collect()
 }

@@ -36,6 +36,9 @@ pub struct Fired {
     pub level: Level,
     /// `path: message`, as the audit shows it.
     pub message: String,
+    /// The reason given when the workload's annotations exempt this rule: the finding is kept
+    /// (a `skip` result) but counts in no gauge and never makes the workload denied.
+    pub exempted: Option<String>,
 }
 
 /// The verdict kept for one workload.
@@ -76,6 +79,7 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Verdict> {
             rule: f.rule,
             level: f.level,
             message: format!("{}: {}", f.path, f.message),
+            exempted: f.exemption.as_ref().map(|e| e.reason.clone()),
         })
         .collect();
     Some(Verdict {
@@ -102,7 +106,10 @@ fn backend(decision: &Decision) -> &'static str {
 }
 
 fn state(decision: &Decision, findings: &[Fired]) -> Option<State> {
-    if findings.iter().any(|f| f.level == Level::Deny) {
+    if findings
+        .iter()
+        .any(|f| f.level == Level::Deny && f.exempted.is_none())
+    {
         return Some(State::Denied);
     }
     let inference = decision.templates.iter().any(|t| !t.detections.is_empty());

@@ -9,7 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::admission::Reviewed;
-use crate::engine::{Mode, Route};
+use crate::engine::{Mode, Operation, Route};
 
 /// Review latency buckets in seconds, from 100 µs up.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -60,11 +60,13 @@ pub struct Metrics {
     latency: HistogramFamily,
     detections: Family<BackendLabels, Counter>,
     violations: Family<RuleLabels, Counter>,
+    exempted: Family<RuleLabels, Counter>,
     pub cert_not_after: Gauge,
     pub cert_reloads: Counter,
     pub cert_reload_failures: Counter,
     pub connections_open: Gauge,
     pub connections_rejected: Counter,
+    pub log_lines_dropped: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -79,11 +81,13 @@ impl Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let detections = Family::default();
         let violations = Family::default();
+        let exempted = Family::default();
         let cert_not_after = Gauge::default();
         let cert_reloads = Counter::default();
         let cert_reload_failures = Counter::default();
         let connections_open = Gauge::default();
         let connections_rejected = Counter::default();
+        let log_lines_dropped = Counter::default();
         registry.register(
             "reviews",
             "Admission reviews answered, by kind, operation, mode, route and decision",
@@ -107,8 +111,13 @@ impl Metrics {
         );
         registry.register(
             "violations",
-            "Rule findings in reviewed objects, by rule id and level",
+            "Rule findings in reviewed objects, by rule id and level (exempted ones not included)",
             violations.clone(),
+        );
+        registry.register(
+            "exempted_violations",
+            "Rule findings exempted by the object's annotations, by rule id and level",
+            exempted.clone(),
         );
         registry.register_with_unit(
             "certificate_not_after",
@@ -136,6 +145,11 @@ impl Metrics {
             "Connections refused because the connection limit was reached",
             connections_rejected.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Per-review log lines dropped because the log writer fell behind",
+            log_lines_dropped.clone(),
+        );
         Metrics {
             registry,
             reviews,
@@ -143,11 +157,13 @@ impl Metrics {
             latency,
             detections,
             violations,
+            exempted,
             cert_not_after,
             cert_reloads,
             cert_reload_failures,
             connections_open,
             connections_rejected,
+            log_lines_dropped,
         }
     }
 
@@ -157,7 +173,7 @@ impl Metrics {
         self.reviews
             .get_or_create(&ReviewLabels {
                 kind: decision.kind.unwrap_or("other"),
-                operation: operation_label(&reviewed.meta.operation),
+                operation: operation_label(reviewed.operation),
                 mode: mode.as_str(),
                 route: route.as_str(),
                 decision: decision_label(reviewed),
@@ -176,7 +192,12 @@ impl Metrics {
                 .inc();
         }
         for finding in &decision.findings {
-            self.violations
+            let family = if finding.exemption.is_some() {
+                &self.exempted
+            } else {
+                &self.violations
+            };
+            family
                 .get_or_create(&RuleLabels {
                     rule: finding.rule.as_str(),
                     level: finding.level.as_str(),
@@ -206,11 +227,11 @@ impl Default for Metrics {
     }
 }
 
-pub fn operation_label(operation: &str) -> &'static str {
+fn operation_label(operation: Operation) -> &'static str {
     match operation {
-        "CREATE" => "create",
-        "UPDATE" => "update",
-        _ => "other",
+        Operation::Create => "create",
+        Operation::Update => "update",
+        Operation::Other => "other",
     }
 }
 
@@ -219,5 +240,50 @@ pub fn decision_label(reviewed: &Reviewed<'_>) -> &'static str {
         (false, _) => "denied",
         (true, Some(_)) => "patched",
         (true, None) => "allowed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::admission;
+    use crate::engine::Policy;
+
+    /// A review of an SGLang Deployment without `--enable-metrics`, exempted by annotation.
+    fn exempted_review() -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "operation": "CREATE",
+                "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "s", "annotations": {
+                        "inference-webhook/ignore-rules": "metrics-disabled",
+                        "inference-webhook/ignore-reason": "sidecar exporter"}},
+                    "spec": {"template": {"spec": {"containers": [{"name": "s",
+                        "image": "lmsysorg/sglang:latest",
+                        "command": ["python3", "-m", "sglang.launch_server", "--port", "8000"]}]}}}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn exempted_findings_are_counted_apart_from_violations() {
+        let body = exempted_review();
+        let reviewed =
+            admission::review(&body, &Policy::default(), Mode::Enforce, Route::Mutate).unwrap();
+        assert!(reviewed.outcome.allowed);
+        let metrics = Metrics::new();
+        metrics.observe_review(&reviewed, Mode::Enforce, Route::Mutate, 0.001);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"inference_webhook_exempted_violations_total{rule="metrics-disabled",level="deny"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"inference_webhook_violations_total{rule="metrics-disabled""#),
+            "{text}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod listener;
 mod metrics;
+mod review_log;
 mod routes;
 pub mod tls;
 
@@ -183,6 +184,8 @@ impl Server {
             ready: ready.clone(),
             max_body_bytes: args.max_body_bytes,
             request_timeout: args.request_timeout,
+            log: review_log::ReviewLog::start(metrics.log_lines_dropped.clone())
+                .context("starting the log writer")?,
         });
         let limits = listener::Limits {
             max_connections: args.max_connections,

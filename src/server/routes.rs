@@ -9,10 +9,11 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use super::metrics::{self, Metrics};
-use crate::admission::{self, ReviewError};
+use super::review_log::{ReviewLine, ReviewLog};
+use crate::admission::{self, Reviewed};
 use crate::engine::{Mode, Policy, Route};
 
 /// What every handler shares.
@@ -23,14 +24,15 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub log: ReviewLog,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/mutate", post(mutate_default))
-        .route("/validate", post(validate_default))
-        .route("/mutate/{mode}", post(mutate_with_mode))
-        .route("/validate/{mode}", post(validate_with_mode))
+        .route("/mutate", reviews(Route::Mutate))
+        .route("/mutate/{mode}", reviews(Route::Mutate))
+        .route("/validate", reviews(Route::Validate))
+        .route("/validate/{mode}", reviews(Route::Validate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -52,48 +54,50 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn mutate_default(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let mode = state.policy.default_mode;
-    handle_review(&state, mode, Route::Mutate, request).await
+/// The one review handler, for a route with or without a `{mode}` segment: without one, the
+/// policy's default mode applies.
+fn reviews(route: Route) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |State(state): State<Arc<AppState>>, mode: Option<Path<String>>, request: Request| async move {
+            let mode = match mode {
+                None => state.policy.default_mode,
+                Some(Path(text)) => match Mode::parse(&text) {
+                    Some(mode) => mode,
+                    None => {
+                        return json_error(
+                            StatusCode::NOT_FOUND,
+                            "unknown_mode",
+                            "unknown mode: use enforce, warn or audit",
+                        );
+                    }
+                },
+            };
+            handle_review(&state, mode, route, request).await
+        },
+    )
 }
 
-async fn validate_default(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let mode = state.policy.default_mode;
-    handle_review(&state, mode, Route::Validate, request).await
-}
-
-async fn mutate_with_mode(
-    State(state): State<Arc<AppState>>,
-    Path(mode): Path<String>,
-    request: Request,
+/// A request answered with a 4xx before any decision: counted by reason, logged without
+/// content (the uid when the body got that far), answered with the JSON error body.
+fn reject(
+    state: &AppState,
+    status: StatusCode,
+    reason: &'static str,
+    message: &str,
+    uid: Option<&str>,
 ) -> Response {
-    with_mode(&state, &mode, Route::Mutate, request).await
-}
-
-async fn validate_with_mode(
-    State(state): State<Arc<AppState>>,
-    Path(mode): Path<String>,
-    request: Request,
-) -> Response {
-    with_mode(&state, &mode, Route::Validate, request).await
-}
-
-async fn with_mode(state: &AppState, mode: &str, route: Route, request: Request) -> Response {
-    match Mode::parse(mode) {
-        Some(mode) => handle_review(state, mode, route, request).await,
-        None => json_error(
-            StatusCode::NOT_FOUND,
-            "unknown_mode",
-            "unknown mode: use enforce, warn or audit",
-        ),
-    }
-}
-
-/// A 4xx answered before any decision: counted by reason and logged without content.
-fn reject(state: &AppState, status: StatusCode, reason: &'static str, message: &str) -> Response {
     state.metrics.observe_error(reason);
-    tracing::warn!(reason, status = status.as_u16(), "review rejected");
-    json_error(status, reason, message)
+    tracing::warn!(
+        reason,
+        status = status.as_u16(),
+        uid = uid.unwrap_or(""),
+        "review rejected"
+    );
+    let mut body = serde_json::json!({"error": reason, "message": message});
+    if let Some(uid) = uid {
+        body["uid"] = uid.into();
+    }
+    json_response(status, body.to_string().into_bytes())
 }
 
 async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Request) -> Response {
@@ -104,6 +108,7 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content_type",
             "Content-Type must be application/json",
+            None,
         );
     }
     let too_large = || {
@@ -112,6 +117,7 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             &format!("body larger than {} bytes", state.max_body_bytes),
+            None,
         )
     };
     if declared_length(request.headers()).is_some_and(|n| n > state.max_body_bytes) {
@@ -127,6 +133,7 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
                 "the request body was not received in time",
+                None,
             );
         }
     };
@@ -136,41 +143,38 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
             state
                 .metrics
                 .observe_review(&reviewed, mode, route, seconds);
-            let meta = &reviewed.meta;
-            tracing::info!(
-                uid = %meta.uid,
-                kind = %meta.kind,
-                namespace = %meta.namespace,
-                name = %meta.name,
-                operation = %meta.operation,
-                dry_run = meta.dry_run,
-                route = route.as_str(),
-                mode = mode.as_str(),
-                decision = metrics::decision_label(&reviewed),
-                backend = reviewed.decision.backend().unwrap_or(""),
-                patched = reviewed.outcome.patch.is_some(),
-                findings = reviewed.decision.findings.len(),
-                latency_us = (seconds * 1e6) as u64,
-                "review"
-            );
+            if ReviewLog::enabled() {
+                state.log.record(log_line(&reviewed, mode, route, seconds));
+            }
             json_response(StatusCode::OK, reviewed.body)
         }
-        Err(error) => review_error(state, &error),
+        Err(error) => reject(
+            state,
+            StatusCode::BAD_REQUEST,
+            error.code(),
+            &error.to_string(),
+            error.uid(),
+        ),
     }
 }
 
-fn review_error(state: &AppState, error: &ReviewError) -> Response {
-    state.metrics.observe_error(error.code());
-    tracing::warn!(
-        reason = error.code(),
-        uid = error.uid().unwrap_or(""),
-        "review rejected"
-    );
-    let mut body = serde_json::json!({"error": error.code(), "message": error.to_string()});
-    if let Some(uid) = error.uid() {
-        body["uid"] = uid.into();
+fn log_line(reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) -> ReviewLine {
+    let meta = &reviewed.meta;
+    ReviewLine {
+        uid: meta.uid.to_string(),
+        kind: meta.kind.to_string(),
+        namespace: meta.namespace.to_string(),
+        name: meta.name.to_string(),
+        operation: meta.operation.to_string(),
+        dry_run: meta.dry_run,
+        route: route.as_str(),
+        mode: mode.as_str(),
+        decision: metrics::decision_label(reviewed),
+        backend: reviewed.decision.backend().unwrap_or("").to_string(),
+        patched: reviewed.outcome.patch.is_some(),
+        findings: reviewed.decision.findings.len(),
+        latency_us: (seconds * 1e6) as u64,
     }
-    json_response(StatusCode::BAD_REQUEST, body.to_string().into_bytes())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

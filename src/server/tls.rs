@@ -160,6 +160,13 @@ impl CertWatcher {
     pub async fn poll(&mut self) {
         let cert = tokio::fs::read(&self.cert).await;
         let key = tokio::fs::read(&self.key).await;
+        // A Secret volume's `..data` swap between the two reads gives an old certificate with a
+        // new key: not a bad pair, a torn read. Read the certificate again and, if it moved,
+        // look next time, when the swap is complete.
+        let again = tokio::fs::read(&self.cert).await;
+        if again.as_ref().ok() != cert.as_ref().ok() {
+            return;
+        }
         let seen = fingerprint(&cert, &key);
         if seen == self.fingerprint {
             return;

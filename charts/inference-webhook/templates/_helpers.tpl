@@ -125,6 +125,10 @@ optOutAnnotation: {{ .Values.optOutAnnotation | quote }}
 optOutLabel: {{ .Values.webhook.optInLabel | quote }}
 defaultMode: {{ .Values.defaultMode }}
 rules: {{ .Values.rules | toJson }}
+exemptions:
+  rulesAnnotation: {{ .Values.exemptions.rulesAnnotation | quote }}
+  reasonAnnotation: {{ .Values.exemptions.reasonAnnotation | quote }}
+  forbiddenRules: {{ .Values.exemptions.forbiddenRules | toJson }}
 {{- end -}}
 
 {{/* The reporter's pods: same name and instance as the server, another component, so the

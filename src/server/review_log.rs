@@ -1,0 +1,146 @@
+//! The per-review log line, off the request path. A review hands a small record to a bounded
+//! queue and goes on; one background thread formats and writes the lines. When the queue is
+//! full (stdout blocked by a stalled log pipe, a burst faster than the terminal), the line is
+//! dropped and counted rather than making an admission review wait.
+
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+
+use prometheus_client::metrics::counter::Counter;
+
+/// The target the review line has always had (log pipelines may filter on it).
+const TARGET: &str = "inference_webhook::server::routes";
+
+/// How many lines may wait for the writer thread; at ~200 bytes a record, about 1.6 MB.
+pub const CAPACITY: usize = 8192;
+
+/// One review's log fields. Never the object's contents: env values may be secrets.
+#[derive(Debug)]
+pub struct ReviewLine {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// As the request spelled it (`CREATE`, `DELETE`, ...).
+    pub operation: String,
+    pub dry_run: bool,
+    pub route: &'static str,
+    pub mode: &'static str,
+    pub decision: &'static str,
+    pub backend: String,
+    pub patched: bool,
+    pub findings: usize,
+    pub latency_us: u64,
+}
+
+/// The sending half, shared by every handler.
+pub struct ReviewLog {
+    queue: SyncSender<ReviewLine>,
+    dropped: Counter,
+}
+
+impl ReviewLog {
+    /// Start the writer thread, which emits each line as a `tracing` event (so the format and
+    /// filter flags apply as to every other line). It ends when the last sender is dropped.
+    pub fn start(dropped: Counter) -> std::io::Result<ReviewLog> {
+        Self::start_with(CAPACITY, dropped, emit)
+    }
+
+    fn start_with(
+        capacity: usize,
+        dropped: Counter,
+        mut write: impl FnMut(ReviewLine) + Send + 'static,
+    ) -> std::io::Result<ReviewLog> {
+        let (queue, lines) = mpsc::sync_channel(capacity);
+        std::thread::Builder::new()
+            .name("review-log".into())
+            .spawn(move || lines.into_iter().for_each(&mut write))?;
+        Ok(ReviewLog { queue, dropped })
+    }
+
+    /// Whether a line would be written at all: skip building one when info is filtered out.
+    pub fn enabled() -> bool {
+        tracing::enabled!(target: TARGET, tracing::Level::INFO)
+    }
+
+    /// Queue a line; never blocks.
+    pub fn record(&self, line: ReviewLine) {
+        match self.queue.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped.inc();
+            }
+            // The writer thread is gone (it panicked while writing): nothing can be logged.
+            Err(TrySendError::Disconnected(_)) => {
+                self.dropped.inc();
+            }
+        }
+    }
+}
+
+fn emit(line: ReviewLine) {
+    tracing::info!(
+        target: TARGET,
+        uid = %line.uid,
+        kind = %line.kind,
+        namespace = %line.namespace,
+        name = %line.name,
+        operation = %line.operation,
+        dry_run = line.dry_run,
+        route = line.route,
+        mode = line.mode,
+        decision = line.decision,
+        backend = %line.backend,
+        patched = line.patched,
+        findings = line.findings,
+        latency_us = line.latency_us,
+        "review"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(uid: &str) -> ReviewLine {
+        ReviewLine {
+            uid: uid.into(),
+            kind: "Deployment".into(),
+            namespace: "ml".into(),
+            name: "qwen".into(),
+            operation: "CREATE".into(),
+            dry_run: false,
+            route: "mutate",
+            mode: "enforce",
+            decision: "patched",
+            backend: "vllm".into(),
+            patched: true,
+            findings: 0,
+            latency_us: 20,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_blocking() {
+        let (taken_tx, taken) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let dropped = Counter::default();
+        let log = ReviewLog::start_with(1, dropped.clone(), move |l: ReviewLine| {
+            taken_tx.send(l.uid).ok();
+            released.recv().ok();
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        log.record(line("a"));
+        // The writer holds "a" and is stuck writing it.
+        assert_eq!(taken.recv().ok().as_deref(), Some("a"));
+        log.record(line("b")); // waits in the queue (capacity 1)
+        log.record(line("c")); // queue full: dropped, and record() returned at once
+        assert_eq!(dropped.get(), 1);
+
+        release.send(()).ok();
+        assert_eq!(taken.recv().ok().as_deref(), Some("b"));
+        release.send(()).ok();
+        drop(log);
+        assert!(taken.recv().is_err(), "\"c\" was dropped, never written");
+    }
+}

@@ -1,0 +1,407 @@
+//! The ways the audit reaches users' tools, each driven by the real tool where one can run here:
+//! the kubectl plugin (real kubectl: `plugin list`, `kubectl inference-webhook ...`), the
+//! pre-commit hook (PyPI pre-commit's `try-repo` against a temporary git repository), the
+//! GitHub Action's audit step (its script run with bash; the runner, `cargo install` and the
+//! SARIF upload are not available here) and the krew manifest template.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod tools;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_inference-webhook");
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn yaml_file(path: &Path) -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------- kubectl plugin
+
+/// A directory holding the binary under its plugin name, as krew or a user installs it.
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(BINARY, dir.path().join("kubectl-inference_webhook")).unwrap();
+    dir
+}
+
+fn kubectl(dir: &Path, args: &[&str]) -> Option<Output> {
+    let kubectl = tools::cached("bin/kubectl", "KUBECTL", ".ci/check-manifests.sh")?;
+    Some(
+        Command::new(kubectl)
+            .args(args)
+            .env("PATH", path_with(dir))
+            // No cluster is needed to dispatch a plugin; keep any real kubeconfig out of it.
+            .env("KUBECONFIG", dir.join("no-kubeconfig"))
+            .current_dir(repo().join("tests/fixtures"))
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn kubectl_finds_the_plugin_and_runs_its_audit() {
+    let dir = plugin_dir();
+    let Some(list) = kubectl(dir.path(), &["plugin", "list"]) else {
+        return;
+    };
+    let listed = text(&list.stdout);
+    let plugin = dir.path().join("kubectl-inference_webhook");
+    assert!(
+        listed.contains(plugin.to_str().unwrap()),
+        "{listed}{}",
+        text(&list.stderr)
+    );
+    assert!(
+        !text(&list.stderr).contains("warning"),
+        "{}",
+        text(&list.stderr)
+    );
+
+    let help = kubectl(dir.path(), &["inference-webhook", "--help"]).unwrap();
+    assert!(help.status.success(), "{}", text(&help.stderr));
+    let help = text(&help.stdout);
+    assert!(
+        help.contains("Usage: kubectl inference-webhook <COMMAND>"),
+        "{help}"
+    );
+    assert!(help.contains("audit"), "{help}");
+    let audit_help = kubectl(dir.path(), &["inference-webhook", "audit", "--help"]).unwrap();
+    let audit_help = text(&audit_help.stdout);
+    assert!(
+        audit_help.contains("Usage: kubectl inference-webhook audit"),
+        "{audit_help}"
+    );
+    assert!(audit_help.contains("--cluster"), "{audit_help}");
+
+    let audit = kubectl(
+        dir.path(),
+        &[
+            "inference-webhook",
+            "audit",
+            "-o",
+            "json",
+            "ci-formats/workloads.yaml",
+        ],
+    )
+    .unwrap();
+    assert_eq!(audit.status.code(), Some(1), "{}", text(&audit.stderr));
+    let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["summary"]["denied"], 1);
+}
+
+#[test]
+fn the_plugin_reads_the_cluster_from_the_kubeconfig_and_fails_clearly_without_one() {
+    let dir = plugin_dir();
+    let Some(out) = kubectl(
+        dir.path(),
+        &["inference-webhook", "audit", "--cluster", "-A"],
+    ) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error"), "{stderr}");
+    let usage = kubectl(dir.path(), &["inference-webhook", "audit", "--bogus"]).unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        text(&usage.stderr).contains("Usage: kubectl inference-webhook audit"),
+        "{}",
+        text(&usage.stderr)
+    );
+}
+
+#[test]
+fn invoked_by_its_own_name_the_binary_keeps_its_name() {
+    let out = Command::new(BINARY).arg("--help").output().unwrap();
+    assert!(text(&out.stdout).contains("Usage: inference-webhook <COMMAND>"));
+}
+
+// ---------------------------------------------------------------------------- pre-commit
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// `pre-commit try-repo <this repository> HOOK` in a fresh git repository where `staged` files
+/// are added to the index and `unstaged` ones only written.
+fn try_hook(
+    hook: &str,
+    staged: &[(&str, PathBuf)],
+    unstaged: &[(&str, PathBuf)],
+) -> Option<Output> {
+    let pre_commit = tools::cached(
+        "venv-tools/bin/pre-commit",
+        "PRE_COMMIT",
+        ".ci/install-tools.sh",
+    )?;
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    git(&project, &["init", "-q"]);
+    for (name, from) in staged.iter().chain(unstaged) {
+        let to = project.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, &to).unwrap();
+    }
+    for (name, _) in staged {
+        git(&project, &["add", name]);
+    }
+    let binary_dir = Path::new(BINARY).parent().unwrap();
+    let out = Command::new(pre_commit)
+        .args([
+            "try-repo",
+            repo().to_str().unwrap(),
+            hook,
+            "--color",
+            "never",
+        ])
+        .current_dir(&project)
+        .env("PATH", path_with(binary_dir))
+        .env("PRE_COMMIT_HOME", work.path().join("cache"))
+        // try-repo commits this repository's uncommitted changes to a shadow clone.
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    Some(out)
+}
+
+#[test]
+fn the_pre_commit_hook_fails_on_a_staged_denied_manifest() {
+    let Some(out) = try_hook(
+        "inference-webhook-audit-system",
+        &[
+            (
+                "deploy/sglang.yaml",
+                fixture("audit/sglang-no-metrics.yaml"),
+            ),
+            ("deploy/vllm.yaml", fixture("audit/vllm-labeled.yaml")),
+        ],
+        &[],
+    ) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("inference-webhook audit (binary on PATH)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Failed"), "{stdout}");
+    assert!(stdout.contains("metrics-disabled"), "{stdout}");
+    assert!(stdout.contains("deploy/sglang.yaml"), "{stdout}");
+}
+
+#[test]
+fn the_pre_commit_hook_passes_good_and_non_manifest_yaml_and_ignores_unstaged_files() {
+    let workflow = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(workflow.path(), "on: push\njobs: {}\n").unwrap();
+    let Some(out) = try_hook(
+        "inference-webhook-audit-system",
+        &[
+            ("deploy/vllm.yaml", fixture("audit/vllm-labeled.yaml")),
+            (".github/workflows/ci.yaml", workflow.path().to_path_buf()),
+        ],
+        &[(
+            "deploy/sglang.yaml",
+            fixture("audit/sglang-no-metrics.yaml"),
+        )],
+    ) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("Passed"), "{stdout}");
+    assert!(
+        !stdout.contains("sglang"),
+        "unstaged file audited: {stdout}"
+    );
+}
+
+#[test]
+fn both_hooks_run_the_same_audit() {
+    let hooks = yaml_file(&repo().join(".pre-commit-hooks.yaml"));
+    let hooks = hooks.as_array().unwrap();
+    let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["inference-webhook-audit", "inference-webhook-audit-system"]
+    );
+    assert_eq!(hooks[0]["entry"], hooks[1]["entry"]);
+    assert_eq!(hooks[0]["language"], "rust");
+    assert_eq!(hooks[1]["language"], "system");
+}
+
+// ---------------------------------------------------------------------------- GitHub Action
+
+/// The action's audit step, run by bash as the runner would, with `inputs` as its env; returns
+/// what it wrote to `$GITHUB_OUTPUT`.
+fn action_audit_step(inputs: &[(&str, &str)]) -> String {
+    let action = yaml_file(&repo().join("action.yml"));
+    let step = action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "audit")
+        .unwrap();
+    let script = step["run"].as_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let github_output = work.path().join("github-output");
+    let mut command = Command::new("bash");
+    command
+        .args(["-e", "-c", script])
+        .current_dir(repo().join("tests/fixtures"))
+        .env("PATH", path_with(Path::new(BINARY).parent().unwrap()))
+        .env("GITHUB_OUTPUT", &github_output);
+    for key in [
+        "AUDIT_PATHS",
+        "AUDIT_MODE",
+        "AUDIT_FORMAT",
+        "AUDIT_CONFIG",
+        "AUDIT_REPORT",
+    ] {
+        let input = key.trim_start_matches("AUDIT_").to_lowercase();
+        let default = action["inputs"][&input]["default"]
+            .as_str()
+            .unwrap_or_default();
+        let value = inputs
+            .iter()
+            .find(|(k, _)| *k == input)
+            .map_or(default, |(_, v)| v);
+        let expected = format!("${{{{ inputs.{input} }}}}");
+        assert_eq!(step["env"][key], expected.as_str(), "{key}");
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "the step itself failed: {}",
+        text(&out.stderr)
+    );
+    std::fs::read_to_string(&github_output).unwrap()
+}
+
+#[test]
+fn the_action_step_writes_the_report_and_outputs_the_exit_code() {
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("audit.sarif");
+    let outputs = action_audit_step(&[
+        (
+            "paths",
+            "ci-formats/workloads.yaml\n audit/vllm-labeled.yaml",
+        ),
+        ("format", "sarif"),
+        ("report", report.to_str().unwrap()),
+    ]);
+    assert!(outputs.contains("exit-code=1\n"), "{outputs}");
+    assert!(
+        outputs.contains(&format!("report={}\n", report.display())),
+        "{outputs}"
+    );
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let uris: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str())
+        .collect();
+    assert!(uris.contains(&"ci-formats/workloads.yaml"), "{uris:?}");
+
+    let outputs = action_audit_step(&[
+        ("paths", "ci-formats/workloads.yaml"),
+        ("mode", "warn"),
+        ("report", report.to_str().unwrap()),
+    ]);
+    assert!(
+        outputs.contains("exit-code=0\n"),
+        "warn mode passes: {outputs}"
+    );
+}
+
+#[test]
+fn the_action_uploads_sarif_only_when_asked() {
+    let action = yaml_file(&repo().join("action.yml"));
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@"))
+        })
+        .unwrap();
+    let condition = upload["if"].as_str().unwrap();
+    assert!(
+        condition.contains("inputs.format == 'sarif'"),
+        "{condition}"
+    );
+    assert!(
+        condition.contains("inputs.upload-sarif == 'true'"),
+        "{condition}"
+    );
+    assert_eq!(
+        upload["with"]["sarif_file"],
+        "${{ steps.audit.outputs.report }}"
+    );
+    for input in ["paths", "mode", "format", "config"] {
+        assert!(action["inputs"][input].is_object(), "input {input}");
+    }
+}
+
+// ---------------------------------------------------------------------------- krew
+
+#[test]
+fn the_krew_manifest_names_the_plugin_the_binary_answers_to() {
+    let manifest = yaml_file(&repo().join("deploy/krew/inference-webhook.yaml"));
+    assert_eq!(manifest["kind"], "Plugin");
+    // Krew links the binary as kubectl-<name with - as _>: the name main.rs detects.
+    let name = manifest["metadata"]["name"].as_str().unwrap();
+    assert_eq!(
+        format!("kubectl-{}", name.replace('-', "_")),
+        "kubectl-inference_webhook"
+    );
+    assert_eq!(
+        manifest["spec"]["version"],
+        format!("v{}", env!("CARGO_PKG_VERSION")).as_str()
+    );
+    for platform in manifest["spec"]["platforms"].as_array().unwrap() {
+        assert_eq!(platform["bin"], "inference-webhook");
+        let uri = platform["uri"].as_str().unwrap();
+        assert!(
+            uri.contains(&format!("/v{}/", env!("CARGO_PKG_VERSION"))),
+            "{uri}"
+        );
+    }
+}
