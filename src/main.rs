@@ -1,11 +1,11 @@
 #![forbid(unsafe_code)]
-//! Command line: `serve`, `audit` and `certs` are thin front doors over one engine.
+//! Command line: `serve`, `audit`, `report` and `certs` are thin front doors over one engine.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use inference_webhook::{audit, certs, server};
+use inference_webhook::{audit, certs, report, server};
 
 // Parsing a review builds many small maps and strings; mimalloc makes that markedly cheaper than
 // glibc malloc under concurrent load (see BENCHMARKS.md).
@@ -29,6 +29,8 @@ enum Command {
     Serve(Box<server::ServeArgs>),
     /// Audit manifests (files, directories, stdin) or a live cluster with the same rules.
     Audit(audit::AuditArgs),
+    /// Watch a cluster: compliance metrics and a PolicyReport per namespace.
+    Report(Box<report::ReportArgs>),
     /// Make a CA and a serving certificate for the webhook's Service.
     Certs(certs::CertsArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => server::run(*args),
         Command::Audit(args) => audit::run(args),
+        Command::Report(args) => report::run(*args),
         Command::Certs(args) => certs::run(args),
     }
 }

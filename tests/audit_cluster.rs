@@ -1,13 +1,16 @@
 //! `audit --cluster` against a local HTTPS server that replays recorded API list responses
 //! (tests/fixtures/cluster/): paging with `continue`, a CRD version that is not served (404),
-//! and a forbidden list (403). No real API server runs in CI.
+//! and a forbidden list (403). No real API server runs in CI. The reporter (`report`) lists the
+//! same responses; its watch requests are held open without events.
 
 mod tools;
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -30,6 +33,8 @@ struct Replay {
     forbid: bool,
     /// `METHOD path?query authorization` of every request, in order.
     requests: Mutex<Vec<String>>,
+    /// `(METHOD path?query content-type, body)` of every request that is not a GET.
+    writes: Mutex<Vec<(String, String)>>,
 }
 
 /// The fixture a list request is answered with, by path (namespace removed) and page token.
@@ -72,6 +77,24 @@ async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response 
             uri.path()
         ));
     }
+    if request.method() != axum::http::Method::GET {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        let what = format!("{} {}?{query} {content_type}", request.method(), uri.path());
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        if let Ok(mut writes) = state.writes.lock() {
+            writes.push((what, body.clone()));
+        }
+        // The applied object comes back, as from the API server.
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
     if state.forbid {
         let status = serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
@@ -79,6 +102,18 @@ async fn replay(State(state): State<Arc<Replay>>, request: Request) -> Response 
             "code": 403
         });
         return (StatusCode::FORBIDDEN, axum::Json(status)).into_response();
+    }
+    // A watch that sees no change: the connection stays open and sends nothing.
+    if query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1")
+    {
+        let quiet = futures::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(quiet),
+        )
+            .into_response();
     }
     let token = query.split('&').find_map(|kv| kv.strip_prefix("continue="));
     match fixture_for(uri.path(), token).map(|f| std::fs::read(fixtures_dir().join(f))) {
@@ -469,4 +504,244 @@ fn the_kubectl_plugin_audits_the_cluster_of_kubectls_kubeconfig() {
         "{:?}",
         server.requests()
     );
+}
+
+/// The reporter binary, killed when the test ends.
+struct ReporterProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for ReporterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr,
+        Err(e) => panic!("no free port: {e}"),
+    }
+}
+
+fn start_reporter(kubeconfig: &Path, flags: &[&str]) -> ReporterProcess {
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
+        .arg("report")
+        .args(flags)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg(format!("--metrics-listen={addr}"))
+        .env_remove("KUBECONFIG")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .stdout(Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => ReporterProcess { child, addr },
+        Err(e) => panic!("cannot run the binary: {e}"),
+    }
+}
+
+/// `GET path` over plain HTTP/1.0: the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+/// Poll `path` until `done` holds for its answer (or 60 s pass).
+fn wait_for(addr: SocketAddr, path: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, String::new());
+    while Instant::now() < deadline {
+        if let Some(answer) = http_get(addr, path) {
+            if done(answer.0, &answer.1) {
+                return answer;
+            }
+            last = answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{path} never got there; last answer {}: {}", last.0, last.1);
+}
+
+/// The sum of every series of a metric.
+fn metric_sum(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum()
+}
+
+/// The objects of `audit --cluster -A -o json`.
+fn audited_objects(kubeconfig: &Path) -> Vec<Value> {
+    let report = json_report(&audit(&[
+        "--cluster",
+        "-A",
+        "-o",
+        "json",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+    ]));
+    report["objects"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is_listed() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let objects = audited_objects(&kubeconfig);
+    let inference = objects
+        .iter()
+        .filter(|o| {
+            o["templates"].as_array().is_some_and(|ts| {
+                ts.iter()
+                    .any(|t| t["detections"].as_array().is_some_and(|d| !d.is_empty()))
+            })
+        })
+        .count() as i64;
+    let violations: i64 = objects
+        .iter()
+        .map(|o| o["violations"].as_array().map_or(0, Vec::len) as i64)
+        .sum();
+    assert!(
+        inference > 0 && violations > 0,
+        "the fixtures have inference workloads with findings"
+    );
+
+    let reporter = start_reporter(&kubeconfig, &["--no-policy-reports"]);
+    let (_, ready) = wait_for(reporter.addr, "/readyz", |code, _| code == 200);
+    assert!(
+        ready.contains(
+            "rolebasedgroups.workloads.x-k8s.io/v1alpha1: not served (CRD not installed)"
+        ) && ready.contains("deployments.apps/v1: synced"),
+        "{ready}"
+    );
+    let (_, metrics) = wait_for(reporter.addr, "/metrics", |_, m| {
+        metric_sum(m, "inference_webhook_workloads") == inference
+    });
+    assert_eq!(
+        metric_sum(&metrics, "inference_webhook_findings"),
+        violations,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"inference_webhook_reporter_watch_errors_total{resource="rolebasedgroups.workloads.x-k8s.io/v1alpha1",reason="not-found"}"#),
+        "{metrics}"
+    );
+    // The list was paged and watches were started from its resourceVersion.
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(
+            |r| r.contains("/apis/apps/v1/deployments?") && r.contains("continue=page-2-token")
+        ),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("watch=true")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn a_forbidden_reporter_says_what_it_needs_and_stays_up() {
+    let server = ReplayServer::start(true);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let mut reporter = start_reporter(&kubeconfig, &["--no-policy-reports"]);
+    // Every watch fails on its own schedule; wait for the Deployments one.
+    let (code, body) = wait_for(reporter.addr, "/readyz", |_, body| {
+        body.contains("deployments.apps/v1: failing")
+    });
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("deployments.apps/v1: failing: forbidden: the reporter's ServiceAccount needs get, list and watch on deployments"),
+        "{body}"
+    );
+    let (_, metrics) = wait_for(reporter.addr, "/metrics", |_, m| {
+        m.contains(r#"{resource="deployments.apps/v1",reason="forbidden"}"#)
+    });
+    assert!(
+        metrics.contains("inference_webhook_reporter_watch_up{resource=\"deployments.apps/v1\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(reporter.addr, "/healthz").map(|a| a.0), Some(200));
+    assert!(
+        matches!(reporter.child.try_wait(), Ok(None)),
+        "the process stays up"
+    );
+}
+
+#[test]
+fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings() {
+    let server = ReplayServer::start(false);
+    let dir = temp_dir();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let violations: usize = audited_objects(&kubeconfig)
+        .iter()
+        .map(|o| o["violations"].as_array().map_or(0, Vec::len))
+        .sum();
+    let _reporter = start_reporter(&kubeconfig, &["--debounce=100ms", "--open-reports"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writes = loop {
+        let writes = server
+            .state
+            .writes
+            .lock()
+            .map(|w| w.clone())
+            .unwrap_or_default();
+        if writes.len() >= 2 || Instant::now() > deadline {
+            break writes;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let paths: Vec<&str> = writes.iter().map(|(what, _)| what.as_str()).collect();
+    for (prefix, api_version) in [
+        (
+            "PATCH /apis/wgpolicyk8s.io/v1alpha2/namespaces/default/policyreports/inference-webhook?",
+            "wgpolicyk8s.io/v1alpha2",
+        ),
+        (
+            "PATCH /apis/openreports.io/v1alpha1/namespaces/default/reports/inference-webhook?",
+            "openreports.io/v1alpha1",
+        ),
+    ] {
+        let Some((what, body)) = writes.iter().find(|(what, _)| what.starts_with(prefix)) else {
+            panic!("no {prefix}: {paths:?}");
+        };
+        // Server-side apply, as the reporter's field manager.
+        assert!(
+            what.contains("fieldManager=inference-webhook-reporter")
+                && what.contains("force=true")
+                && what.ends_with("application/apply-patch+yaml"),
+            "{what}"
+        );
+        let applied: Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(applied["apiVersion"], api_version, "{body}");
+        let results = applied["results"].as_array().cloned().unwrap_or_default();
+        let failing = results
+            .iter()
+            .filter(|r| r["result"] == "fail" || r["result"] == "warn")
+            .count();
+        assert_eq!(
+            failing, violations,
+            "one result per finding of the audit: {body}"
+        );
+        let summed: u64 = ["pass", "fail", "warn", "error", "skip"]
+            .iter()
+            .map(|k| applied["summary"][k].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(summed as usize, results.len(), "{body}");
+    }
 }

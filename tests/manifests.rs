@@ -10,9 +10,14 @@
 //! - the real server, started with that policy, answers every path the configurations call and
 //!   the probes' paths; the Deployment's arguments parse as a `serve` command line.
 //!
-//! `helm` and `kubectl` are found at `$HELM` / `$KUBECTL`, else in the cache that
+//! - the reporter (chart `reporter.enabled`, kustomize component): its ClusterRole watches exactly
+//!   the engine's kinds and writes only policy reports, the server has no RBAC, its arguments parse
+//!   as a `report` command line, and its alerts pass `promtool check rules` and `promtool test
+//!   rules` (tests/promtool/) and are the same in both.
+//!
+//! `helm`, `kubectl` and `promtool` are found at `$HELM` / `$KUBECTL`, else in the cache that
 //! `.ci/check-manifests.sh` fills (`$INFERENCE_WEBHOOK_CI_CACHE/bin`, default
-//! `~/.cache/inference-webhook-ci/bin`). Missing tools fail the test; outside CI,
+//! `~/.cache/inference-webhook-ci/bin`); `promtool` on the PATH (Debian's prometheus package) or at `$PROMTOOL`. Missing tools fail the test; outside CI,
 //! `INFERENCE_WEBHOOK_SKIP_TOOLS=1` skips the parts that need them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
@@ -78,6 +83,16 @@ fn tool(name: &str, env_var: &str) -> Option<PathBuf> {
     tools::cached(&format!("bin/{name}"), env_var, ".ci/check-manifests.sh")
 }
 
+/// promtool from the Debian package `.ci/check-manifests.sh` installs (on the PATH), or `$PROMTOOL`.
+fn promtool() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("promtool"))
+        .find(|p| p.is_file())
+        .or_else(|| tools::cached("bin/promtool", "PROMTOOL", ".ci/check-manifests.sh"))
+}
+
 fn run(program: &Path, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
@@ -94,8 +109,22 @@ fn run(program: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The chart rendered with each value set of `charts/inference-webhook/ci/`, by file name.
+/// The webhook server's part of each chart render (the reporter's objects are checked apart).
 fn chart_renders() -> Option<Vec<(String, Vec<Value>)>> {
+    Some(
+        chart_renders_all()?
+            .into_iter()
+            .map(|(name, docs)| (name, docs.into_iter().filter(|d| !is_reporter(d)).collect()))
+            .collect(),
+    )
+}
+
+fn is_reporter(doc: &Value) -> bool {
+    doc["metadata"]["labels"]["app.kubernetes.io/component"] == "reporter"
+}
+
+/// The chart rendered with each value set of `charts/inference-webhook/ci/`, by file name.
+fn chart_renders_all() -> Option<Vec<(String, Vec<Value>)>> {
     let helm = tool("helm", "HELM")?;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(repo().join("charts/inference-webhook/ci"))
         .unwrap()
@@ -625,21 +654,26 @@ fn deployment_args_are_a_valid_serve_command_line() {
     sources.extend(chart_renders().unwrap_or_default());
     for (origin, docs) in &sources {
         let container = &one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
-        let mut args = strs(&container["args"]);
-        assert_eq!(args.first(), Some(&"serve"), "{origin}");
-        // With --help last, clap prints help (exit 0) only if every argument before it parses.
-        args.push("--help");
-        let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{origin}: `inference-webhook {}` rejected: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_command_line(origin, container, "serve");
     }
+}
+
+/// The container's arguments are a valid command line of the binary's `command`.
+fn assert_command_line(origin: &str, container: &Value, command: &str) {
+    let mut args = strs(&container["args"]);
+    assert_eq!(args.first(), Some(&command), "{origin}");
+    // With --help last, clap prints help (exit 0) only if every argument before it parses.
+    args.push("--help");
+    let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{origin}: `inference-webhook {}` rejected: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -882,4 +916,181 @@ async fn chart_generated_certificates_are_served_and_verified_for_the_service_na
         "inference-webhook.inference-webhook.svc",
     )
     .await;
+}
+
+/// The reporter's objects: from each chart render that enables it, and the kustomize overlay
+/// with the reporter component.
+fn reporter_sources() -> Vec<(String, Vec<Value>)> {
+    let mut sources: Vec<(String, Vec<Value>)> = chart_renders_all()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, docs)| (format!("chart with {name}"), docs))
+        .filter(|(_, docs)| docs.iter().any(is_reporter))
+        .collect();
+    if let Some(docs) = kustomize("deploy/overlays/reporter") {
+        sources.push(("deploy/overlays/reporter".into(), docs));
+    }
+    sources
+}
+
+fn reporter_doc<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = of_kind(docs, kind)
+        .into_iter()
+        .filter(|d| is_reporter(d))
+        .collect();
+    assert_eq!(found.len(), 1, "expected exactly one reporter {kind}");
+    found[0]
+}
+
+#[test]
+fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
+    let sources = reporter_sources();
+    if chart_renders_all().is_some() {
+        assert!(
+            sources.len() >= 2,
+            "the chart's CI values and the overlay deploy the reporter"
+        );
+    }
+    let kinds: BTreeSet<(String, String)> = KINDS
+        .iter()
+        .map(|k| (k.group.to_string(), k.resource.to_string()))
+        .collect();
+    let reports: BTreeSet<(String, String)> = [
+        ("wgpolicyk8s.io", "policyreports"),
+        ("openreports.io", "reports"),
+    ]
+    .iter()
+    .map(|(g, r)| (g.to_string(), r.to_string()))
+    .collect();
+    for (origin, docs) in &sources {
+        let role = reporter_doc(docs, "ClusterRole");
+        let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
+        for rule in role["rules"].as_array().unwrap() {
+            let verbs = strs(&rule["verbs"]);
+            for g in strs(&rule["apiGroups"]) {
+                for r in strs(&rule["resources"]) {
+                    let pair = (g.to_string(), r.to_string());
+                    if verbs == ["get", "list", "watch"] {
+                        read.insert(pair);
+                    } else {
+                        assert_eq!(
+                            verbs,
+                            ["create", "get", "update", "patch", "delete", "list"],
+                            "{origin}: {g}/{r}"
+                        );
+                        written.insert(pair);
+                    }
+                }
+            }
+        }
+        assert_eq!(read, kinds, "{origin}: watches exactly the engine's kinds");
+        assert_eq!(written, reports, "{origin}: writes only policy reports");
+
+        // Bound to the reporter's ServiceAccount only, which is the one its pods run as.
+        let deployment = reporter_doc(docs, "Deployment");
+        let pod = &deployment["spec"]["template"]["spec"];
+        let sa = pod["serviceAccountName"].as_str().unwrap();
+        let binding = reporter_doc(docs, "ClusterRoleBinding");
+        assert_eq!(
+            binding["roleRef"]["name"], role["metadata"]["name"],
+            "{origin}"
+        );
+        let subjects = binding["subjects"].as_array().unwrap();
+        assert_eq!(subjects.len(), 1, "{origin}");
+        assert_eq!(subjects[0]["name"], sa, "{origin}");
+        assert_eq!(pod["automountServiceAccountToken"], true, "{origin}");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{origin}");
+
+        // The server keeps no RBAC and no token, and its Service never selects the reporter.
+        let servers: Vec<&Value> = of_kind(docs, "Deployment")
+            .into_iter()
+            .filter(|d| !is_reporter(d))
+            .collect();
+        assert_eq!(servers.len(), 1, "{origin}");
+        let server_pod = &servers[0]["spec"]["template"]["spec"];
+        assert_ne!(server_pod["serviceAccountName"], sa, "{origin}");
+        assert_eq!(
+            server_pod["automountServiceAccountToken"], false,
+            "{origin}"
+        );
+        for binding in of_kind(docs, "ClusterRoleBinding") {
+            for subject in binding["subjects"].as_array().unwrap() {
+                assert_ne!(
+                    subject["name"], server_pod["serviceAccountName"],
+                    "{origin}"
+                );
+            }
+        }
+        let pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .unwrap();
+        for service in of_kind(docs, "Service") {
+            let selector = service["spec"]["selector"].as_object().unwrap();
+            let selects = selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v));
+            assert_eq!(
+                selects,
+                is_reporter(service),
+                "{origin}: {}",
+                service["metadata"]["name"]
+            );
+        }
+
+        // Its arguments parse as a `report` command line; probes on the metrics port.
+        let container = &pod["containers"][0];
+        assert_command_line(origin, container, "report");
+        for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+            assert_eq!(container[probe]["httpGet"]["path"], path, "{origin}");
+            assert_eq!(container[probe]["httpGet"]["port"], "metrics", "{origin}");
+        }
+        let monitor = reporter_doc(docs, "ServiceMonitor");
+        assert_eq!(
+            monitor["spec"]["endpoints"][0]["honorLabels"], true,
+            "{origin}"
+        );
+    }
+}
+
+#[test]
+fn reporter_alerts_pass_promtool_and_agree_between_chart_and_kustomize() {
+    let sources = reporter_sources();
+    let Some(promtool) = (!sources.is_empty()).then(promtool).flatten() else {
+        return;
+    };
+    let specs: Vec<(&String, &Value)> = sources
+        .iter()
+        .map(|(origin, docs)| (origin, &reporter_doc(docs, "PrometheusRule")["spec"]))
+        .collect();
+    for (origin, spec) in &specs {
+        assert_eq!(
+            *spec, specs[0].1,
+            "{origin}: the alerts differ from {}",
+            specs[0].0
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        serde_yaml::to_string(specs[0].1).unwrap(),
+    )
+    .unwrap();
+    let test = "reporter-alerts.test.yaml";
+    std::fs::copy(
+        repo().join("tests/promtool").join(test),
+        dir.path().join(test),
+    )
+    .unwrap();
+    for args in [["check", "rules", "rules.yaml"], ["test", "rules", test]] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -68,7 +68,7 @@ pub async fn audit<W: Write>(target: &Target, reporter: &mut Reporter<W>) -> io:
 }
 
 /// The API coordinates of one row of the kinds table.
-fn api_resource(spec: &KindSpec, version: &str) -> ApiResource {
+pub(crate) fn api_resource(spec: &KindSpec, version: &str) -> ApiResource {
     ApiResource {
         group: spec.group.to_string(),
         version: version.to_string(),
@@ -132,12 +132,7 @@ async fn list_all<W: Write>(
             {
                 continue;
             }
-            let mut value = serde_json::to_value(&item)?;
-            // Items of a list response carry no kind and apiVersion; the engine needs them.
-            if let Value::Object(map) = &mut value {
-                map.insert("apiVersion".into(), resource.api_version.clone().into());
-                map.insert("kind".into(), resource.kind.clone().into());
-            }
+            let value = engine_input(&item, resource)?;
             let source = Source::Cluster {
                 cluster: cluster.to_string(),
                 resource: name.clone(),
@@ -156,7 +151,22 @@ async fn list_all<W: Write>(
     Ok(())
 }
 
-async fn config(target: &Target) -> Result<Config, String> {
+/// An object from the API as the engine reads it.
+pub(crate) fn engine_input(
+    item: &DynamicObject,
+    resource: &ApiResource,
+) -> serde_json::Result<Value> {
+    let mut value = serde_json::to_value(item)?;
+    // Items of a list response carry no kind and apiVersion; the engine needs them.
+    if let Value::Object(map) = &mut value {
+        map.insert("apiVersion".into(), resource.api_version.clone().into());
+        map.insert("kind".into(), resource.kind.clone().into());
+    }
+    Ok(value)
+}
+
+/// The client configuration for a kubeconfig file and context, or the in-cluster one.
+pub(crate) async fn config(target: &Target) -> Result<Config, String> {
     let options = KubeConfigOptions {
         context: target.context.clone(),
         ..KubeConfigOptions::default()

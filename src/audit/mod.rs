@@ -5,12 +5,12 @@
 //! mode), 2 usage error or any input that could not be read (this wins over 1: an audit that
 //! skipped part of its input must not pass).
 
-mod cluster;
+pub(crate) mod cluster;
 mod documents;
 mod fix;
 mod junit;
 mod manifests;
-mod report;
+pub(crate) mod report;
 mod sarif;
 mod table;
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{
-    Decision, Finding, Input, Level, Mode, Operation, PatchOp, Policy, Route, TemplateReport,
-    decide,
+    Decision, Finding, Input, Level, Mode, Operation, Outcome, PatchOp, Policy, Route,
+    TemplateReport, decide,
 };
 
 use super::junit::Junit;
@@ -229,6 +229,35 @@ pub fn judge(policy: &Policy, value: &Value) -> Decision {
     )
 }
 
+/// Why the engine examined nothing in the object, if it did not.
+pub fn skipped_reason(decision: &Decision) -> Option<&str> {
+    match (&decision.skipped, decision.kind) {
+        (Some(reason), _) => Some(reason.as_str()),
+        (None, None) => Some("kind not handled"),
+        (None, Some(_)) => None,
+    }
+}
+
+/// The audit's verdict on a decision, given the outcome under the audit's mode and route.
+pub fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
+    if skipped_reason(decision).is_some() {
+        Verdict::Skipped
+    } else if outcome.allowed {
+        Verdict::Allowed
+    } else {
+        Verdict::Denied
+    }
+}
+
+/// The findings a report shows: every one whose level is not `allow`.
+pub fn violations(decision: &Decision) -> Vec<&Finding> {
+    decision
+        .findings
+        .iter()
+        .filter(|f| f.level != Level::Allow)
+        .collect()
+}
+
 /// The part of an object that the report shows (kind, apiVersion, namespace, name); other
 /// values are returned as they are.
 pub fn identity(value: &Value) -> Value {
@@ -314,23 +343,9 @@ impl<W: Write> Reporter<W> {
             return Ok(None);
         };
         let outcome = decision.outcome(self.opts.mode, self.opts.route);
-        let skipped_reason = match (&decision.skipped, decision.kind) {
-            (Some(reason), _) => Some(reason.as_str()),
-            (None, None) => Some("kind not handled"),
-            (None, Some(_)) => None,
-        };
-        let verdict = if skipped_reason.is_some() {
-            Verdict::Skipped
-        } else if outcome.allowed {
-            Verdict::Allowed
-        } else {
-            Verdict::Denied
-        };
-        let violations: Vec<&Finding> = decision
-            .findings
-            .iter()
-            .filter(|f| f.level != Level::Allow)
-            .collect();
+        let skipped_reason = skipped_reason(&decision);
+        let verdict = verdict(&decision, &outcome);
+        let violations = violations(&decision);
         self.count(&decision, verdict, &violations);
 
         let report = ObjectReport {

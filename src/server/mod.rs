@@ -111,7 +111,7 @@ pub enum LogFormat {
 }
 
 /// `500ms`, `10s`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -281,21 +281,7 @@ async fn serve_metrics(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
+    let app = axum::Router::new().route("/metrics", metrics_route(move || metrics.encode()));
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -307,14 +293,15 @@ async fn serve_metrics(
     }
 }
 
-fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .with_context(|| format!("--log-level {:?}", args.log_level))?;
+/// Logs to stdout in the chosen format.
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("--log-level {level:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(std::io::stdout);
-    let result = match args.log_format {
+    let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
@@ -322,7 +309,7 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
-async fn termination() -> anyhow::Result<()> {
+pub(crate) async fn termination() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -344,23 +331,54 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    if let Err(e) = init_logging(&args) {
-        eprintln!("serve: {e:#}");
+    let (level, format) = (args.log_level.clone(), args.log_format);
+    run_daemon("serve", &level, format, serve(args))
+}
+
+/// Run a long-lived command (`serve`, `report`): logs set up, a multi-threaded runtime, and
+/// an error reported on the log and on stderr.
+pub(crate) fn run_daemon(
+    name: &str,
+    log_level: &str,
+    log_format: LogFormat,
+    main: impl Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    if let Err(e) = init_logging(log_level, log_format) {
+        eprintln!("{name}: {e:#}");
         return ExitCode::from(2);
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(serve(args)));
+        .and_then(|runtime| runtime.block_on(main));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("serve: {e:#}");
-            eprintln!("serve: {e:#}");
+            tracing::error!("{name}: {e:#}");
+            eprintln!("{name}: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `GET /metrics` answering with the text `encode` makes, in the OpenMetrics format.
+pub(crate) fn metrics_route<F>(encode: F) -> axum::routing::MethodRouter
+where
+    F: Fn() -> String + Clone + Send + Sync + 'static,
+{
+    axum::routing::get(move || {
+        let text = encode();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                text,
+            )
+        }
+    })
 }
 
 #[cfg(test)]

@@ -130,3 +130,18 @@ exemptions:
   reasonAnnotation: {{ .Values.exemptions.reasonAnnotation | quote }}
   forbiddenRules: {{ .Values.exemptions.forbiddenRules | toJson }}
 {{- end -}}
+
+{{/* The reporter's pods: same name and instance as the server, another component, so the
+webhook Service never selects them. */}}
+{{- define "inference-webhook.reporterSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "inference-webhook.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: reporter
+{{- end -}}
+
+{{- define "inference-webhook.reporterLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "inference-webhook.reporterSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}

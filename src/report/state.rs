@@ -1,0 +1,243 @@
+//! What the reporter remembers: one small verdict per workload (never the object), grouped by
+//! namespace, so reports and gauges can be rebuilt from it at any time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::audit::report::{judge, skipped_reason, violations};
+use crate::engine::{Decision, Level, Policy, RuleId};
+
+/// How an inference workload stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Labeled, with the named metrics port: scraped.
+    Monitored,
+    /// An engine runs but the labels or the named port are missing: not scraped.
+    Unmonitored,
+    /// A deny-level rule fires: the webhook would reject it as it is.
+    Denied,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Monitored => "monitored",
+            State::Unmonitored => "unmonitored",
+            State::Denied => "denied",
+        }
+    }
+}
+
+/// One rule that fired on a workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fired {
+    pub rule: RuleId,
+    pub level: Level,
+    /// `path: message`, as the audit shows it.
+    pub message: String,
+    /// The reason given when the workload's annotations exempt this rule: the finding is kept
+    /// (a `skip` result) but counts in no gauge and never makes the workload denied.
+    pub exempted: Option<String>,
+}
+
+/// The verdict kept for one workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub api_version: String,
+    pub kind: &'static str,
+    /// Backend of the first detected engine, `none` when no engine runs.
+    pub backend: &'static str,
+    /// `None` for a workload that runs no inference engine.
+    pub state: Option<State>,
+    /// Set when the workload opted out: the reason, and nothing else is judged.
+    pub skipped: Option<String>,
+    pub findings: Vec<Fired>,
+}
+
+impl Verdict {
+    /// Whether the workload shows up in reports and gauges: it runs an engine, a rule fired on
+    /// it, or it opted out. Other workloads (most of a cluster) are only counted as seen.
+    pub fn is_reported(&self) -> bool {
+        self.state.is_some() || !self.findings.is_empty() || self.skipped.is_some()
+    }
+}
+
+/// Judge one object as `audit --cluster` does, and keep only what the reports need.
+/// `None` for an object of a kind the engine does not handle, or one without a namespace,
+/// name or uid.
+pub fn evaluate(policy: &Policy, object: &Value) -> Option<Verdict> {
+    let decision = judge(policy, object);
+    let kind = decision.kind?;
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let findings: Vec<Fired> = violations(&decision)
+        .into_iter()
+        .map(|f| Fired {
+            rule: f.rule,
+            level: f.level,
+            message: format!("{}: {}", f.path, f.message),
+            exempted: f.exemption.as_ref().map(|e| e.reason.clone()),
+        })
+        .collect();
+    Some(Verdict {
+        namespace: text("/metadata/namespace")?.to_string(),
+        name: text("/metadata/name")?.to_string(),
+        uid: text("/metadata/uid")?.to_string(),
+        api_version: text("/apiVersion")?.to_string(),
+        kind,
+        backend: backend(&decision),
+        state: state(&decision, &findings),
+        skipped: skipped_reason(&decision).map(str::to_string),
+        findings,
+    })
+}
+
+fn backend(decision: &Decision) -> &'static str {
+    decision
+        .templates
+        .iter()
+        .flat_map(|t| &t.detections)
+        .map(|d| d.backend)
+        .next()
+        .unwrap_or("none")
+}
+
+fn state(decision: &Decision, findings: &[Fired]) -> Option<State> {
+    if findings
+        .iter()
+        .any(|f| f.level == Level::Deny && f.exempted.is_none())
+    {
+        return Some(State::Denied);
+    }
+    let inference = decision.templates.iter().any(|t| !t.detections.is_empty());
+    // The engine's patch adds exactly the missing labels and named port.
+    match (inference, decision.patch.is_empty()) {
+        (false, _) => None,
+        (true, true) => Some(State::Monitored),
+        (true, false) => Some(State::Unmonitored),
+    }
+}
+
+struct Entry {
+    /// Which watch last wrote it (a kind served in two versions is watched twice).
+    watch: usize,
+    verdict: Verdict,
+}
+
+/// A change to the store: what the gauges must drop and add.
+#[derive(Debug, Default, PartialEq)]
+pub struct Change {
+    pub removed: Option<Verdict>,
+    pub added: Option<Verdict>,
+}
+
+impl Change {
+    pub fn is_noop(&self) -> bool {
+        self.removed == self.added
+    }
+
+    /// The namespace whose report this change touches.
+    pub fn namespace(&self) -> Option<&str> {
+        self.added
+            .as_ref()
+            .or(self.removed.as_ref())
+            .map(|v| v.namespace.as_str())
+    }
+}
+
+/// Verdicts by namespace and uid.
+#[derive(Default)]
+pub struct Store {
+    namespaces: BTreeMap<String, HashMap<String, Entry>>,
+}
+
+impl Store {
+    /// Record the verdict a watch made. A workload served in several versions is kept once:
+    /// the watch of the earlier table row (the newer version) owns it.
+    pub fn apply(&mut self, watch: usize, verdict: Verdict) -> Change {
+        let entries = self
+            .namespaces
+            .entry(verdict.namespace.clone())
+            .or_default();
+        match entries.get_mut(&verdict.uid) {
+            Some(entry) if entry.watch < watch => Change::default(),
+            Some(entry) => {
+                entry.watch = watch;
+                let old = std::mem::replace(&mut entry.verdict, verdict.clone());
+                Change {
+                    removed: Some(old),
+                    added: Some(verdict),
+                }
+            }
+            None => {
+                entries.insert(
+                    verdict.uid.clone(),
+                    Entry {
+                        watch,
+                        verdict: verdict.clone(),
+                    },
+                );
+                Change {
+                    removed: None,
+                    added: Some(verdict),
+                }
+            }
+        }
+    }
+
+    /// Forget a deleted workload.
+    pub fn delete(&mut self, namespace: &str, uid: &str) -> Change {
+        let Some(entries) = self.namespaces.get_mut(namespace) else {
+            return Change::default();
+        };
+        let removed = entries.remove(uid).map(|e| e.verdict);
+        if entries.is_empty() {
+            self.namespaces.remove(namespace);
+        }
+        Change {
+            removed,
+            added: None,
+        }
+    }
+
+    /// After a watch re-listed everything: forget what it owned and no longer saw (deleted
+    /// while the watch was down).
+    pub fn retain_listed(&mut self, watch: usize, listed: &HashSet<String>) -> Vec<Change> {
+        let gone: Vec<(String, String)> = self
+            .namespaces
+            .iter()
+            .flat_map(|(ns, entries)| {
+                entries
+                    .iter()
+                    .filter(|(uid, e)| e.watch == watch && !listed.contains(*uid))
+                    .map(move |(uid, _)| (ns.clone(), uid.clone()))
+            })
+            .collect();
+        gone.iter().map(|(ns, uid)| self.delete(ns, uid)).collect()
+    }
+
+    /// The reported workloads of one namespace, in a stable order.
+    pub fn reported_in(&self, namespace: &str) -> Vec<&Verdict> {
+        let mut out: Vec<&Verdict> = self
+            .namespaces
+            .get(namespace)
+            .into_iter()
+            .flat_map(|entries| entries.values().map(|e| &e.verdict))
+            .filter(|v| v.is_reported())
+            .collect();
+        out.sort_by(|a, b| (a.kind, &a.name, &a.uid).cmp(&(b.kind, &b.name, &b.uid)));
+        out
+    }
+
+    /// Workloads held, in all namespaces.
+    pub fn len(&self) -> usize {
+        self.namespaces.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty()
+    }
+}

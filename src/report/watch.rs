@@ -1,0 +1,166 @@
+//! One watch per row and version of the kinds table, without a reflector: each object is judged
+//! as it arrives and dropped, only its verdict is kept. A failing watch (CRD not installed,
+//! forbidden, API server away) is retried with backoff for ever, and shown in the metrics,
+//! the log and `/readyz`; it never stops the process.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+
+use crate::audit::cluster::{api_resource, engine_input};
+use crate::engine::kinds::KINDS;
+
+use super::Shared;
+use super::metrics::{ResourceLabels, WatchErrorLabels};
+use super::state::{Change, evaluate};
+
+/// How one watch stands, for `/readyz`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Health {
+    /// Listing for the first time.
+    Starting,
+    /// Listed at least once and watching.
+    Synced,
+    /// The API server does not serve this resource (its CRD is not installed).
+    NotServed,
+    /// The last list or watch failed, for this reason.
+    Failing(String),
+}
+
+/// One watched resource.
+pub struct Watched {
+    pub resource: ApiResource,
+    /// `resource.group/version`, the metric label and the name in logs.
+    pub name: String,
+}
+
+/// Every row and version of the kinds table: a new row is watched without any other change.
+pub fn watched() -> Vec<Watched> {
+    KINDS
+        .iter()
+        .flat_map(|spec| spec.versions.iter().map(move |v| api_resource(spec, v)))
+        .map(|resource| Watched {
+            name: format!(
+                "{}.{}/{}",
+                resource.plural, resource.group, resource.version
+            ),
+            resource,
+        })
+        .collect()
+}
+
+/// Watch one resource until the process ends.
+pub async fn run(shared: Arc<Shared>, client: kube::Client, index: usize) {
+    let watched = &shared.watched[index];
+    let labels = ResourceLabels {
+        resource: watched.name.clone(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client, &watched.resource);
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut listed: Option<HashSet<String>> = None;
+    let mut lists = 0u64;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => {
+                if lists > 0 {
+                    shared.metrics.watch_restarts.get_or_create(&labels).inc();
+                }
+                listed = Some(HashSet::new());
+            }
+            Ok(Event::InitApply(object)) => {
+                if let (Some(listed), Some(uid)) = (&mut listed, &object.metadata.uid) {
+                    listed.insert(uid.clone());
+                }
+                observe(&shared, index, &labels, &object);
+            }
+            Ok(Event::InitDone) => {
+                lists += 1;
+                let listed = listed.take().unwrap_or_default();
+                let changes = shared.store_mut(|store| store.retain_listed(index, &listed));
+                shared.changed(&changes);
+                synced(&shared, index, &labels, listed.len());
+            }
+            Ok(Event::Apply(object)) => observe(&shared, index, &labels, &object),
+            Ok(Event::Delete(object)) => {
+                shared.metrics.objects_seen.get_or_create(&labels).inc();
+                if let (Some(ns), Some(uid)) = (&object.metadata.namespace, &object.metadata.uid) {
+                    let change = shared.store_mut(|store| store.delete(ns, uid));
+                    shared.changed(std::slice::from_ref(&change));
+                }
+            }
+            Err(error) => failed(&shared, index, &labels, &error),
+        }
+    }
+}
+
+fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
+    shared.metrics.objects_seen.get_or_create(labels).inc();
+    let resource = &shared.watched[index].resource;
+    let verdict = engine_input(object, resource)
+        .ok()
+        .and_then(|value| evaluate(&shared.policy, &value));
+    let Some(verdict) = verdict else {
+        return;
+    };
+    let change: Change = shared.store_mut(|store| store.apply(index, verdict));
+    shared.changed(std::slice::from_ref(&change));
+}
+
+fn synced(shared: &Shared, index: usize, labels: &ResourceLabels, objects: usize) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    shared.metrics.last_sync.get_or_create(labels).set(now);
+    shared.metrics.watch_up.get_or_create(labels).set(1);
+    if shared.set_health(index, Health::Synced) {
+        tracing::info!(resource = %labels.resource, objects, "listed; watching");
+    }
+}
+
+fn failed(shared: &Shared, index: usize, labels: &ResourceLabels, error: &watcher::Error) {
+    let status = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some((s.code, s.message.as_str())),
+        watcher::Error::WatchError(s) => Some((s.code, s.message.as_str())),
+        _ => None,
+    };
+    let plural = &shared.watched[index].resource.plural;
+    let (reason, health) = match status {
+        Some((404, _)) => ("not-found", Health::NotServed),
+        Some((403, message)) => (
+            "forbidden",
+            Health::Failing(format!(
+                "forbidden: the reporter's ServiceAccount needs get, list and watch on {plural} \
+                 ({message})"
+            )),
+        ),
+        _ => ("other", Health::Failing(error.to_string())),
+    };
+    shared
+        .metrics
+        .watch_errors
+        .get_or_create(&WatchErrorLabels {
+            resource: labels.resource.clone(),
+            reason,
+        })
+        .inc();
+    shared.metrics.watch_up.get_or_create(labels).set(0);
+    // Log when the state changes, not on every retry.
+    if shared.set_health(index, health.clone()) {
+        match health {
+            Health::NotServed => tracing::warn!(
+                resource = %labels.resource,
+                "not served by this cluster (CRD not installed); retrying with backoff"
+            ),
+            Health::Failing(why) => {
+                tracing::error!(resource = %labels.resource, "watch failing, retrying: {why}")
+            }
+            Health::Starting | Health::Synced => {}
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The reporter's state, gauges and policy reports, built from objects as the API server
+//! returns them (watch events carry kind and apiVersion). The reports are checked against the
+//! PolicyReport and Report CRD schemas in ../shared/crds when that directory is present.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use inference_webhook::engine::Policy;
+use inference_webhook::report::metrics::Metrics;
+use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
+use inference_webhook::report::state::{State, Store, Verdict, evaluate};
+use serde_json::{Value, json};
+
+fn deployment(name: &str, uid: &str, labels: Value, container: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ml", "uid": uid, "resourceVersion": "7"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [container]}
+            }
+        }
+    })
+}
+
+fn vllm() -> Value {
+    json!({
+        "name": "vllm",
+        "image": "vllm/vllm-openai:v0.10.0",
+        "args": ["--model", "Qwen/Qwen2.5-7B-Instruct", "--port", "8000"],
+        "ports": [{"containerPort": 8000}]
+    })
+}
+
+/// A vLLM Deployment as the webhook leaves it: labels and the named metrics port.
+fn labeled(name: &str, uid: &str) -> Value {
+    let mut container = vllm();
+    container["ports"] = json!([{"name": Policy::default().port_name, "containerPort": 8000}]);
+    deployment(
+        name,
+        uid,
+        json!({
+            "app": name,
+            "alibabacloud.com/inference-workload": name,
+            "alibabacloud.com/inference-backend": "vllm"
+        }),
+        container,
+    )
+}
+
+fn unlabeled(name: &str, uid: &str) -> Value {
+    deployment(name, uid, json!({"app": name}), vllm())
+}
+
+/// vLLM with its metrics switched off: a deny-level rule fires.
+fn denied(name: &str, uid: &str) -> Value {
+    let mut container = vllm();
+    container["args"] = json!([
+        "--model",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--disable-log-stats",
+        "--port",
+        "8000"
+    ]);
+    deployment(name, uid, json!({"app": name}), container)
+}
+
+fn plain(name: &str, uid: &str) -> Value {
+    deployment(
+        name,
+        uid,
+        json!({"app": name}),
+        json!({"name": "nginx", "image": "nginx:1.27"}),
+    )
+}
+
+fn verdict(object: &Value) -> Verdict {
+    evaluate(&Policy::default(), object).expect("a handled kind with a name and uid")
+}
+
+#[test]
+fn workloads_are_monitored_unmonitored_or_denied() {
+    let v = verdict(&labeled("a", "u1"));
+    assert_eq!(v.state, Some(State::Monitored), "{v:?}");
+    assert_eq!(v.backend, "vllm");
+    assert!(v.findings.is_empty(), "{v:?}");
+
+    let v = verdict(&unlabeled("b", "u2"));
+    assert_eq!(v.state, Some(State::Unmonitored), "{v:?}");
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule.as_str() == "monitoring-labels-missing")
+    );
+
+    let v = verdict(&denied("c", "u3"));
+    assert_eq!(v.state, Some(State::Denied), "{v:?}");
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule.as_str() == "metrics-disabled")
+    );
+
+    let v = verdict(&plain("d", "u4"));
+    assert_eq!(v.state, None);
+    assert_eq!(v.backend, "none");
+    assert!(!v.is_reported());
+}
+
+#[test]
+fn objects_of_other_kinds_or_without_identity_are_not_kept() {
+    let policy = Policy::default();
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ml", "uid": "x"}});
+    assert!(evaluate(&policy, &service).is_none());
+    let mut no_uid = unlabeled("b", "u2");
+    no_uid["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("uid");
+    assert!(evaluate(&policy, &no_uid).is_none());
+}
+
+#[test]
+fn an_opted_out_workload_is_reported_as_skipped() {
+    let policy = Policy::default();
+    let mut object = unlabeled("b", "u2");
+    object["metadata"]["labels"] = json!({policy.opt_out_label.clone(): "disabled"});
+    let v = verdict(&object);
+    assert!(v.skipped.is_some(), "{v:?}");
+    assert!(v.is_reported());
+    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    assert_eq!(report["summary"]["skip"], 1, "{report}");
+    assert_eq!(report["results"].as_array().map(Vec::len), Some(1));
+}
+
+fn gauge(metrics: &Metrics, name: &str, labels: &str) -> Option<i64> {
+    let text = metrics.encode();
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().parse().expect("an integer gauge"))
+}
+
+fn apply(store: &mut Store, metrics: &Metrics, watch: usize, object: &Value) {
+    let change = store.apply(watch, verdict(object));
+    metrics.record(&change);
+}
+
+#[test]
+fn gauges_follow_create_fix_and_delete() {
+    let mut store = Store::default();
+    let metrics = Metrics::new();
+    let unmonitored = r#"namespace="ml",kind="Deployment",backend="vllm",state="unmonitored""#;
+    let monitored = r#"namespace="ml",kind="Deployment",backend="vllm",state="monitored""#;
+    let missing = r#"namespace="ml",rule="monitoring-labels-missing",level="warn""#;
+
+    apply(&mut store, &metrics, 0, &unlabeled("b", "u2"));
+    apply(&mut store, &metrics, 0, &unlabeled("e", "u5"));
+    apply(&mut store, &metrics, 0, &plain("d", "u4"));
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", unmonitored),
+        Some(2)
+    );
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_findings", missing),
+        Some(2)
+    );
+    assert_eq!(store.len(), 3);
+
+    // The same verdict again (a status update) changes nothing.
+    let again = store.apply(0, verdict(&unlabeled("b", "u2")));
+    assert!(again.is_noop());
+    metrics.record(&again);
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", unmonitored),
+        Some(2)
+    );
+
+    // Fixed: it moves from unmonitored to monitored.
+    apply(&mut store, &metrics, 0, &labeled("b", "u2"));
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", unmonitored),
+        Some(1)
+    );
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", monitored),
+        Some(1)
+    );
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_findings", missing),
+        Some(1)
+    );
+
+    // Deleted: its series go away once they reach zero.
+    metrics.record(&store.delete("ml", "u5"));
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", unmonitored),
+        None
+    );
+    assert_eq!(gauge(&metrics, "inference_webhook_findings", missing), None);
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", monitored),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_relist_forgets_what_was_deleted_while_the_watch_was_down() {
+    let mut store = Store::default();
+    let metrics = Metrics::new();
+    apply(&mut store, &metrics, 0, &unlabeled("b", "u2"));
+    apply(&mut store, &metrics, 0, &denied("c", "u3"));
+    let listed: HashSet<String> = ["u2".to_string()].into();
+    for change in store.retain_listed(0, &listed) {
+        metrics.record(&change);
+    }
+    assert_eq!(store.len(), 1);
+    let denied_series = r#"namespace="ml",kind="Deployment",backend="vllm",state="denied""#;
+    assert_eq!(
+        gauge(&metrics, "inference_webhook_workloads", denied_series),
+        None
+    );
+}
+
+#[test]
+fn a_kind_served_in_two_versions_is_kept_once_by_the_earlier_row() {
+    let mut store = Store::default();
+    let newer = verdict(&unlabeled("b", "u2"));
+    let mut older = newer.clone();
+    older.api_version = "apps/v1beta2".into();
+    assert!(store.apply(1, older.clone()).added.is_some());
+    assert!(store.apply(0, newer.clone()).added.is_some());
+    // The later row's update of the same object does not take it back.
+    assert!(store.apply(1, older).is_noop());
+    assert_eq!(store.reported_in("ml"), vec![&newer]);
+    // A re-list of the later row does not drop what the earlier row owns.
+    assert!(store.retain_listed(1, &HashSet::new()).is_empty());
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
+    let objects = [
+        labeled("a", "u1"),
+        unlabeled("b", "u2"),
+        denied("c", "u3"),
+        plain("d", "u4"),
+    ];
+    let mut store = Store::default();
+    for o in &objects {
+        store.apply(0, verdict(o));
+    }
+    let verdicts = store.reported_in("ml");
+    assert_eq!(verdicts.len(), 3, "the plain Deployment is not reported");
+    let report = policyreport::build(POLICY_REPORT, "ml", &verdicts, 1_700_000_000);
+    assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+    assert_eq!(report["metadata"]["namespace"], "ml");
+    let results = report["results"].as_array().expect("results");
+    let by_workload = |name: &str| -> Vec<(&str, &str)> {
+        results
+            .iter()
+            .filter(|r| r["resources"][0]["name"] == name)
+            .map(|r| {
+                (
+                    r["rule"].as_str().unwrap_or_default(),
+                    r["result"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(by_workload("a"), [("monitoring-labels-missing", "pass")]);
+    assert!(by_workload("b").contains(&("monitoring-labels-missing", "warn")));
+    assert!(by_workload("c").contains(&("metrics-disabled", "fail")));
+    assert!(by_workload("d").is_empty());
+    let count = |what: &str| results.iter().filter(|r| r["result"] == what).count();
+    for key in ["pass", "fail", "warn", "error", "skip"] {
+        assert_eq!(
+            report["summary"][key],
+            count(key),
+            "summary.{key}: {report}"
+        );
+    }
+    assert_eq!(results[0]["resources"][0]["uid"], "u1");
+}
+
+#[test]
+fn reports_fit_the_policyreport_and_openreports_crds() {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
+    if !crds.is_dir() {
+        eprintln!("skipped: {} not present", crds.display());
+        return;
+    }
+    let mut store = Store::default();
+    for o in [labeled("a", "u1"), unlabeled("b", "u2"), denied("c", "u3")] {
+        store.apply(0, verdict(&o));
+    }
+    let verdicts = store.reported_in("ml");
+    for (format, file) in [
+        (POLICY_REPORT, "wgpolicyk8s.io_policyreports.yaml"),
+        (OPEN_REPORT, "openreports.io_reports.yaml"),
+    ] {
+        let schema = crd_schema(&crds.join(file), format);
+        let report = policyreport::build(format, "ml", &verdicts, 1);
+        let mut problems = Vec::new();
+        check(&schema, &report, "", &mut problems);
+        assert!(problems.is_empty(), "{file}: {problems:#?}");
+    }
+}
+
+fn crd_schema(path: &Path, format: Format) -> Value {
+    let text = std::fs::read_to_string(path).expect("readable CRD");
+    let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
+    assert_eq!(crd["spec"]["names"]["kind"], format.kind);
+    crd["spec"]["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["name"] == format.version))
+        .map(|v| v["schema"]["openAPIV3Schema"].clone())
+        .expect("the version in the CRD")
+}
+
+/// The parts of structural-schema validation a report can get wrong: unknown fields, types,
+/// enums and required fields.
+fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        problems.push(format!("{at}: {value} not in {allowed:?}"));
+    }
+    let ty = schema["type"].as_str().unwrap_or("");
+    let type_ok = match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        problems.push(format!("{at}: {value} is not a {ty}"));
+        return;
+    }
+    if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
+        let open = schema.get("additionalProperties").is_some()
+            || schema["x-kubernetes-preserve-unknown-fields"] == true;
+        for (key, member) in object {
+            match props.get(key) {
+                Some(s) => check(s, member, &format!("{at}.{key}"), problems),
+                None if !open && at != ".metadata" => {
+                    problems.push(format!("{at}.{key}: not in the schema"))
+                }
+                None => {}
+            }
+        }
+        for required in schema["required"].as_array().into_iter().flatten() {
+            if let Some(key) = required.as_str()
+                && !object.contains_key(key)
+            {
+                problems.push(format!("{at}: {key} is required"));
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        for (i, item) in items.iter().enumerate() {
+            check(&schema["items"], item, &format!("{at}[{i}]"), problems);
+        }
+    }
+}
+
+#[test]
+fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
+    let policy = Policy::default();
+    let mut object = denied("c", "u3");
+    object["metadata"]["annotations"] = json!({
+        policy.exemptions.rules_annotation.clone(): "metrics-disabled",
+        policy.exemptions.reason_annotation.clone(): "metrics come from a sidecar"
+    });
+    let v = verdict(&object);
+    let exempted: Vec<_> = v.findings.iter().filter(|f| f.exempted.is_some()).collect();
+    assert_eq!(exempted.len(), 1, "{v:?}");
+    assert_eq!(exempted[0].rule.as_str(), "metrics-disabled");
+    assert_ne!(
+        v.state,
+        Some(State::Denied),
+        "an exempted deny does not deny: {v:?}"
+    );
+
+    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let results = report["results"].as_array().expect("results");
+    let skip = results
+        .iter()
+        .find(|r| r["rule"] == "metrics-disabled")
+        .expect("a result for the exempted rule");
+    assert_eq!(skip["result"], "skip", "{report}");
+    assert!(
+        skip["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("metrics come from a sidecar")),
+        "{skip}"
+    );
+    assert_eq!(report["summary"]["fail"], 0, "{report}");
+
+    let metrics = Metrics::new();
+    let mut store = Store::default();
+    metrics.record(&store.apply(0, v));
+    let series = r#"namespace="ml",rule="metrics-disabled",level="deny""#;
+    assert_eq!(gauge(&metrics, "inference_webhook_findings", series), None);
+}
