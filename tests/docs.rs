@@ -13,9 +13,6 @@ fn every_rule_is_documented_with_its_default_level() {
             rule.as_str(),
             rule.default_level().as_str()
         );
-        assert!(
-            readme.contains(&row),
-            "docs/rules.md lacks the row {row}"
-        );
+        assert!(readme.contains(&row), "docs/rules.md lacks the row {row}");
     }
 }

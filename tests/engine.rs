@@ -339,6 +339,7 @@ fn updates_that_leave_the_template_alone_do_not_restart_pods() {
             object: &changed,
             old_object: None,
             operation: Operation::Update,
+            known_env: None,
         },
         &Policy::default(),
     );
@@ -362,6 +363,7 @@ fn opted_out_objects_and_deletes_are_skipped() {
             object: &obj,
             old_object: None,
             operation: Operation::Other,
+            known_env: None,
         },
         &Policy::default(),
     );

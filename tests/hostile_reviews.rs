@@ -574,6 +574,7 @@ fn check(body: &[u8], policy: &Policy, mode: Mode, route: Route, tally: &mut Tal
             object: &patched,
             old_object: sent.get("oldObject").filter(|o| o.is_object()),
             operation: Operation::parse(&reviewed.meta.operation),
+            known_env: None,
         },
         policy,
     );

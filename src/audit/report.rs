@@ -189,6 +189,7 @@ pub fn judge(policy: &Policy, value: &Value) -> Decision {
             object: value,
             old_object: None,
             operation: Operation::Create,
+            known_env: None,
         },
         policy,
     )
