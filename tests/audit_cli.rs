@@ -172,6 +172,7 @@ fn an_unlabeled_vllm_deployment_gets_two_labels_and_the_port() {
     assert_eq!(deployment["templates"][0]["metricsPort"], 8000);
     let detection = &deployment["templates"][0]["detections"][0];
     assert_eq!(detection["engine"], "vllm");
+    assert_eq!(detection["strength"], "entrypoint", "{detection}");
     assert!(
         detection["evidence"]
             .as_array()
@@ -323,7 +324,8 @@ fn the_table_shows_objects_templates_and_rules_without_colour_when_piped() {
     assert!(
         text.lines().any(|l| l
             .trim_start()
-            .starts_with("evidence: vllm in container vllm")),
+            .starts_with("evidence: vllm in container vllm")
+            && l.contains("entrypoint evidence: ")),
         "{text}"
     );
 }

@@ -205,6 +205,16 @@ impl Decision {
         self.templates.iter().find_map(|t| t.backend.as_deref())
     }
 
+    /// The evidence strength of the detection behind [`Decision::backend`], for logs.
+    pub fn strength(&self) -> Option<Strength> {
+        let t = self.templates.iter().find(|t| t.backend.is_some())?;
+        t.detections
+            .iter()
+            .find(|d| !d.worker_only)
+            .or(t.detections.first())
+            .map(|d| d.strength)
+    }
+
     /// Apply a mode and a route: the one place where modes are interpreted.
     pub fn outcome(&self, mode: Mode, route: Route) -> Outcome {
         let patch_applied = route == Route::Mutate && mode != Mode::Audit && !self.patch.is_empty();

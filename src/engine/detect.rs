@@ -205,8 +205,6 @@ impl Judged<'_> {
                     .into(),
             );
         }
-        self.evidence
-            .push(format!("evidence: {}", self.strength.as_str()));
         Found {
             spec,
             strength: self.strength,

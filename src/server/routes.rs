@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::metrics::{self, Metrics};
 use crate::admission::{self, ReviewError};
-use crate::engine::{Mode, Policy, Route};
+use crate::engine::{Mode, Policy, Route, Strength};
 
 /// What every handler shares.
 pub struct AppState {
@@ -148,6 +148,7 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
                 mode = mode.as_str(),
                 decision = metrics::decision_label(&reviewed),
                 backend = reviewed.decision.backend().unwrap_or(""),
+                evidence = reviewed.decision.strength().map_or("", Strength::as_str),
                 patched = reviewed.outcome.patch.is_some(),
                 findings = reviewed.decision.findings.len(),
                 latency_us = (seconds * 1e6) as u64,
