@@ -253,6 +253,7 @@ impl AdmissionRequest<'_> {
             object: &self.object,
             old_object: self.old_object.as_ref().filter(|v| v.is_object()),
             operation: self.operation,
+            known_env: None,
         }
     }
 }

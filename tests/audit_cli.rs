@@ -172,6 +172,7 @@ fn an_unlabeled_vllm_deployment_gets_two_labels_and_the_port() {
     assert_eq!(deployment["templates"][0]["metricsPort"], 8000);
     let detection = &deployment["templates"][0]["detections"][0];
     assert_eq!(detection["engine"], "vllm");
+    assert_eq!(detection["strength"], "entrypoint", "{detection}");
     assert!(
         detection["evidence"]
             .as_array()
@@ -323,7 +324,8 @@ fn the_table_shows_objects_templates_and_rules_without_colour_when_piped() {
     assert!(
         text.lines().any(|l| l
             .trim_start()
-            .starts_with("evidence: vllm in container vllm")),
+            .starts_with("evidence: vllm in container vllm")
+            && l.contains("entrypoint evidence: ")),
         "{text}"
     );
 }
@@ -805,5 +807,38 @@ fn usage_errors_exit_2() {
         audit(&["--write", "x.yaml"]).status.code(),
         Some(2),
         "--write needs --fix"
+    );
+}
+
+/// A ConfigMap in the same file resolves a workload's `envFrom` variables; from stdin (read
+/// once, as a stream) it cannot, and the port then rests on a default that is never a denial.
+#[test]
+fn a_config_map_in_the_same_file_sets_the_engine_s_port() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "supportedBackends: [vllm, tgi]\n").unwrap_or_else(|e| panic!("{e}"));
+    let file = fixture("tgi-port-from-configmap.yaml");
+    let out = audit(&["--config", &path(&policy), "-o", "json", &path(&file)]);
+    let report = json_report(&out);
+    let template = &report["objects"][1]["templates"][0];
+    assert_eq!(template["metricsPort"], 2080, "{template}");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let text = fixture_text("tgi-port-from-configmap.yaml");
+    let out = audit_with_stdin(
+        &["--config", &path(&policy), "-o", "json", "-"],
+        Some(text.as_bytes()),
+    );
+    let report = json_report(&out);
+    let findings = report["objects"][1]["violations"].to_string();
+    assert!(
+        findings.contains("port-name-conflict") && findings.contains("\"warn\""),
+        "{findings}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "never denied on a default: {}",
+        stdout(&out)
     );
 }

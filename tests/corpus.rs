@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use inference_webhook::engine::{Input, Operation, Policy, decide};
+use inference_webhook::engine::{Input, KnownEnv, Operation, Policy, decide};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -110,6 +110,7 @@ fn detected_engines_match_the_corpus_sources() {
                     object: &doc,
                     old_object: None,
                     operation: Operation::Create,
+                    known_env: None,
                 },
                 &policy,
             );
@@ -164,5 +165,202 @@ fn detected_engines_match_the_corpus_sources() {
         }
     }
     assert!(handled_files >= 35, "handled files: {handled_files}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// One entry of `../shared/corpus-extra/expected.yaml` (its header explains the fields).
+#[derive(Deserialize)]
+struct Entry {
+    file: String,
+    document: usize,
+    template: String,
+    engine: String,
+    #[serde(default, deserialize_with = "port_or_none")]
+    port: Option<u16>,
+    #[serde(default)]
+    container: Option<String>,
+    #[serde(default)]
+    worker_only: bool,
+    #[serde(default = "yes")]
+    metrics_enabled: bool,
+    #[serde(default = "yes")]
+    decidable: bool,
+    #[serde(default)]
+    lookalike: Option<String>,
+    #[serde(default)]
+    metrics_host: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn port_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        _ => None,
+    })
+}
+
+/// Expectations of `expected.yaml` this project holds to be wrong, each with the upstream
+/// evidence: (file, document, template, why).
+const EXTRA_EXCEPTIONS: &[(&str, usize, &str, &str)] = &[
+    (
+        "sgl-project__rbg/examples__inference__ecosystem__dynamo__agg-multi-nodes.yaml",
+        0,
+        "spec.roles[1].leaderWorkerPattern.templateRef",
+        "expects worker_only for a template that leader and workers share, with \
+         `--node-rank $(RBG_LWP_WORKER_INDEX)`: on the leader pod that index is 0, and the rank-0 \
+         Dynamo worker is the one that registers and serves its system port \
+         (ai-dynamo/dynamo components/src/dynamo/sglang); that metrics need DYN_SYSTEM_PORT is \
+         reported (metrics-port-unresolved), not as metrics-disabled",
+    ),
+    (
+        "sgl-project__sglang/sgl-model-gateway__e2e_test__k8s_integration__manifests__gateway-pd.yaml",
+        0,
+        "spec.template",
+        "expects the Prometheus listener on all interfaces, but the gateway's own CLI \
+         (sgl-project/sglang sgl-router/src/main.rs, `prometheus_host` default \"127.0.0.1\"; \
+         likewise sgl-router/py_src/sglang_router/router_args.py) binds it to 127.0.0.1 when \
+         --prometheus-host is not given, as here",
+    ),
+];
+
+/// Every document of a file as `yaml.safe_load_all` counts them (empty ones included).
+fn all_documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("corpus file is text");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// Every backend of the catalogue supported: detection and denials for all engines at once.
+fn every_backend() -> Policy {
+    let mut policy = Policy::default();
+    for e in inference_webhook::engine::catalogue::CATALOGUE {
+        if !policy.supports(e.backend) {
+            policy.supported_backends.push(e.backend.to_string());
+        }
+    }
+    policy
+}
+
+/// The expected.yaml name of a detected engine.
+fn expected_name(engine: &str) -> &str {
+    match engine {
+        "dynamo-frontend" => "dynamo",
+        other => other,
+    }
+}
+
+/// What is wrong with one entry's detection, empty when it matches.
+fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String> {
+    let Some(t) = d
+        .templates
+        .iter()
+        .find(|t| t.path.split(" (").next() == Some(e.template.as_str()))
+    else {
+        return vec![format!("no pod template {} found", e.template)];
+    };
+    let at = |p: &str| p == t.path || p.starts_with(&format!("{}.", e.template));
+    let deny: Vec<String> = d
+        .findings
+        .iter()
+        .filter(|f| f.level == inference_webhook::engine::Level::Deny && at(&f.path))
+        .map(|f| f.describe())
+        .collect();
+    let mut wrong = Vec::new();
+    // Leader/worker variants of one template count once: the first that runs an engine.
+    let variants: Vec<_> = d
+        .templates
+        .iter()
+        .filter(|o| o.path.split(" (").next() == Some(e.template.as_str()))
+        .collect();
+    let det = variants
+        .iter()
+        .flat_map(|v| &v.detections)
+        .find(|x| e.container.as_deref().is_none_or(|c| x.container == c));
+    let engine = det.map_or("none", |x| expected_name(x.engine));
+    if engine != e.engine {
+        wrong.push(format!("engine {engine}, expected {}", e.engine));
+    }
+    if let Some(x) = det.filter(|_| e.engine != "none") {
+        let port = x.metrics_port.filter(|_| !x.worker_only);
+        if port != e.port {
+            wrong.push(format!("port {port:?}, expected {:?}", e.port));
+        }
+        if x.worker_only != e.worker_only {
+            wrong.push(format!("worker_only {}", x.worker_only));
+        }
+        let off = d.findings.iter().any(|f| {
+            f.rule == inference_webhook::engine::RuleId::MetricsDisabled && f.path == x.path
+        });
+        if !x.worker_only && off == e.metrics_enabled {
+            wrong.push(format!("metrics-disabled reported: {off}"));
+        }
+        let local = d.findings.iter().any(|f| {
+            f.rule == inference_webhook::engine::RuleId::MetricsListenerLocal && f.path == x.path
+        });
+        if local != e.metrics_host.is_some() {
+            wrong.push(format!("metrics-listener-local reported: {local}"));
+        }
+    }
+    let valid = e.lookalike.is_some() || e.engine == "none" || e.metrics_enabled;
+    if valid && !deny.is_empty() {
+        wrong.push(format!("denied: {}", deny.join("; ")));
+    }
+    wrong
+}
+
+#[test]
+fn detections_match_corpus_extra_expectations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-extra");
+    let Ok(text) = std::fs::read_to_string(dir.join("expected.yaml")) else {
+        eprintln!("skipped: ../shared/corpus-extra is absent");
+        return;
+    };
+    let entries: Vec<Entry> = serde_yaml::from_str(&text).expect("expected.yaml parses");
+    assert!(entries.len() >= 90, "entries: {}", entries.len());
+    let policy = every_backend();
+    let (mut right, mut decidable, mut problems) = (0, 0, Vec::new());
+    for e in &entries {
+        let docs = all_documents(&dir.join(&e.file));
+        let doc = docs.get(e.document).unwrap_or(&Value::Null);
+        // As the audit command does: ConfigMaps of the same input resolve `envFrom`.
+        let mut known = KnownEnv::default();
+        docs.iter().for_each(|d| known.add(d));
+        let d = decide(
+            &Input {
+                object: doc,
+                old_object: None,
+                operation: Operation::Create,
+                known_env: Some(&known),
+            },
+            &policy,
+        );
+        let wrong = check_entry(e, &d);
+        let excepted = EXTRA_EXCEPTIONS
+            .iter()
+            .any(|(f, n, t, _)| *f == e.file && *n == e.document && *t == e.template);
+        decidable += usize::from(e.decidable);
+        right += usize::from(e.decidable && wrong.is_empty());
+        let label = format!("{} #{} {}", e.file, e.document, e.template);
+        if excepted {
+            assert!(
+                !wrong.is_empty(),
+                "{label}: excepted but passes; drop the exception"
+            );
+        } else if e.decidable && !wrong.is_empty() {
+            problems.push(format!("{label}: {}", wrong.join(", ")));
+        } else if !e.decidable {
+            // The manifest alone cannot tell: never a denial on a guess, never another engine.
+            let guessed = wrong.iter().filter(|w| {
+                w.starts_with("denied")
+                    || (w.starts_with("engine ") && !w.starts_with("engine none"))
+            });
+            problems.extend(guessed.map(|w| format!("{label} (undecidable): {w}")));
+        }
+    }
+    eprintln!("corpus-extra: {right}/{decidable} decidable templates right");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

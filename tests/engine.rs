@@ -339,6 +339,7 @@ fn updates_that_leave_the_template_alone_do_not_restart_pods() {
             object: &changed,
             old_object: None,
             operation: Operation::Update,
+            known_env: None,
         },
         &Policy::default(),
     );
@@ -362,6 +363,7 @@ fn opted_out_objects_and_deletes_are_skipped() {
             object: &obj,
             old_object: None,
             operation: Operation::Other,
+            known_env: None,
         },
         &Policy::default(),
     );
@@ -619,4 +621,294 @@ fn malformed_policies_are_clear_errors_naming_the_field() {
         );
     }
     assert_eq!(Policy::from_yaml("", "p").unwrap(), Policy::default());
+}
+
+/// The level a rule fired at in a decision, if it fired.
+fn level_of(d: &inference_webhook::engine::Decision, rule: &str) -> Option<Level> {
+    d.findings
+        .iter()
+        .find(|f| f.rule.as_str() == rule)
+        .map(|f| f.level)
+}
+
+/// One container three ways: the engine named by its command, by its image's entrypoint with
+/// args that fit, and by the image name alone (no command, no args it is known by).
+fn by_strength(image: &str, command: Value, entry_args: Value, extra: Value) -> [Value; 3] {
+    let with = |mut c: Value| {
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    [
+        with(json!({"name": "e", "image": "example.com/plain:1", "command": command})),
+        with(json!({"name": "e", "image": image, "args": entry_args})),
+        with(json!({"name": "e", "image": image})),
+    ]
+}
+
+fn assert_denies_only_when_certain(rule: &str, containers: [Value; 3], labels: Value) {
+    for (c, strength, denied) in containers
+        .into_iter()
+        .zip([("command", true), ("entrypoint", true), ("image", false)])
+        .map(|(c, (s, d))| (c, s, d))
+    {
+        let mut t = pod(json!([c]));
+        for (k, v) in labels.as_object().unwrap() {
+            t["metadata"]["labels"][k] = v.clone();
+        }
+        let d = create(&deployment("x", t));
+        let det = &d.templates[0].detections[0];
+        assert_eq!(
+            serde_json::to_value(det.strength).unwrap(),
+            json!(strength),
+            "{det:?}"
+        );
+        let expected = if denied { Level::Deny } else { Level::Warn };
+        assert_eq!(
+            level_of(&d, rule),
+            Some(expected),
+            "{strength}: {:?}",
+            d.findings
+        );
+        assert_eq!(d.denies(), denied, "{strength}: {:?}", d.findings);
+        if !denied {
+            let f = d.findings.iter().find(|f| f.rule.as_str() == rule).unwrap();
+            assert!(
+                f.message.contains("image name only")
+                    && f.message.contains("set the container's command"),
+                "{}",
+                f.message
+            );
+        }
+    }
+}
+
+#[test]
+fn metrics_disabled_denies_on_command_or_entrypoint_and_warns_on_the_image_alone() {
+    let containers = by_strength(
+        "lmsysorg/sglang:v0.5.5",
+        json!(["python3", "-m", "sglang.launch_server", "--model-path", "m"]),
+        json!(["--model-path", "m"]),
+        json!({}),
+    );
+    assert_denies_only_when_certain("metrics-disabled", containers, json!({}));
+}
+
+#[test]
+fn backend_mismatch_denies_on_command_or_entrypoint_and_warns_on_the_image_alone() {
+    let containers = by_strength(
+        "vllm/vllm-openai:v0.10.0",
+        json!(["vllm", "serve", "m"]),
+        json!(["Qwen/Qwen3-8B"]),
+        json!({}),
+    );
+    assert_denies_only_when_certain("backend-mismatch", containers, json!({BACKEND: "sglang"}));
+}
+
+#[test]
+fn port_name_conflict_denies_on_command_or_entrypoint_and_warns_on_the_image_alone() {
+    let containers = by_strength(
+        "vllm/vllm-openai:v0.10.0",
+        json!(["vllm", "serve", "m"]),
+        json!(["Qwen/Qwen3-8B"]),
+        json!({"ports": [{"name": "http", "containerPort": 9090}]}),
+    );
+    assert_denies_only_when_certain("port-name-conflict", containers, json!({}));
+}
+
+#[test]
+fn backend_unsupported_rests_on_the_label_not_the_detection_so_it_denies_on_any_evidence() {
+    for c in by_strength(
+        "vllm/vllm-openai:v0.10.0",
+        json!(["vllm", "serve", "m"]),
+        json!(["Qwen/Qwen3-8B"]),
+        json!({}),
+    ) {
+        let mut t = pod(json!([c]));
+        t["metadata"]["labels"][BACKEND] = json!("vLLM");
+        let d = create(&deployment("x", t));
+        assert_eq!(level_of(&d, "backend-unsupported"), Some(Level::Deny));
+    }
+}
+
+#[test]
+fn a_backend_label_does_not_make_an_image_guess_certain_since_the_webhook_writes_it() {
+    // The webhook labels an image-only SGLang guess itself; the next update of what it
+    // admitted carries that label and must still only warn.
+    let sglang = json!({"name": "s", "image": "lmsysorg/sglang:v0.5.5"});
+    let first = create(&deployment("s", pod(json!([sglang]))));
+    assert_eq!(level_of(&first, "metrics-disabled"), Some(Level::Warn));
+    let admitted = apply(&deployment("s", pod(json!([sglang]))), &first);
+    assert_eq!(
+        admitted["spec"]["template"]["metadata"]["labels"][BACKEND],
+        "sglang"
+    );
+    let again = create(&admitted);
+    assert_eq!(level_of(&again, "metrics-disabled"), Some(Level::Warn));
+    assert!(!again.denies(), "{:?}", again.findings);
+}
+
+#[test]
+fn a_port_resting_on_a_default_an_unseen_env_from_may_change_never_denies_a_conflict() {
+    // TGI reads PORT; an envFrom ConfigMap this review cannot see may set it.
+    let tgi = json!({"name": "tgi", "image": "ghcr.io/huggingface/text-generation-inference:2.4.0",
+                     "command": ["text-generation-launcher", "--model-id", "m"],
+                     "envFrom": [{"configMapRef": {"name": "tgi-config"}}],
+                     "ports": [{"name": "http", "containerPort": 2080}]});
+    let policy = Policy::from_yaml("supportedBackends: [tgi]", "test").unwrap();
+    let d = create_with(&deployment("t", pod(json!([tgi]))), &policy);
+    assert_eq!(
+        level_of(&d, "port-name-conflict"),
+        Some(Level::Warn),
+        "{:?}",
+        d.findings
+    );
+    assert!(!d.denies());
+}
+
+#[test]
+fn a_router_s_serving_port_named_http_is_reported_not_denied() {
+    let router = json!({"name": "r", "image": "lmsysorg/sglang-router:v0.2.4",
+                        "command": ["python3", "-m", "sglang_router.launch_router", "--port", "8000",
+                                    "--prometheus-host", "0.0.0.0"],
+                        "ports": [{"name": "http", "containerPort": 8000}]});
+    let policy = Policy::from_yaml("supportedBackends: [sglang-router]", "test").unwrap();
+    let d = create_with(&deployment("r", pod(json!([router]))), &policy);
+    assert_eq!(
+        level_of(&d, "port-name-conflict"),
+        Some(Level::Warn),
+        "{:?}",
+        d.findings
+    );
+    assert_eq!(level_of(&d, "metrics-listener-local"), None);
+}
+
+fn lws_spec(image: &str) -> Value {
+    json!({"size": 2,
+           "leaderTemplate": pod(json!([{"name": "vllm", "image": image,
+                "command": ["sh", "-c", "vllm serve m --port 8000 --kv-transfer-config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\"}'"]}])),
+           "workerTemplate": pod(json!([{"name": "vllm", "image": image,
+                "command": ["sh", "-c", "bash /w/multi-node-serving.sh worker"]}]))})
+}
+
+#[test]
+fn disaggregated_sets_label_every_role_s_leader_and_worker_templates() {
+    let obj = json!({
+        "apiVersion": "disaggregatedset.x-k8s.io/v1", "kind": "DisaggregatedSet",
+        "metadata": {"name": "pd", "namespace": "llm"},
+        "spec": {"roles": [
+            {"name": "prefill", "spec": {"replicas": 1, "leaderWorkerTemplate": lws_spec("vllm/vllm-openai:v0.11.0")}},
+            {"name": "decode", "spec": {"replicas": 1, "leaderWorkerTemplate": lws_spec("vllm/vllm-openai:v0.11.0")}}
+        ]}
+    });
+    let d = create(&obj);
+    assert_eq!(d.kind, Some("DisaggregatedSet"));
+    let mut seen: Vec<(String, Option<String>, Option<u16>)> = d
+        .templates
+        .iter()
+        .map(|t| (t.path.clone(), t.role.clone(), t.metrics_port))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "spec.roles[0].spec.leaderWorkerTemplate.leaderTemplate (leader)".into(),
+                Some("prefill".into()),
+                Some(8000)
+            ),
+            (
+                "spec.roles[0].spec.leaderWorkerTemplate.workerTemplate (worker)".into(),
+                Some("prefill".into()),
+                None
+            ),
+            (
+                "spec.roles[1].spec.leaderWorkerTemplate.leaderTemplate (leader)".into(),
+                Some("decode".into()),
+                Some(8000)
+            ),
+            (
+                "spec.roles[1].spec.leaderWorkerTemplate.workerTemplate (worker)".into(),
+                Some("decode".into()),
+                None
+            ),
+        ]
+    );
+    let patched = apply(&obj, &d);
+    for role in 0..2 {
+        // The worker runs only the Ray worker, which carries no KV-transfer flag.
+        for (t, backend) in [("leaderTemplate", "vllm-pd"), ("workerTemplate", "vllm")] {
+            let at = format!("/spec/roles/{role}/spec/leaderWorkerTemplate/{t}");
+            assert_eq!(labels_at(&patched, &at)[BACKEND], backend, "{at}");
+            assert_eq!(labels_at(&patched, &at)[WORKLOAD], "pd", "{at}");
+        }
+    }
+    assert!(create(&patched).patch.is_empty());
+}
+
+#[test]
+fn role_based_group_sets_label_the_group_they_stamp_out_in_both_versions() {
+    let sglang = json!([{"name": "sglang", "image": "lmsysorg/sglang:v0.5.5",
+        "command": ["python3", "-m", "sglang.launch_server", "--port", "30000", "--enable-metrics"]}]);
+    let v2 = json!({
+        "apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleBasedGroupSet",
+        "metadata": {"name": "set", "namespace": "llm"},
+        "spec": {"replicas": 2, "groupTemplate": {"spec": {
+            "roleTemplates": [{"name": "base", "template": {"spec": {"containers": sglang}}}],
+            "roles": [{"name": "worker", "replicas": 1,
+                       "standalonePattern": {"templateRef": {"name": "base", "patch": {}}}}]}}}
+    });
+    let v1 = json!({
+        "apiVersion": "workloads.x-k8s.io/v1alpha1", "kind": "RoleBasedGroupSet",
+        "metadata": {"name": "set", "namespace": "llm"},
+        "spec": {"replicas": 2, "template": {
+            "roles": [{"name": "worker", "replicas": 1, "template": {"spec": {"containers": sglang}}}]}}
+    });
+    for (obj, labels_at_pointer) in [
+        (
+            v2,
+            "/spec/groupTemplate/spec/roles/0/standalonePattern/templateRef/patch",
+        ),
+        (v1, "/spec/template/roles/0/template"),
+    ] {
+        let d = create(&obj);
+        assert_eq!(d.kind, Some("RoleBasedGroupSet"));
+        assert_eq!(d.templates.len(), 1, "{:?}", d.templates);
+        assert_eq!(d.templates[0].role.as_deref(), Some("worker"));
+        assert_eq!(d.templates[0].metrics_port, Some(30000));
+        let patched = apply(&obj, &d);
+        assert_eq!(
+            labels_at(&patched, labels_at_pointer)[BACKEND],
+            "sglang",
+            "{labels_at_pointer}"
+        );
+        assert_eq!(labels_at(&patched, labels_at_pointer)[WORKLOAD], "set");
+        assert!(create(&patched).patch.is_empty());
+    }
+}
+
+#[test]
+fn null_metadata_labels_and_ports_are_empty_and_the_patch_creates_them() {
+    for template in [
+        json!({"metadata": null, "spec": {"containers": [vllm_container()]}}),
+        json!({"metadata": {"labels": null, "annotations": null}, "spec": {"containers": [vllm_container()]}}),
+    ] {
+        let mut obj = deployment("n", template);
+        obj["spec"]["template"]["spec"]["containers"][0]["ports"] = Value::Null;
+        let d = create(&obj);
+        assert!(
+            !rules(&d).contains(&"unreadable-template"),
+            "{:?}",
+            d.findings
+        );
+        let patched = apply(&obj, &d);
+        assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "vllm");
+        assert_eq!(labels_at(&patched, "/spec/template")[WORKLOAD], "n");
+        assert_eq!(
+            patched["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
+            "http"
+        );
+        assert!(create(&patched).patch.is_empty());
+    }
 }

@@ -483,6 +483,8 @@ const ERROR_CODES: &[&str] = &[
 /// Nothing in `before` is missing or different in `after`; arrays may only have grown at the end.
 fn only_added(before: &Value, after: &Value) -> bool {
     match (before, after) {
+        // The API server reads a null map or list as empty: filling it adds, nothing is lost.
+        (Value::Null, Value::Object(_) | Value::Array(_)) => true,
         (Value::Object(b), Value::Object(a)) => b
             .iter()
             .all(|(k, v)| a.get(k).is_some_and(|w| only_added(v, w))),
@@ -574,6 +576,7 @@ fn check(body: &[u8], policy: &Policy, mode: Mode, route: Route, tally: &mut Tal
             object: &patched,
             old_object: sent.get("oldObject").filter(|o| o.is_object()),
             operation: Operation::parse(&reviewed.meta.operation),
+            known_env: None,
         },
         policy,
     );

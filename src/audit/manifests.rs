@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use serde_json::Value;
 
-use crate::engine::{Decision, Policy};
+use crate::engine::{Decision, KnownEnv, Policy};
 
 use super::documents::{self, DocumentError, DocumentReader, ParsedDocument, RawDocument};
 use super::fix;
@@ -50,8 +50,10 @@ pub fn audit<W: Write>(
                 ));
                 continue;
             }
+            // Stdin is read once, as a stream: its ConfigMaps cannot be known beforehand.
             let reader = BufReader::with_capacity(READ_BUFFER, io::stdin());
-            audit_stream("<stdin>", reader, reporter, fix_output(fix)?)?;
+            let known = KnownEnv::default();
+            audit_stream("<stdin>", reader, &known, reporter, fix_output(fix)?)?;
             continue;
         }
         let name = path.display().to_string();
@@ -174,16 +176,44 @@ fn audit_file<W: Write>(
         }
     };
     let reader = BufReader::with_capacity(READ_BUFFER, file);
+    let known = known_env_of(path);
     if !matches!(fix, Fix::Write) {
-        audit_stream(&name, reader, reporter, fix_output(fix)?)?;
+        audit_stream(&name, reader, &known, reporter, fix_output(fix)?)?;
         return Ok(());
     }
-    match rewrite_in_place(path, |out| audit_stream(&name, reader, reporter, Some(out))) {
+    match rewrite_in_place(path, |out| {
+        audit_stream(&name, reader, &known, reporter, Some(out))
+    }) {
         Ok(true) => eprintln!("rewrote {name}"),
         Ok(false) => {}
         Err(e) => reporter.error(InputError::whole(name, format!("cannot rewrite: {e}"))),
     }
     Ok(())
+}
+
+/// The ConfigMaps of a file, for the `envFrom` and `configMapKeyRef` variables of its workloads
+/// (a file with a Deployment and the ConfigMap it reads its port from). A first pass over the
+/// file, made only when it names both a ConfigMap and such a reference.
+fn known_env_of(path: &Path) -> KnownEnv {
+    let mut known = KnownEnv::default();
+    let Ok(bytes) = fs::read(path) else {
+        return known;
+    };
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if !has(b"ConfigMap") || !(has(b"envFrom") || has(b"configMapKeyRef")) {
+        return known;
+    }
+    let mut docs = DocumentReader::new(&bytes[..]);
+    while let Ok(Some((raw, has_content))) = docs.next_document() {
+        let names_config_map = raw.bytes.windows(9).any(|w| w == b"ConfigMap");
+        if !has_content || !names_config_map {
+            continue;
+        }
+        if let Ok(doc) = documents::parse::<Value>(&raw) {
+            doc.values.iter().for_each(|(v, _)| known.add(v));
+        }
+    }
+    known
 }
 
 /// Write a file's new content to a temporary file beside it, then rename it over the original
@@ -238,7 +268,12 @@ type Batch = Vec<(RawDocument, bool)>;
 /// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
 /// Only what the report shows of the objects is kept (`--fix` re-reads the documents it
 /// changes), so that they are freed by the thread that allocated them.
-fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judged {
+fn judge_document(
+    raw: RawDocument,
+    has_content: bool,
+    policy: &Policy,
+    known: &KnownEnv,
+) -> Judged {
     let mut decisions = Vec::new();
     let mut parsed = has_content.then(|| documents::parse(&raw));
     if let Some(Ok(doc)) = &mut parsed {
@@ -249,7 +284,7 @@ fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judge
                 "",
                 0,
                 &mut |object, _, _| -> Result<(), Infallible> {
-                    decisions.push(report::judge(policy, object));
+                    decisions.push(report::judge(policy, object, Some(known)));
                     *object = report::identity(object);
                     Ok(())
                 },
@@ -272,6 +307,7 @@ fn judge_document(raw: RawDocument, has_content: bool, policy: &Policy) -> Judge
 fn audit_stream<W: Write>(
     name: &str,
     mut reader: impl BufRead + Send,
+    known: &KnownEnv,
     reporter: &mut Reporter<W>,
     mut fix_out: Option<&mut dyn Write>,
 ) -> io::Result<bool> {
@@ -345,7 +381,7 @@ fn audit_stream<W: Write>(
                     };
                     let judged = batch
                         .into_iter()
-                        .map(|(raw, has_content)| judge_document(raw, has_content, policy))
+                        .map(|(raw, has_content)| judge_document(raw, has_content, policy, known))
                         .collect();
                     if done_tx.send((seq, Piece::Documents(judged))).is_err() {
                         break;

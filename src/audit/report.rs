@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{
-    Decision, Finding, Input, Level, Mode, Operation, Outcome, PatchOp, Policy, Route,
+    Decision, Finding, Input, KnownEnv, Level, Mode, Operation, Outcome, PatchOp, Policy, Route,
     TemplateReport, decide,
 };
 
@@ -217,13 +217,15 @@ pub struct Reporter<W: Write> {
     junit: Junit,
 }
 
-/// The engine's decision on an object as if it were created now.
-pub fn judge(policy: &Policy, value: &Value) -> Decision {
+/// The engine's decision on an object as if it were created now, with the ConfigMaps of the
+/// same input for its `envFrom` and `configMapKeyRef` variables.
+pub fn judge(policy: &Policy, value: &Value, known_env: Option<&KnownEnv>) -> Decision {
     decide(
         &Input {
             object: value,
             old_object: None,
             operation: Operation::Create,
+            known_env,
         },
         policy,
     )
@@ -319,7 +321,7 @@ impl<W: Write> Reporter<W> {
 
     /// Judge one object and report it; see [`Reporter::record`].
     pub fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
-        let decision = judge(&self.policy, value);
+        let decision = judge(&self.policy, value, None);
         self.record(value, source, decision)
     }
 

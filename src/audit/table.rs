@@ -124,10 +124,11 @@ impl Table {
                     .iter()
                     .map(|d| {
                         format!(
-                            "{} in container {} ({}): {}",
+                            "{} in container {} ({}), {} evidence: {}",
                             d.engine,
                             d.container,
                             d.path,
+                            d.strength.as_str(),
                             d.evidence.join("; ")
                         )
                     })

@@ -16,10 +16,49 @@ const MAX_SHELL_DEPTH: usize = 4;
 /// a bound, a few hundred bytes of env or script expand to gigabytes.
 const EXPANSION_BUDGET: usize = 64 * 1024;
 
-/// Variables visible to a container's processes: literal `env` values and script assignments.
+/// Environment a front door knows besides the object: ConfigMaps of the same input, by
+/// namespace and name (the audit command reads them; the webhook has none). `envFrom` and
+/// `valueFrom.configMapKeyRef` resolve from here.
+#[derive(Clone, Debug, Default)]
+pub struct KnownEnv {
+    config_maps: HashMap<(String, String), HashMap<String, String>>,
+}
+
+impl KnownEnv {
+    /// Record a ConfigMap object (`kind: ConfigMap`); other objects are ignored.
+    pub fn add(&mut self, object: &serde_json::Value) {
+        if object.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
+            return;
+        }
+        let meta = object.get("metadata");
+        let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(|v| v.as_str());
+        let Some(name) = field("name") else { return };
+        let data = object
+            .get("data")
+            .and_then(|d| d.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect();
+        let namespace = field("namespace").unwrap_or_default().to_string();
+        self.config_maps.insert((namespace, name.to_string()), data);
+    }
+
+    fn config_map(&self, namespace: &str, name: &str) -> Option<&HashMap<String, String>> {
+        self.config_maps
+            .get(&(namespace.to_string(), name.to_string()))
+    }
+}
+
+/// Variables visible to a container's processes: literal `env` values, values from known
+/// ConfigMaps, and script assignments.
 #[derive(Clone, Debug)]
 pub struct Vars {
     values: HashMap<String, String>,
+    /// Names whose value comes from somewhere this review cannot see (`valueFrom`).
+    unseen: Vec<String>,
+    /// The container takes variables from an `envFrom` source this review cannot see.
+    unseen_env_from: bool,
     /// What is left of [`EXPANSION_BUDGET`].
     budget: Cell<usize>,
 }
@@ -28,6 +67,8 @@ impl Default for Vars {
     fn default() -> Vars {
         Vars {
             values: HashMap::new(),
+            unseen: Vec::new(),
+            unseen_env_from: false,
             budget: Cell::new(EXPANSION_BUDGET),
         }
     }
@@ -37,21 +78,71 @@ impl Vars {
     /// Build from a container's `env` list, in order: each literal value may use `$(NAME)` of the
     /// variables defined before it, as the kubelet does (so references cannot loop).
     pub fn from_env(env: Option<&serde_json::Value>) -> Vars {
+        Vars::from_container(env, None, None)
+    }
+
+    /// Build from a container's `envFrom` and `env` (which wins, as in the kubelet), resolving
+    /// ConfigMaps of `known` in `namespace`.
+    pub fn from_container(
+        env: Option<&serde_json::Value>,
+        env_from: Option<&serde_json::Value>,
+        known: Option<(&KnownEnv, &str)>,
+    ) -> Vars {
         let mut vars = Vars::default();
+        for source in env_from.and_then(|e| e.as_array()).into_iter().flatten() {
+            let map = source
+                .get("configMapRef")
+                .and_then(|r| r.get("name"))
+                .and_then(|n| n.as_str())
+                .and_then(|name| known.and_then(|(k, ns)| k.config_map(ns, name)));
+            let Some(map) = map else {
+                vars.unseen_env_from = true;
+                continue;
+            };
+            let prefix = source
+                .get("prefix")
+                .and_then(|p| p.as_str())
+                .unwrap_or_default();
+            for (k, v) in map {
+                vars.values.insert(format!("{prefix}{k}"), v.clone());
+            }
+        }
         let Some(list) = env.and_then(|e| e.as_array()) else {
             return vars;
         };
         for item in list {
-            let (Some(name), Some(value)) = (
-                item.get("name").and_then(|n| n.as_str()),
-                item.get("value").and_then(|v| v.as_str()),
-            ) else {
+            let Some(name) = item.get("name").and_then(|n| n.as_str()) else {
                 continue;
             };
-            let expanded = kube_expand(value, &vars);
-            vars.values.insert(name.to_string(), expanded);
+            let value = match item.get("value").and_then(|v| v.as_str()) {
+                Some(v) => Some(kube_expand(v, &vars)),
+                None => item
+                    .get("valueFrom")
+                    .and_then(|f| f.get("configMapKeyRef"))
+                    .and_then(|r| {
+                        let (map, key) = (r.get("name")?.as_str()?, r.get("key")?.as_str()?);
+                        let (k, ns) = known?;
+                        k.config_map(ns, map)?.get(key).cloned()
+                    }),
+            };
+            match value {
+                Some(v) => {
+                    vars.values.insert(name.to_string(), v);
+                }
+                None if item.get("valueFrom").is_some() => {
+                    vars.values.remove(name);
+                    vars.unseen.push(name.to_string());
+                }
+                None => {}
+            }
         }
         vars
+    }
+
+    /// Whether a variable's value may be set where this review cannot see: it comes from
+    /// `valueFrom`, or it is unset while an unseen `envFrom` source may set it.
+    pub fn may_be_unseen(&self, name: &str) -> bool {
+        self.unseen.iter().any(|n| n == name) || (self.unseen_env_from && self.get(name).is_none())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -121,7 +212,8 @@ pub enum Invocation {
     Program(String),
     /// `python -m MODULE`.
     Module(String),
-    /// A script file run by an interpreter, by file name (`server.py`, `multi-node-serving.sh`).
+    /// A script file run by an interpreter, by its path as written (`./server.py`,
+    /// `/workspace/multi-node-serving.sh`); [`Cmd::describe`] shows its file name.
     Script(String),
 }
 
@@ -171,8 +263,8 @@ impl Cmd {
             },
             Invocation::Module(m) => format!("python -m {m}"),
             Invocation::Script(s) => match self.first_positional() {
-                Some(a) if a.len() <= 24 => format!("{s} {a}"),
-                _ => s.clone(),
+                Some(a) if a.len() <= 24 => format!("{} {a}", basename(s)),
+                _ => basename(s).to_string(),
             },
         }
     }
@@ -199,23 +291,7 @@ fn expand(words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>)
     let base = basename(program);
     let rest = &words[start + 1..];
     if is_shell(base) {
-        if let Some(pos) = rest.iter().position(|w| is_c_flag(w)) {
-            if depth < MAX_SHELL_DEPTH
-                && let Some(script) = rest.get(pos + 1)
-            {
-                for cmd in split_script(script, vars) {
-                    expand(cmd, vars, depth + 1, out);
-                }
-            }
-            return;
-        }
-        // `bash script.sh args`: the script runs with its arguments.
-        if let Some(pos) = rest.iter().position(|w| !w.starts_with('-')) {
-            out.push(Cmd {
-                invocation: Invocation::Script(basename(&rest[pos]).to_string()),
-                args: rest[pos + 1..].to_vec(),
-            });
-        }
+        expand_shell(rest, vars, depth, out);
         return;
     }
     if is_python(base) {
@@ -236,7 +312,7 @@ fn expand(words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>)
                 w if w.starts_with('-') => i += 1,
                 script => {
                     out.push(Cmd {
-                        invocation: Invocation::Script(basename(script).to_string()),
+                        invocation: Invocation::Script(script.to_string()),
                         args: rest[i + 1..].to_vec(),
                     });
                     return;
@@ -251,11 +327,84 @@ fn expand(words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>)
     });
 }
 
-/// Skip what precedes the program (`exec`, `env`, assignments, shell keywords), recording
-/// assignments; return the program's index. `export` lines only assign.
+/// Programs that run the command after them: name, options that take a value, and how many
+/// positional arguments of their own come before the command (`timeout 60 cmd`).
+const WRAPPERS: &[(&str, &[&str], usize)] = &[
+    ("exec", &["-a"], 0),
+    ("nohup", &[], 0),
+    ("time", &[], 0),
+    ("command", &[], 0),
+    ("builtin", &[], 0),
+    (
+        "env",
+        &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
+        0,
+    ),
+    ("timeout", &["-s", "--signal", "-k", "--kill-after"], 1),
+    ("tini", &["-s", "-p", "-e"], 0),
+    ("dumb-init", &["-r", "--rewrite"], 0),
+    ("setsid", &[], 0),
+    ("stdbuf", &["-i", "-o", "-e"], 0),
+    ("nice", &["-n", "--adjustment"], 0),
+    // `uv run [options] cmd` (the `run` is skipped as the wrapper's own word).
+    (
+        "uv",
+        &[
+            "--with",
+            "--python",
+            "-p",
+            "--project",
+            "--directory",
+            "--env-file",
+            "--extra",
+            "--group",
+            "--package",
+            "--index",
+            "--with-requirements",
+            "--with-editable",
+        ],
+        1,
+    ),
+];
+
+/// `sh|bash [options] -c [--] script [name args...]`, or `bash [options] script.sh args`.
+fn expand_shell(rest: &[String], vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+    let mut i = 0;
+    let mut script_follows = false;
+    while let Some(w) = rest.get(i) {
+        if w == "--" {
+            i += 1;
+            break;
+        }
+        if !(w.starts_with('-') || w.starts_with('+')) || w.len() < 2 {
+            break;
+        }
+        script_follows |= is_c_flag(w);
+        // `-o pipefail`, `+O extglob`: the option's name is the next word.
+        let takes_name = w[1..].ends_with(['o', 'O']);
+        i += if takes_name { 2 } else { 1 };
+    }
+    let Some(first) = rest.get(i) else { return };
+    if script_follows {
+        if depth < MAX_SHELL_DEPTH {
+            for cmd in split_script(first, vars) {
+                expand(cmd, vars, depth + 1, out);
+            }
+        }
+        return;
+    }
+    // The script runs with its arguments.
+    out.push(Cmd {
+        invocation: Invocation::Script(first.clone()),
+        args: rest[i + 1..].to_vec(),
+    });
+}
+
+/// Skip what precedes the program (wrappers such as `exec`, `env`, `timeout`, `uv run`,
+/// assignments, shell keywords), recording assignments; return the program's index.
+/// `export` lines only assign.
 fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w str)> {
     let mut i = 0;
-    let mut in_env = false;
     while let Some(w) = words.get(i) {
         if let Some((name, value)) = assignment(w) {
             vars.set(name, value.to_string());
@@ -263,14 +412,8 @@ fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w
             continue;
         }
         match w.as_str() {
-            "exec" | "nohup" | "time" | "command" | "builtin" | "if" | "then" | "else" | "elif"
-            | "do" | "while" | "until" | "!" | "{" | "}" | "fi" | "done" => i += 1,
-            "env" => {
-                in_env = true;
-                i += 1;
-            }
-            "-u" if in_env => i += 2,
-            w if in_env && w.starts_with('-') => i += 1,
+            "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "!" | "{" | "}" | "fi"
+            | "done" => i += 1,
             "export" | "readonly" | "local" | "declare" => {
                 for a in &words[i + 1..] {
                     if let Some((name, value)) = assignment(a) {
@@ -279,10 +422,41 @@ fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w
                 }
                 return None;
             }
-            program => return Some((i, program)),
+            w => match WRAPPERS.iter().find(|(name, ..)| basename(w) == *name) {
+                Some((name, _, _))
+                    if *name == "uv" && words.get(i + 1).map(String::as_str) != Some("run") =>
+                {
+                    return Some((i, w));
+                }
+                Some((_, valued, positionals)) => {
+                    i = skip_wrapper(words, i + 1, valued, *positionals)
+                }
+                None => return Some((i, w)),
+            },
         }
     }
     None
+}
+
+/// The index after a wrapper's own options and positional arguments (and a `--`).
+fn skip_wrapper(words: &[String], mut i: usize, valued: &[&str], positionals: usize) -> usize {
+    let mut left = positionals;
+    while let Some(w) = words.get(i) {
+        if w == "--" {
+            return i + 1;
+        }
+        if valued.contains(&w.as_str()) {
+            i += 2;
+        } else if w.starts_with('-') && w.len() > 1 {
+            i += 1;
+        } else if left > 0 {
+            left -= 1;
+            i += 1;
+        } else {
+            return i;
+        }
+    }
+    i
 }
 
 fn assignment(word: &str) -> Option<(&str, &str)> {
@@ -327,10 +501,24 @@ pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
         pos: 0,
     };
     let mut st = Splitter::default();
+    // The delimiter of a here-document whose body starts at the next newline.
+    let mut heredoc: Option<String> = None;
     while let Some(c) = lexer.next() {
         match c {
             ' ' | '\t' | '\r' => st.end_word(),
-            '\n' | ';' | '&' | '|' | '(' | ')' => st.end_command(vars),
+            '\n' => {
+                st.end_command(vars);
+                // A here-document's body is data (`cat <<EOF > file`), not commands.
+                if let Some(delimiter) = heredoc.take() {
+                    lexer.skip_heredoc_body(&delimiter);
+                }
+            }
+            ';' | '&' | '|' | '(' | ')' => st.end_command(vars),
+            '<' if lexer.peek() == Some('<') && lexer.chars.get(lexer.pos + 1) != Some(&'<') => {
+                st.end_word();
+                lexer.pos += 1;
+                heredoc = Some(lexer.heredoc_delimiter());
+            }
             '#' if !st.in_word => {
                 while lexer.peek().is_some_and(|n| n != '\n') {
                     lexer.pos += 1;
@@ -452,6 +640,43 @@ impl Lexer {
         self.chars.get(self.pos).copied()
     }
 
+    /// After `<<`: the delimiter word of a here-document (`<<EOF`, `<<-'EOF'`, `<< "EOF"`),
+    /// without its quotes.
+    fn heredoc_delimiter(&mut self) -> String {
+        if self.peek() == Some('-') {
+            self.pos += 1;
+        }
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.pos += 1;
+        }
+        let mut word = String::new();
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() || matches!(c, ';' | '&' | '|' | '<' | '>' | '(' | ')') {
+                break;
+            }
+            if !matches!(c, '\'' | '"' | '\\') {
+                word.push(c);
+            }
+            self.pos += 1;
+        }
+        word
+    }
+
+    /// Skip the lines of a here-document's body, through the line that is its delimiter.
+    fn skip_heredoc_body(&mut self, delimiter: &str) {
+        while self.pos < self.chars.len() {
+            let end = self.chars[self.pos..]
+                .iter()
+                .position(|&c| c == '\n')
+                .map_or(self.chars.len(), |n| self.pos + n);
+            let line: String = self.chars[self.pos..end].iter().collect();
+            self.pos = end + 1;
+            if line.trim() == delimiter {
+                return;
+            }
+        }
+    }
+
     /// After a `$`: expand `${NAME}` / `$NAME` when known; keep `$(...)`, `$((...))` and unknown
     /// names as written.
     fn dollar(&mut self, word: &mut String, vars: &Vars) {
@@ -552,7 +777,7 @@ mod tests {
         );
         assert_eq!(c[0].flag("--port"), Some("30001"));
         let c = cmds(&["python3", "./server.py", "leader"], &[]);
-        assert_eq!(c[0].invocation, Invocation::Script("server.py".into()));
+        assert_eq!(c[0].invocation, Invocation::Script("./server.py".into()));
         assert_eq!(c[0].first_positional(), Some("leader"));
     }
 
@@ -647,6 +872,60 @@ mod tests {
         let c = cmds(&["sh", "-c", &script], &[]);
         let port = c.last().and_then(|c| c.flag("--port")).map(str::len);
         assert!(port.is_some_and(|n| n <= 2 * EXPANSION_BUDGET), "{port:?}");
+    }
+
+    #[test]
+    fn shell_options_wrappers_and_heredocs_do_not_hide_the_command() {
+        let programs = |command: &[&str], args: &[&str]| -> Vec<String> {
+            cmds(command, args).iter().map(Cmd::describe).collect()
+        };
+        assert_eq!(
+            programs(&["/bin/bash", "-c", "--"], &["vllm serve m"]),
+            ["vllm serve"]
+        );
+        assert_eq!(
+            programs(
+                &[
+                    "bash",
+                    "-e",
+                    "-x",
+                    "-o",
+                    "pipefail",
+                    "-c",
+                    "vllm serve m",
+                    "name",
+                    "a"
+                ],
+                &[]
+            ),
+            ["vllm serve"]
+        );
+        assert_eq!(
+            programs(&["bash", "-o", "pipefail", "/x/run.sh", "leader"], &[]),
+            ["run.sh leader"]
+        );
+        for wrapped in [
+            "exec env -u HOME A=1 vllm serve m",
+            "nohup timeout -s KILL 3600 vllm serve m",
+            "uv run --with vllm vllm serve m",
+            "tini -- vllm serve m",
+        ] {
+            assert_eq!(
+                programs(&["sh", "-c", wrapped], &[]),
+                ["vllm serve"],
+                "{wrapped}"
+            );
+        }
+        let c = cmds(
+            &["python", "-u", "-m", "vllm.entrypoints.openai.api_server"],
+            &[],
+        );
+        assert_eq!(
+            c[0].describe(),
+            "python -m vllm.entrypoints.openai.api_server"
+        );
+        let heredoc = "cat <<'EOF' > /tmp/cfg.yaml\nmodel: x\nrun: 'unterminated\nEOF\nvllm serve m --port 8001";
+        assert_eq!(programs(&["sh", "-c", heredoc], &[]), ["cat", "vllm serve"]);
     }
 
     #[test]

@@ -7,10 +7,62 @@
 pub enum ImageMatch {
     /// The last path component equals this (`vllm-openai`, kept by private mirrors).
     Name(&'static str),
-    /// The last path component contains this (vendor builds: `vllm-tpu`, `vllm-openai-cpu`).
+    /// A word of the last path component (split on `-`, `_`, `.`) is this, or this followed by a
+    /// version (vendor builds: `vllm-tpu`, `tgi-gaudi`, `vllm0.9`) — never a part of a word.
+    NameWord(&'static str),
+    /// The last path component contains this (names with a `.` in them: `llama.cpp`).
     NameContains(&'static str),
     /// The repository path contains this (`ai-dynamo/`).
     PathContains(&'static str),
+}
+
+/// Words of an image name that make it something else than the engine it names: a mock, a
+/// simulator, a benchmark or an SDK image (`aibrix/vllm-mock`, `vllm-sim`). They apply to word
+/// and substring matches only; an exact [`ImageMatch::Name`] is the engine.
+pub const LOOKALIKE_WORDS: &[&str] = &[
+    "mock",
+    "mocks",
+    "sim",
+    "simulator",
+    "emulator",
+    "fake",
+    "stub",
+    "dummy",
+    "bench",
+    "benchmark",
+    "benchmarks",
+    "perf",
+    "loadgen",
+    "sdk",
+    "client",
+    "exporter",
+    "operator",
+    "controller",
+    "test",
+    "tests",
+    "e2e",
+    "ui",
+    "webui",
+    "docs",
+];
+
+/// How the engine's parser accepts flag names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagSpelling {
+    /// Only as written in the catalogue.
+    Exact,
+    /// `--a_b` is `--a-b` (vLLM's `FlexibleArgumentParser` rewrites `_` to `-` in flag names).
+    DashOrUnderscore,
+}
+
+/// A refinement of a base engine that a flag's value decides (vLLM prefill/decode).
+#[derive(Debug)]
+pub struct Refinement {
+    pub flag: &'static str,
+    /// Whether the flag's value means the refinement.
+    pub means: fn(&str) -> bool,
+    /// What the refinement is, for evidence.
+    pub what: &'static str,
 }
 
 /// How a simple command names an engine.
@@ -22,7 +74,8 @@ pub enum CommandMatch {
     ProgramContains(&'static str),
     /// `python -m MODULE`.
     Module(&'static str),
-    /// A script by file name (`launch_triton_server.py`).
+    /// A script by file name (`launch_triton_server.py`), or by the end of its path
+    /// (`openai_frontend/main.py`) when the catalogue entry has a `/`.
     Script(&'static str),
     /// Any command with an argument starting with this (`--triton_model_repo_dir=`).
     ArgPrefix(&'static str),
@@ -33,10 +86,13 @@ pub enum CommandMatch {
 pub enum MetricsListener {
     /// On the serving port (`port_flags`, else `default_port`).
     Serving,
-    /// On its own listener: a flag, else a default when the engine has one.
+    /// On its own listener: a flag, else a default when the engine has one; bound to the
+    /// address of `host_flag`, else `default_host` (`None`: all interfaces).
     Separate {
         flags: &'static [&'static str],
         default: Option<u16>,
+        host_flag: Option<&'static str>,
+        default_host: Option<&'static str>,
     },
     /// On a port named by an environment variable; no metrics when it is unset.
     EnvVar(&'static str),
@@ -77,13 +133,20 @@ pub struct EngineSpec {
     pub family: &'static str,
     pub images: &'static [ImageMatch],
     pub commands: &'static [CommandMatch],
-    /// The row applies only when the serving command has this flag (vLLM PD: `--kv-transfer-config`).
-    pub requires_flag: Option<&'static str>,
+    /// The row applies only when the serving command's flag says so (vLLM PD).
+    pub requires: Option<Refinement>,
+    pub flag_spelling: FlagSpelling,
+    /// Flags only this engine's entrypoint takes: args-only containers of its image whose args
+    /// carry one are its entrypoint (`entrypoint` evidence), not a guess from the image name.
+    pub signature_flags: &'static [&'static str],
+    /// The entrypoint's first argument is the model (`vllm serve MODEL`).
+    pub positional_model: bool,
     /// First arguments that make the engine's program a client, not a server (`vllm bench`).
     pub non_server_subcommands: &'static [&'static str],
     pub port_flags: &'static [&'static str],
-    /// An environment variable the engine reads its port from when no flag is given.
-    pub port_env: Option<&'static str>,
+    /// Environment variables the engine (or its image's entrypoint) reads its port from when no
+    /// flag is given, the first set one winning.
+    pub port_env: &'static [&'static str],
     pub default_port: Option<u16>,
     pub metrics: MetricsListener,
     pub metrics_path: &'static str,
@@ -91,6 +154,52 @@ pub struct EngineSpec {
     pub workers: &'static [WorkerMatch],
 }
 
+/// vLLM's KV-transfer settings that mean one side of a prefill/decode pair: a producer or
+/// consumer role, or `kv_both` with a connector that moves KV between servers. `kv_both` with an
+/// offloading connector (`OffloadingConnector`, LMCache on one server) is cache offloading, and
+/// a value that cannot be read (`$(KV_TRANSFER_CONFIG)`) shows neither.
+/// Roles: `vllm/config/kv_transfer.py` (`KVRole`); connectors:
+/// `vllm/distributed/kv_transfer/kv_connector/factory.py`.
+fn kv_transfer_is_disaggregation(value: &str) -> bool {
+    const PD_CONNECTORS: &[&str] = &[
+        "NixlConnector",
+        "P2pNcclConnector",
+        "MooncakeConnector",
+        "MooncakeConnectorV1",
+        "PyNcclConnector",
+        "MooncakeStoreConnector",
+        "MoRIIOConnector",
+    ];
+    let parsed: Option<serde_json::Value> = serde_json::from_str(value).ok();
+    let field = |key: &str| -> Option<String> {
+        match &parsed {
+            Some(v) => v.get(key).and_then(|f| f.as_str()).map(str::to_string),
+            // Shell-mangled JSON (`{kv_connector:NixlConnector,...}`): find the key's value.
+            None => {
+                let at = value.find(key)? + key.len();
+                let rest = value[at..].trim_start_matches(['"', '\'', ' ', ':', '=']);
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                Some(rest[..end].to_string())
+            }
+        }
+    };
+    match field("kv_role").as_deref() {
+        Some("kv_producer" | "kv_consumer") => true,
+        Some("kv_both") => {
+            field("kv_connector").is_some_and(|c| PD_CONNECTORS.contains(&c.as_str()))
+        }
+        _ => false,
+    }
+}
+
+// vLLM: `vllm/entrypoints/openai/cli_args.py` (`--host`, `--port` default 8000),
+// `vllm/engine/arg_utils.py` (`--disable-log-stats`, `--kv-transfer-config`, model flags),
+// `vllm/utils/argparse_utils.py` (`FlexibleArgumentParser`: `--a_b` is `--a-b`, `--f=v`),
+// `vllm/entrypoints/cli/main.py` (subcommands `serve`, `bench`, `chat`, `complete`, `run-batch`),
+// `docker/Dockerfile` (`vllm/vllm-openai` ENTRYPOINT `vllm serve`). Metrics: `/metrics` on the
+// serving port (`vllm/entrypoints/openai/api_server.py`, `mount_metrics`).
 const VLLM: EngineSpec = EngineSpec {
     id: "vllm",
     name: "vLLM",
@@ -98,17 +207,28 @@ const VLLM: EngineSpec = EngineSpec {
     family: "vllm",
     images: &[
         ImageMatch::Name("vllm-openai"),
-        ImageMatch::NameContains("vllm"),
+        ImageMatch::NameWord("vllm"),
     ],
     commands: &[
         CommandMatch::Program("vllm", Some("serve")),
         CommandMatch::Module("vllm.entrypoints.openai.api_server"),
         CommandMatch::Module("vllm.entrypoints.api_server"),
     ],
-    requires_flag: None,
+    requires: None,
+    flag_spelling: FlagSpelling::DashOrUnderscore,
+    signature_flags: &[
+        "--model",
+        "--served-model-name",
+        "--tensor-parallel-size",
+        "--max-model-len",
+        "--gpu-memory-utilization",
+        "--kv-transfer-config",
+        "--max-num-seqs",
+    ],
+    positional_model: true,
     non_server_subcommands: &["bench", "chat", "complete", "collect-env", "run-batch"],
     port_flags: &["--port"],
-    port_env: None,
+    port_env: &[],
     default_port: Some(8000),
     metrics: MetricsListener::Serving,
     metrics_path: "/metrics",
@@ -120,15 +240,21 @@ const VLLM: EngineSpec = EngineSpec {
 };
 
 pub const CATALOGUE: &[EngineSpec] = &[
-    // vLLM with a KV-transfer config is one side of a prefill/decode pair.
+    // vLLM with a KV-transfer config that pairs servers is one side of a prefill/decode pair.
     EngineSpec {
         id: "vllm-pd",
         name: "vLLM prefill/decode",
         backend: "vllm-pd",
-        requires_flag: Some("--kv-transfer-config"),
+        requires: Some(Refinement {
+            flag: "--kv-transfer-config",
+            means: kv_transfer_is_disaggregation,
+            what: "a prefill/decode KV transfer",
+        }),
         ..VLLM
     },
     VLLM,
+    // Dynamo frontend: `components/src/dynamo/frontend/main.py` (`--http-port`, default 8000,
+    // env `DYN_HTTP_PORT`); `/metrics` on that port (`lib/llm/src/http/service/metrics.rs`).
     EngineSpec {
         id: "dynamo-frontend",
         name: "Dynamo frontend",
@@ -136,16 +262,21 @@ pub const CATALOGUE: &[EngineSpec] = &[
         family: "dynamo",
         images: &[],
         commands: &[CommandMatch::Module("dynamo.frontend")],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--http-port"],
-        port_env: None,
+        port_env: &["DYN_HTTP_PORT"],
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
         switch: MetricsSwitch::On,
         workers: &[],
     },
+    // Dynamo workers: `components/src/dynamo/{vllm,sglang,trtllm}/main.py`; their system server
+    // (`/metrics`) listens on `DYN_SYSTEM_PORT` and is off without it (`lib/runtime/src/config.rs`).
     EngineSpec {
         id: "dynamo",
         name: "Dynamo worker",
@@ -157,70 +288,107 @@ pub const CATALOGUE: &[EngineSpec] = &[
             CommandMatch::Module("dynamo.sglang"),
             CommandMatch::Module("dynamo.trtllm"),
         ],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &[],
-        port_env: None,
+        port_env: &[],
         default_port: None,
         metrics: MetricsListener::EnvVar("DYN_SYSTEM_PORT"),
         metrics_path: "/metrics",
         switch: MetricsSwitch::On,
         workers: &[],
     },
+    // SGLang router / model gateway: `sgl-router/py_src/sglang_router/router_args.py` and the
+    // gateway binary's `sgl-router/src/main.rs` (`--port` 30000; `--prometheus-port` 29000 bound
+    // to `--prometheus-host`, default 127.0.0.1: not reachable from outside the pod).
     EngineSpec {
         id: "sglang-router",
         name: "SGLang router",
         backend: "sglang-router",
         family: "sglang",
-        images: &[ImageMatch::Name("sglang-router")],
-        commands: &[CommandMatch::Module("sglang_router.launch_router")],
-        requires_flag: None,
+        images: &[
+            ImageMatch::Name("sglang-router"),
+            ImageMatch::Name("sgl-model-gateway"),
+            ImageMatch::Name("smg-gateway"),
+            ImageMatch::Name("smg"),
+        ],
+        commands: &[
+            CommandMatch::Module("sglang_router.launch_router"),
+            CommandMatch::Program("sgl-model-gateway", None),
+            CommandMatch::Program("smg", None),
+        ],
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[
+            "--worker-urls",
+            "--pd-disaggregation",
+            "--service-discovery",
+            "--prefill-selector",
+            "--prometheus-port",
+        ],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--port"],
-        port_env: None,
+        port_env: &[],
         default_port: Some(30000),
         metrics: MetricsListener::Separate {
             flags: &["--prometheus-port"],
             default: Some(29000),
+            host_flag: Some("--prometheus-host"),
+            default_host: Some("127.0.0.1"),
         },
         metrics_path: "/metrics",
         switch: MetricsSwitch::On,
         workers: &[],
     },
+    // SGLang: `python/sglang/srt/server_args.py` (`--port` 30000, `--enable-metrics`,
+    // `--node-rank`; plain argparse, so spellings are exact); `/metrics` on the serving port.
     EngineSpec {
         id: "sglang",
         name: "SGLang",
         backend: "sglang",
         family: "sglang",
-        images: &[
-            ImageMatch::Name("sglang"),
-            ImageMatch::NameContains("sglang"),
-        ],
+        images: &[ImageMatch::Name("sglang"), ImageMatch::NameWord("sglang")],
         commands: &[
             CommandMatch::Module("sglang.launch_server"),
             CommandMatch::Program("sglang", Some("serve")),
         ],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &["--model-path", "--tp-size", "--disaggregation-mode"],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--port"],
-        port_env: None,
+        port_env: &[],
         default_port: Some(30000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
         switch: MetricsSwitch::RequiresFlag("--enable-metrics"),
         workers: &[WorkerMatch::RankFlag("--node-rank")],
     },
+    // TGI: `launcher/src/main.rs` (clap: `--port`, env `PORT`, default 3000; `--model-id`);
+    // the official `Dockerfile` sets `PORT=80`; Google's TGI images map `AIP_HTTP_PORT` onto
+    // `PORT` in their entrypoint (`huggingface/Google-Cloud-Containers`, `entrypoint.sh`).
     EngineSpec {
         id: "tgi",
         name: "Text Generation Inference",
         backend: "tgi",
         family: "tgi",
-        images: &[ImageMatch::NameContains("text-generation-inference")],
+        images: &[
+            ImageMatch::NameContains("text-generation-inference"),
+            ImageMatch::NameWord("tgi"),
+        ],
         commands: &[CommandMatch::Program("text-generation-launcher", None)],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &["--model-id", "--max-total-tokens", "--max-input-length"],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--port"],
-        port_env: Some("PORT"),
+        port_env: &["AIP_HTTP_PORT", "PORT"],
         // The official image sets PORT=80 for its launcher.
         default_port: Some(80),
         metrics: MetricsListener::Serving,
@@ -228,30 +396,62 @@ pub const CATALOGUE: &[EngineSpec] = &[
         switch: MetricsSwitch::On,
         workers: &[],
     },
+    // Triton's OpenAI-compatible frontend: `python/openai/openai_frontend/main.py` in
+    // triton-inference-server/server (`--openai-port` default 9000, which also serves
+    // `/metrics`; `--kserve-http-port` 8000 only with `--enable-kserve-frontends`).
+    EngineSpec {
+        id: "triton-openai",
+        name: "Triton OpenAI frontend",
+        backend: "triton",
+        family: "triton",
+        images: &[],
+        commands: &[CommandMatch::Script("openai_frontend/main.py")],
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
+        non_server_subcommands: &[],
+        port_flags: &["--openai-port"],
+        port_env: &[],
+        default_port: Some(9000),
+        metrics: MetricsListener::Serving,
+        metrics_path: "/metrics",
+        switch: MetricsSwitch::On,
+        workers: &[],
+    },
+    // Triton: `src/command_line_parser.cc` (`--http-port` 8000, `--metrics-port` 8002 on
+    // `--metrics-address`, default all interfaces; `--allow-metrics` default true).
     EngineSpec {
         id: "triton",
         name: "Triton Inference Server",
         backend: "triton",
         family: "triton",
-        images: &[ImageMatch::NameContains("tritonserver")],
+        images: &[ImageMatch::NameWord("tritonserver")],
         commands: &[
             CommandMatch::Program("tritonserver", None),
             CommandMatch::Script("launch_triton_server.py"),
             CommandMatch::ArgPrefix("--triton_model_repo"),
         ],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &["--model-repository", "--model-store"],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--http-port"],
-        port_env: None,
+        port_env: &[],
         default_port: Some(8000),
         metrics: MetricsListener::Separate {
             flags: &["--metrics-port"],
             default: Some(8002),
+            host_flag: Some("--metrics-address"),
+            default_host: None,
         },
         metrics_path: "/metrics",
         switch: MetricsSwitch::DisabledBy("--allow-metrics=false"),
         workers: &[WorkerMatch::WorkerArg],
     },
+    // trtllm-serve: `tensorrt_llm/commands/serve.py` (click: `--port` default 8000); Prometheus
+    // text on `/prometheus/metrics` (`tensorrt_llm/serve/openai_server.py`).
     EngineSpec {
         id: "trtllm-serve",
         name: "TensorRT-LLM trtllm-serve",
@@ -259,33 +459,43 @@ pub const CATALOGUE: &[EngineSpec] = &[
         family: "trtllm",
         images: &[],
         commands: &[CommandMatch::Program("trtllm-serve", None)],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--port"],
-        port_env: None,
+        port_env: &[],
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/prometheus/metrics",
         switch: MetricsSwitch::On,
         workers: &[],
     },
+    // LMDeploy: `lmdeploy/cli/serve.py` (`lmdeploy serve api_server`, `--server-port` 23333,
+    // `--enable-metrics` from `lmdeploy/cli/utils.py`); `/metrics` on the serving port.
     EngineSpec {
         id: "lmdeploy",
         name: "LMDeploy",
         backend: "lmdeploy",
         family: "lmdeploy",
-        images: &[ImageMatch::NameContains("lmdeploy")],
+        images: &[ImageMatch::NameWord("lmdeploy")],
         commands: &[CommandMatch::Program("lmdeploy", Some("serve"))],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--server-port"],
-        port_env: None,
+        port_env: &[],
         default_port: Some(23333),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
         switch: MetricsSwitch::RequiresFlag("--enable-metrics"),
         workers: &[],
     },
+    // llama.cpp: `common/arg.cpp` (`--port` default 8080, env `LLAMA_ARG_PORT`; `--metrics`);
+    // `tools/server/server.cpp` serves `/metrics` on the serving port.
     EngineSpec {
         id: "llamacpp",
         name: "llama.cpp server",
@@ -293,16 +503,19 @@ pub const CATALOGUE: &[EngineSpec] = &[
         family: "llamacpp",
         images: &[
             ImageMatch::NameContains("llama.cpp"),
-            ImageMatch::NameContains("llamacpp"),
+            ImageMatch::NameWord("llamacpp"),
         ],
         commands: &[
             CommandMatch::ProgramContains("llama-server"),
             CommandMatch::ProgramContains("llamacpp"),
         ],
-        requires_flag: None,
+        requires: None,
+        flag_spelling: FlagSpelling::Exact,
+        signature_flags: &[],
+        positional_model: false,
         non_server_subcommands: &[],
         port_flags: &["--port"],
-        port_env: None,
+        port_env: &["LLAMA_ARG_PORT"],
         default_port: Some(8080),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",

@@ -66,6 +66,33 @@ pub enum PatchOp {
     Add { path: String, value: Value },
 }
 
+/// How certain a detection is: what it rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strength {
+    /// A known program or module, read from `command`/`args` or from a shell script.
+    Command,
+    /// An image whose entrypoint the catalogue knows, with args that fit it.
+    Entrypoint,
+    /// The image name alone: a guess, so deny-level rules only warn.
+    Image,
+}
+
+impl Strength {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strength::Command => "command",
+            Strength::Entrypoint => "entrypoint",
+            Strength::Image => "image",
+        }
+    }
+
+    /// Whether a rule may deny on it.
+    pub fn is_certain(self) -> bool {
+        self != Strength::Image
+    }
+}
+
 /// Why the engine judged a container to run an inference engine.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +105,8 @@ pub struct Detection {
     pub engine: &'static str,
     /// The value the backend label takes for this engine.
     pub backend: &'static str,
+    /// What the detection rests on: `command`, `entrypoint` or `image` (a guess).
+    pub strength: Strength,
     /// A worker-only process of a multi-node engine: labeled, but serves no metrics.
     pub worker_only: bool,
     /// The resolved metrics port, when the container serves metrics and it could be resolved.
@@ -183,6 +212,16 @@ impl Decision {
     /// The backend of the first labeled template, for logs and metrics.
     pub fn backend(&self) -> Option<&str> {
         self.templates.iter().find_map(|t| t.backend.as_deref())
+    }
+
+    /// The evidence strength of the detection behind [`Decision::backend`], for logs.
+    pub fn strength(&self) -> Option<Strength> {
+        let t = self.templates.iter().find(|t| t.backend.is_some())?;
+        t.detections
+            .iter()
+            .find(|d| !d.worker_only)
+            .or(t.detections.first())
+            .map(|d| d.strength)
     }
 
     /// Apply a mode and a route: the one place where modes are interpreted.

@@ -5,54 +5,87 @@
 //! command (its entrypoint runs with the args) or when the command is an opaque launcher (a shell
 //! script or an unknown program) that could be the image's own.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
-use super::argv::{self, Cmd, Invocation, Vars};
+use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
 use super::catalogue::{
-    CATALOGUE, CommandMatch, EngineSpec, ImageMatch, MetricsListener, MetricsSwitch, WorkerMatch,
+    CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, ImageMatch, LOOKALIKE_WORDS,
+    MetricsListener, MetricsSwitch, WorkerMatch,
 };
+use super::decision::Strength;
 use super::image::{self, ImageRef};
 
 /// An engine found in a container.
 #[derive(Debug)]
 pub struct Found {
     pub spec: &'static EngineSpec,
+    pub strength: Strength,
     pub worker_only: bool,
     /// The metrics port, or why it cannot be known (`None` for a worker-only container).
     pub port: Option<Result<u16, String>>,
+    /// The port rests on a default or a value that an environment this review cannot see may
+    /// change (an `envFrom` source, a `valueFrom` variable): never a reason to deny.
+    pub port_weak: bool,
     /// Why metrics are switched off, when they are.
     pub metrics_off: Option<String>,
+    /// Why the metrics listener cannot be scraped from outside the pod, when it cannot.
+    pub metrics_local: Option<String>,
+    /// The serving port of an engine whose metrics listener is separate: a port named for the
+    /// collector on it is a mistake to report, not a misconfigured engine to reject.
+    pub serving_port: Option<u16>,
     pub evidence: Vec<String>,
 }
 
-/// Detect the engine of one (non-init) container. `worker_variant` is true for the worker
-/// template of a leader/worker pair, where an unresolved rank means a worker.
-pub fn detect(container: &Value, worker_variant: bool) -> Option<Found> {
+/// What detection needs besides the container.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen<'k> {
+    /// The worker template of a leader/worker pair, where an unresolved rank means a worker.
+    pub worker_variant: bool,
+    /// ConfigMaps the front door knows, and the object's namespace.
+    pub known: Option<(&'k KnownEnv, &'k str)>,
+    /// The port name the collector scrapes: a container's only port of that name is the one an
+    /// unresolved port flag most likely set.
+    pub port_name: &'k str,
+}
+
+/// Detect the engine of one (non-init) container.
+pub fn detect(container: &Value, seen: Seen<'_>) -> Option<Found> {
     let image_text = container.get("image").and_then(Value::as_str);
     let image = image_text.and_then(image::parse);
     let command = string_list(container.get("command"));
     let args = string_list(container.get("args"));
-    let mut vars = Vars::from_env(container.get("env"));
+    let mut vars = Vars::from_container(container.get("env"), container.get("envFrom"), seen.known);
     let cmds = argv::commands(&command, &args, &mut vars);
     // The base engine of the image; a refinement needs the serving command's flag.
     let image_spec = image
         .as_ref()
-        .and_then(|img| image_rows(img).find(|e| e.requires_flag.is_none()));
+        .and_then(|img| image_rows(img).find(|e| e.requires.is_none()));
 
     for cmd in &cmds {
-        let Some(spec) = CATALOGUE.iter().find(|e| serves(e, cmd)) else {
+        let Some((spec, cmd)) = CATALOGUE.iter().find_map(|e| {
+            let c = spelled(cmd, e.flag_spelling);
+            serves(e, &c).then_some((e, c))
+        }) else {
             continue;
         };
         let mut evidence = vec![format!("command `{}`", cmd.describe())];
-        if let Some(flag) = spec.requires_flag {
-            evidence.push(format!("flag {flag}"));
+        if let Some(r) = &spec.requires {
+            evidence.push(format!("{} sets up {}", r.flag, r.what));
         }
         if let (Some(img), Some(is)) = (&image, image_spec)
             && is.family == spec.family
         {
             evidence.push(format!("image {}", show(img)));
         }
-        return Some(found(spec, cmd, &vars, worker_variant, evidence));
+        let judged = Judged {
+            spec,
+            strength: Strength::Command,
+            container,
+            evidence,
+        };
+        return Some(judged.found(&cmd, &vars, seen));
     }
 
     let (img, spec) = (image.as_ref()?, image_spec?);
@@ -61,88 +94,192 @@ pub fn detect(container: &Value, worker_variant: bool) -> Option<Found> {
         evidence.push(format!("worker-only: {marker}"));
         return Some(Found {
             spec,
+            strength: Strength::Image,
             worker_only: true,
             port: None,
+            port_weak: false,
             metrics_off: None,
+            metrics_local: None,
+            serving_port: None,
             evidence,
         });
     }
-    let entry = if command.is_empty() {
+    let (entry, strength) = if command.is_empty() {
         // The image's entrypoint runs with the args; `vllm bench ...` args make it a client.
         let entry = Cmd {
             invocation: Invocation::Program(spec.id.to_string()),
             args: args.iter().map(|a| argv::kube_expand(a, &vars)).collect(),
         };
+        let entry = spelled(&entry, spec.flag_spelling).into_owned();
         if entry
             .first_positional()
             .is_some_and(|a| spec.non_server_subcommands.contains(&a))
         {
             return None;
         }
-        evidence.push("no command: the image's entrypoint runs with the args".into());
-        entry
+        let strength = if fits_entrypoint(spec, &entry) {
+            evidence.push("no command: the image's entrypoint runs with these args".into());
+            Strength::Entrypoint
+        } else {
+            evidence.push("no command, and no args the engine is known by".into());
+            Strength::Image
+        };
+        (entry, strength)
     } else {
         let opaque = cmds.first().filter(|c| cmds.len() == 1 && is_opaque(c))?;
         evidence.push(format!(
             "command `{}` is not recognised: the image decides",
             opaque.describe()
         ));
-        opaque.clone()
+        (
+            spelled(opaque, spec.flag_spelling).into_owned(),
+            Strength::Image,
+        )
     };
     // The image cannot tell vLLM from vLLM PD: the flag can.
     let spec = image_rows(img)
-        .find(|e| e.requires_flag.is_none_or(|f| entry.has_flag(f)))
+        .find(|e| {
+            e.requires
+                .as_ref()
+                .is_none_or(|r| entry.flag(r.flag).is_some_and(r.means))
+        })
         .unwrap_or(spec);
-    Some(found(spec, &entry, &vars, worker_variant, evidence))
+    if let Some(r) = &spec.requires {
+        evidence.push(format!("{} sets up {}", r.flag, r.what));
+    }
+    let judged = Judged {
+        spec,
+        strength,
+        container,
+        evidence,
+    };
+    Some(judged.found(&entry, &vars, seen))
 }
 
-fn found(
+/// An engine and the evidence for it, before its port and switches are read.
+struct Judged<'c> {
     spec: &'static EngineSpec,
-    cmd: &Cmd,
-    vars: &Vars,
-    worker_variant: bool,
-    mut evidence: Vec<String>,
-) -> Found {
-    for w in spec.workers {
-        let worker = match w {
-            WorkerMatch::RankFlag(flag) => match cmd.flag(flag) {
-                Some(rank) => {
-                    let worker = rank.parse::<u32>().map_or(worker_variant, |n| n > 0);
-                    if !worker {
-                        evidence.push(format!("{flag} {rank}: the rank-0 process serves HTTP"));
-                    }
-                    worker.then(|| format!("{flag} {rank}"))
-                }
-                None => None,
-            },
-            WorkerMatch::WorkerArg => {
-                (cmd.first_positional() == Some("worker")).then(|| cmd.describe())
-            }
-            WorkerMatch::Program(..) | WorkerMatch::ImageNameContains(_) => None,
-        };
-        if let Some(marker) = worker {
-            evidence.push(format!("worker-only: {marker}"));
+    strength: Strength,
+    container: &'c Value,
+    evidence: Vec<String>,
+}
+
+impl Judged<'_> {
+    fn found(mut self, cmd: &Cmd, vars: &Vars, seen: Seen<'_>) -> Found {
+        let spec = self.spec;
+        if let Some(marker) = worker_flag(spec, cmd, seen.worker_variant, &mut self.evidence) {
+            self.evidence.push(format!("worker-only: {marker}"));
             return Found {
                 spec,
+                strength: self.strength,
                 worker_only: true,
                 port: None,
+                port_weak: false,
                 metrics_off: None,
-                evidence,
+                metrics_local: None,
+                serving_port: None,
+                evidence: self.evidence,
             };
         }
+        let port = match metrics_port(spec, cmd, vars) {
+            Err(Unresolved::Variable(why)) => {
+                declared_port(self.container, seen.port_name).ok_or(why)
+            }
+            Err(Unresolved::Invalid(why)) => Err(why),
+            Ok(p) => Ok(p),
+        };
+        let port_weak = match &port {
+            Ok(p) => {
+                self.evidence
+                    .push(format!("metrics port {} ({})", p.number, p.source));
+                p.weak
+            }
+            Err(why) => {
+                self.evidence.push(format!("metrics port unknown: {why}"));
+                false
+            }
+        };
+        if port_weak {
+            self.evidence.push(
+                "the port rests on a default an unseen envFrom or valueFrom source may change"
+                    .into(),
+            );
+        }
+        Found {
+            spec,
+            strength: self.strength,
+            worker_only: false,
+            port: Some(port.map(|p| p.number)),
+            port_weak,
+            metrics_off: metrics_off(spec, cmd),
+            metrics_local: metrics_local(spec, cmd),
+            serving_port: separate_serving_port(spec, cmd),
+            evidence: self.evidence,
+        }
     }
-    let port = metrics_port(spec, cmd, vars);
-    match &port {
-        Ok((p, source)) => evidence.push(format!("metrics port {p} ({source})")),
-        Err(why) => evidence.push(format!("metrics port unknown: {why}")),
+}
+
+/// The command with its flags spelled as the engine's parser reads them.
+fn spelled(cmd: &Cmd, spelling: FlagSpelling) -> Cow<'_, Cmd> {
+    let respell = |a: &String| {
+        a.strip_prefix("--").is_some_and(|f| {
+            let name = f.split_once('=').map_or(f, |(n, _)| n);
+            name.contains('_')
+        })
+    };
+    if spelling == FlagSpelling::Exact || !cmd.args.iter().any(respell) {
+        return Cow::Borrowed(cmd);
     }
-    Found {
-        spec,
-        worker_only: false,
-        port: Some(port.map(|(p, _)| p)),
-        metrics_off: metrics_off(spec, cmd),
-        evidence,
-    }
+    let args = cmd
+        .args
+        .iter()
+        .map(|a| {
+            if !respell(a) {
+                return a.clone();
+            }
+            match a.split_once('=') {
+                Some((name, value)) => format!("{}={value}", name.replace('_', "-")),
+                None => a.replace('_', "-"),
+            }
+        })
+        .collect();
+    Cow::Owned(Cmd {
+        invocation: cmd.invocation.clone(),
+        args,
+    })
+}
+
+/// Whether args given to the image's entrypoint are the engine's: a flag only it takes, or
+/// the model first for an entrypoint that takes the model first.
+fn fits_entrypoint(spec: &EngineSpec, entry: &Cmd) -> bool {
+    let model_first = spec.positional_model
+        && entry
+            .args
+            .first()
+            .is_some_and(|a| !a.starts_with('-') && !a.is_empty());
+    model_first || spec.signature_flags.iter().any(|f| entry.has_flag(f))
+}
+
+fn worker_flag(
+    spec: &EngineSpec,
+    cmd: &Cmd,
+    worker_variant: bool,
+    evidence: &mut Vec<String>,
+) -> Option<String> {
+    spec.workers.iter().find_map(|w| match w {
+        WorkerMatch::RankFlag(flag) => {
+            let rank = cmd.flag(flag)?;
+            let worker = rank.parse::<u32>().map_or(worker_variant, |n| n > 0);
+            if !worker {
+                evidence.push(format!("{flag} {rank}: the rank-0 process serves HTTP"));
+            }
+            worker.then(|| format!("{flag} {rank}"))
+        }
+        WorkerMatch::WorkerArg => {
+            (cmd.first_positional() == Some("worker")).then(|| cmd.describe())
+        }
+        WorkerMatch::Program(..) | WorkerMatch::ImageNameContains(_) => None,
+    })
 }
 
 /// Does this command run this engine's server?
@@ -153,21 +290,50 @@ fn serves(spec: &EngineSpec, cmd: &Cmd) -> bool {
         }
         (CommandMatch::ProgramContains(p), Invocation::Program(prog)) => prog.contains(p),
         (CommandMatch::Module(m), Invocation::Module(module)) => module == m,
-        (CommandMatch::Script(s), Invocation::Script(script)) => script == s,
+        (CommandMatch::Script(s), Invocation::Script(script)) => script_is(script, s),
         (CommandMatch::ArgPrefix(p), _) => cmd.args.iter().any(|a| a.starts_with(p)),
         _ => false,
     });
-    named && spec.requires_flag.is_none_or(|f| cmd.has_flag(f))
+    named
+        && spec
+            .requires
+            .as_ref()
+            .is_none_or(|r| cmd.flag(r.flag).is_some_and(r.means))
 }
 
-/// The rows whose images match, in catalogue order.
+/// A script path names a catalogue script: by file name, or by its path's end when the
+/// catalogue's name has a `/` (`openai_frontend/main.py`).
+fn script_is(path: &str, name: &str) -> bool {
+    if name.contains('/') {
+        path == name || path.ends_with(&format!("/{name}"))
+    } else {
+        path.rsplit('/').next() == Some(name)
+    }
+}
+
+/// The rows whose images match, in catalogue order. An image name with a look-alike word
+/// (`aibrix/vllm-mock`) is not the engine it names, unless the catalogue names it exactly.
 fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ {
+    let name = img.name();
+    let lookalike = name
+        .split(['-', '_', '.'])
+        .any(|w| LOOKALIKE_WORDS.contains(&w));
     CATALOGUE.iter().filter(move |e| {
         e.images.iter().any(|m| match m {
-            ImageMatch::Name(n) => img.name() == *n,
-            ImageMatch::NameContains(n) => img.name().contains(n),
+            ImageMatch::Name(n) => name == *n,
+            ImageMatch::NameWord(n) => !lookalike && has_word(name, n),
+            ImageMatch::NameContains(n) => !lookalike && name.contains(n),
             ImageMatch::PathContains(p) => img.repository.contains(p),
         })
+    })
+}
+
+/// `vllm` is a word of `vllm-gaudi`, `opea-vllm`, `vllm0.9` (a version after it), but not of
+/// `myvllmx`.
+fn has_word(name: &str, word: &str) -> bool {
+    name.split(['-', '_']).any(|w| {
+        w.strip_prefix(word)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
     })
 }
 
@@ -201,53 +367,119 @@ fn is_opaque(cmd: &Cmd) -> bool {
     }
 }
 
-fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<(u16, String), String> {
-    match spec.metrics {
-        MetricsListener::Serving => {
-            for flag in spec.port_flags {
-                if let Some(v) = cmd.flag(flag) {
-                    return parse_port(v, flag).map(|p| (p, flag.to_string()));
-                }
-            }
-            if let Some(var) = spec.port_env
-                && let Some(v) = vars.get(var)
-            {
-                return parse_port(v, var).map(|p| (p, format!("env {var}")));
-            }
-            spec.default_port
-                .map(|p| (p, format!("{}'s default port", spec.name)))
-                .ok_or_else(|| format!("{} has no default port", spec.name))
+/// A resolved metrics port and where it came from.
+struct Port {
+    number: u16,
+    source: String,
+    weak: bool,
+}
+
+/// Why a metrics port is unknown.
+enum Unresolved {
+    /// A variable this review cannot resolve.
+    Variable(String),
+    /// Anything else (not a number, no default).
+    Invalid(String),
+}
+
+fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unresolved> {
+    let (flags, env, default, what) = match spec.metrics {
+        MetricsListener::Serving => (spec.port_flags, spec.port_env, spec.default_port, "port"),
+        MetricsListener::Separate { flags, default, .. } => {
+            (flags, &[][..], default, "metrics port")
         }
-        MetricsListener::Separate { flags, default } => {
-            for flag in flags {
-                if let Some(v) = cmd.flag(flag) {
-                    return parse_port(v, flag).map(|p| (p, flag.to_string()));
-                }
-            }
-            default
-                .map(|p| (p, format!("{}'s default metrics port", spec.name)))
-                .ok_or_else(|| format!("{} has no {}", spec.name, flags.join(" or ")))
+        MetricsListener::EnvVar(var) => {
+            return match vars.get(var) {
+                Some(v) => parse_port(v, var, format!("env {var}"), false),
+                None if vars.may_be_unseen(var) => Err(Unresolved::Variable(format!(
+                    "{var} comes from a source this review cannot see"
+                ))),
+                None => Err(Unresolved::Invalid(format!(
+                    "{} serves metrics only when {var} is set to a literal port in the container's env",
+                    spec.name
+                ))),
+            };
         }
-        MetricsListener::EnvVar(var) => match vars.get(var) {
-            Some(v) => parse_port(v, var).map(|p| (p, format!("env {var}"))),
-            None => Err(format!(
-                "{} serves metrics only when {var} is set to a literal port in the container's env",
-                spec.name
-            )),
-        },
+    };
+    for flag in flags {
+        if let Some(v) = cmd.flag(flag) {
+            return parse_port(v, flag, flag.to_string(), false);
+        }
+    }
+    for var in env {
+        if let Some(v) = vars.get(var) {
+            return parse_port(v, var, format!("env {var}"), false);
+        }
+    }
+    // A default holds only while nothing unseen sets the variables the engine reads.
+    let weak = env.iter().any(|v| vars.may_be_unseen(v));
+    match default {
+        Some(p) => Ok(Port {
+            number: p,
+            source: format!("{}'s default {what}", spec.name),
+            weak,
+        }),
+        None => Err(Unresolved::Invalid(format!(
+            "{} has no {}",
+            spec.name,
+            if flags.is_empty() {
+                "default port".to_string()
+            } else {
+                flags.join(" or ")
+            }
+        ))),
     }
 }
 
-fn parse_port(value: &str, source: &str) -> Result<u16, String> {
+fn parse_port(value: &str, shown: &str, source: String, weak: bool) -> Result<Port, Unresolved> {
     match value.trim().parse::<u32>() {
-        Ok(n @ 1..=65535) => Ok(n as u16),
-        _ if value.contains('$') => Err(format!(
-            "{source} is {value:?}, a variable that is not a literal env value of this container"
-        )),
-        _ => Err(format!(
-            "{source} is {value:?}, which is not a port number (1-65535)"
-        )),
+        Ok(n @ 1..=65535) => Ok(Port {
+            number: n as u16,
+            source,
+            weak,
+        }),
+        _ if value.contains('$') => Err(Unresolved::Variable(format!(
+            "{shown} is {value:?}, a variable that is not a literal env value of this container"
+        ))),
+        _ => Err(Unresolved::Invalid(format!(
+            "{shown} is {value:?}, which is not a port number (1-65535)"
+        ))),
     }
+}
+
+/// For a port flag whose value cannot be read: the container's only port named `port_name`,
+/// else its only port. Never a port the container does not declare.
+fn declared_port(container: &Value, port_name: &str) -> Option<Port> {
+    let ports: Vec<&Value> = container
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let number = |p: &Value| {
+        p.get("containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+    };
+    let named: Vec<&Value> = ports
+        .iter()
+        .copied()
+        .filter(|p| p.get("name").and_then(Value::as_str) == Some(port_name))
+        .collect();
+    let (only, how) = match (named.as_slice(), ports.as_slice()) {
+        ([one], _) => (
+            *one,
+            format!("the container's only port named {port_name:?}"),
+        ),
+        ([], [one]) => (*one, "the container's only port".to_string()),
+        _ => return None,
+    };
+    Some(Port {
+        number: number(only)?,
+        source: format!("the port flag's value is unknown: {how}"),
+        weak: true,
+    })
 }
 
 fn metrics_off(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
@@ -266,6 +498,41 @@ fn metrics_off(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
             )
         }),
     }
+}
+
+fn separate_serving_port(spec: &EngineSpec, cmd: &Cmd) -> Option<u16> {
+    if !matches!(spec.metrics, MetricsListener::Separate { .. }) {
+        return None;
+    }
+    match spec.port_flags.iter().find_map(|f| cmd.flag(f)) {
+        Some(v) => v.trim().parse().ok(),
+        None => spec.default_port,
+    }
+}
+
+/// A separate metrics listener bound to loopback cannot be scraped from outside the pod.
+fn metrics_local(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
+    let MetricsListener::Separate {
+        host_flag,
+        default_host,
+        ..
+    } = spec.metrics
+    else {
+        return None;
+    };
+    let (host, from) = match host_flag.and_then(|f| cmd.flag(f).map(|h| (h, f))) {
+        Some((h, f)) => (h, f.to_string()),
+        None => (default_host?, format!("{}'s default", spec.name)),
+    };
+    let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+    loopback.then(|| {
+        let flag = host_flag.unwrap_or("the metrics host flag");
+        format!(
+            "{}'s metrics listener binds to {host} ({from}), which the collector cannot reach \
+             from outside the pod; add {flag} 0.0.0.0",
+            spec.name
+        )
+    })
 }
 
 fn show(img: &ImageRef) -> String {
@@ -294,7 +561,7 @@ mod tests {
     type Summary = (&'static str, bool, Option<Result<u16, String>>);
 
     fn engine(c: Value) -> Option<Summary> {
-        detect(&c, false).map(|f| (f.spec.id, f.worker_only, f.port))
+        detect(&c, Seen::default()).map(|f| (f.spec.id, f.worker_only, f.port))
     }
 
     #[test]
@@ -322,10 +589,145 @@ mod tests {
     fn image_only_counts_without_a_command() {
         let c = json!({"image": "registry.example.com:5000/team/vllm-openai:v0.10.0", "args": ["m", "--port", "8081"]});
         assert_eq!(engine(c), Some(("vllm", false, Some(Ok(8081)))));
-        let pd = json!({"image": "vllm/vllm-openai", "args": ["m", "--kv-transfer-config", "{}"]});
+        let pd = json!({"image": "vllm/vllm-openai", "args": ["m", "--kv-transfer-config", r#"{"kv_connector":"NixlConnector","kv_role":"kv_both"}"#]});
         assert_eq!(engine(pd).map(|e| e.0), Some("vllm-pd"));
         let client = json!({"image": "vllm/vllm-openai", "args": ["bench", "serve"]});
         assert_eq!(engine(client), None);
+    }
+
+    #[test]
+    fn kv_transfer_means_disaggregation_only_for_pairing_roles_or_connectors() {
+        let kv = |config: &str| {
+            let c = json!({"image": "x", "command": ["vllm", "serve", "m", "--kv_transfer_config", config]});
+            engine(c).map(|e| e.0)
+        };
+        assert_eq!(
+            kv(r#"{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_producer"}"#),
+            Some("vllm-pd")
+        );
+        assert_eq!(
+            kv(r#"{"kv_connector":"NixlConnector","kv_role":"kv_both"}"#),
+            Some("vllm-pd")
+        );
+        assert_eq!(
+            kv(r#"{"kv_connector":"OffloadingConnector","kv_role":"kv_both"}"#),
+            Some("vllm")
+        );
+        assert_eq!(
+            kv(r#"{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}"#),
+            Some("vllm")
+        );
+        assert_eq!(
+            kv("{kv_connector:NixlConnector,kv_role:kv_consumer}"),
+            Some("vllm-pd")
+        );
+        assert_eq!(kv("$(KV_TRANSFER_CONFIG)"), Some("vllm"));
+    }
+
+    #[test]
+    fn flags_are_read_in_every_spelling_the_engine_accepts() {
+        let c = json!({"image": "x", "command": ["vllm", "serve", "m", "--port=9001", "--disable_log_stats"]});
+        let f = detect(&c, Seen::default()).expect("vLLM");
+        assert_eq!(f.port, Some(Ok(9001)));
+        assert!(f.metrics_off.is_some());
+        // SGLang's plain argparse does not take `_` for `-`.
+        let c = json!({"image": "x", "command": ["python3", "-m", "sglang.launch_server", "--enable_metrics"]});
+        assert!(detect(&c, Seen::default()).is_some_and(|f| f.metrics_off.is_some()));
+    }
+
+    #[test]
+    fn look_alike_images_are_not_engines_and_image_names_are_read_by_word() {
+        for image in [
+            "aibrix/vllm-mock:nightly",
+            "ghcr.io/x/vllm-sim:v1",
+            "sglang-bench:1",
+            "myvllmx:1",
+        ] {
+            assert_eq!(
+                engine(json!({"image": image, "args": ["--port", "8000"]})),
+                None,
+                "{image}"
+            );
+        }
+        for (image, id) in [
+            ("opea/vllm-gaudi:latest", "vllm"),
+            ("ghcr.io/huggingface/tgi-gaudi:1.2.1", "tgi"),
+        ] {
+            assert_eq!(
+                engine(json!({"image": image})).map(|e| e.0),
+                Some(id),
+                "{image}"
+            );
+        }
+    }
+
+    #[test]
+    fn strength_says_what_the_detection_rests_on() {
+        let strength = |c: Value| detect(&c, Seen::default()).map(|f| f.strength);
+        let cmd = json!({"image": "x", "command": ["sh", "-c", "--", "exec vllm serve m"]});
+        assert_eq!(strength(cmd), Some(Strength::Command));
+        let entry = json!({"image": "vllm/vllm-openai:v0.10.0", "args": ["Qwen/Qwen3-8B"]});
+        assert_eq!(strength(entry), Some(Strength::Entrypoint));
+        let tgi =
+            json!({"image": "ghcr.io/huggingface/tgi-gaudi:1.2.1", "args": ["--model-id", "m"]});
+        assert_eq!(strength(tgi), Some(Strength::Entrypoint));
+        let bare = json!({"image": "ghcr.io/huggingface/text-generation-inference:2.4.0"});
+        assert_eq!(strength(bare), Some(Strength::Image));
+        let script = json!({"image": "lmsysorg/sglang:v0.5", "command": ["/start.sh"]});
+        assert_eq!(strength(script), Some(Strength::Image));
+    }
+
+    #[test]
+    fn unresolved_port_flags_use_the_one_port_the_container_declares() {
+        let seen = Seen {
+            port_name: "http",
+            ..Seen::default()
+        };
+        let one = json!({"image": "x", "command": ["vllm", "serve", "--port", "$(PORT)"],
+                         "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                         "ports": [{"name": "grpc", "containerPort": 9000}, {"name": "http", "containerPort": 2080}]});
+        let f = detect(&one, seen).expect("vLLM");
+        assert_eq!((f.port, f.port_weak), (Some(Ok(2080)), true));
+        assert!(
+            f.evidence
+                .iter()
+                .any(|e| e.contains("only port named \"http\"")),
+            "{:?}",
+            f.evidence
+        );
+        let two = json!({"image": "x", "command": ["vllm", "serve", "--port", "$(PORT)"],
+                         "ports": [{"containerPort": 1}, {"containerPort": 2}]});
+        assert!(matches!(
+            detect(&two, seen).and_then(|f| f.port),
+            Some(Err(_))
+        ));
+        let mut known = KnownEnv::default();
+        known.add(&json!({"kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "ns"}, "data": {"PORT": "2090"}}));
+        let seen = Seen {
+            known: Some((&known, "ns")),
+            ..seen
+        };
+        assert_eq!(detect(&one, seen).and_then(|f| f.port), Some(Ok(2090)));
+        // A default while an unseen envFrom may set PORT is weak evidence.
+        let tgi = json!({"image": "ghcr.io/huggingface/text-generation-inference:2.4", "envFrom": [{"configMapRef": {"name": "other"}}]});
+        let f = detect(&tgi, seen).expect("TGI");
+        assert_eq!((f.port, f.port_weak), (Some(Ok(80)), true));
+    }
+
+    #[test]
+    fn a_loopback_metrics_listener_is_reported() {
+        let router =
+            json!({"image": "x", "command": ["python3", "-m", "sglang_router.launch_router"]});
+        assert!(detect(&router, Seen::default()).is_some_and(|f| f.metrics_local.is_some()));
+        let open = json!({"image": "x", "command": ["python3", "-m", "sglang_router.launch_router", "--prometheus-host", "0.0.0.0"]});
+        assert!(detect(&open, Seen::default()).is_some_and(|f| f.metrics_local.is_none()));
+    }
+
+    #[test]
+    fn triton_s_openai_frontend_serves_metrics_on_its_own_port() {
+        let c = json!({"image": "nvcr.io/nvidia/tritonserver:25.01-vllm-python-py3",
+                       "command": ["python3", "/opt/tritonserver/python/openai/openai_frontend/main.py", "--model-repository", "/m", "--openai-port", "9100"]});
+        assert_eq!(engine(c), Some(("triton-openai", false, Some(Ok(9100)))));
     }
 
     #[test]
@@ -358,16 +760,34 @@ mod tests {
         assert_eq!(engine(rank), Some(("sglang", true, None)));
         let lws_rank = json!({"image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server", "--node-rank", "$(LWS_WORKER_INDEX)"]});
         assert_eq!(engine(lws_rank.clone()).map(|e| e.1), Some(false));
-        assert_eq!(detect(&lws_rank, true).map(|f| f.worker_only), Some(true));
+        assert_eq!(
+            detect(
+                &lws_rank,
+                Seen {
+                    worker_variant: true,
+                    ..Seen::default()
+                }
+            )
+            .map(|f| f.worker_only),
+            Some(true)
+        );
     }
 
     #[test]
     fn metrics_switches_are_read() {
         let c = json!({"image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server"]});
-        assert!(detect(&c, false).and_then(|f| f.metrics_off).is_some());
+        assert!(
+            detect(&c, Seen::default())
+                .and_then(|f| f.metrics_off)
+                .is_some()
+        );
         let c = json!({"image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server", "--enable-metrics"]});
-        assert!(detect(&c, false).is_some_and(|f| f.metrics_off.is_none()));
+        assert!(detect(&c, Seen::default()).is_some_and(|f| f.metrics_off.is_none()));
         let c = json!({"image": "x", "command": ["vllm", "serve", "--disable-log-stats"]});
-        assert!(detect(&c, false).and_then(|f| f.metrics_off).is_some());
+        assert!(
+            detect(&c, Seen::default())
+                .and_then(|f| f.metrics_off)
+                .is_some()
+        );
     }
 }

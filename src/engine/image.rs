@@ -67,8 +67,10 @@ pub fn parse(reference: &str) -> Option<ImageRef> {
     let path_ok = !path.is_empty()
         && path.split('/').all(|part| {
             !part.is_empty()
+                // Upper case is not valid in a pullable reference, but manifests carry template
+                // placeholders (`PROJECT_ID/optimum-tpu/tgi-tpu`) filled in before they apply.
                 && part.bytes().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-')
                 })
         });
     if !path_ok {
@@ -130,15 +132,7 @@ mod tests {
 
     #[test]
     fn placeholders_and_garbage_are_not_images() {
-        for bad in [
-            "",
-            "<image>",
-            "UPPER/case",
-            "a//b",
-            "x:",
-            "x@sha256:zz",
-            "a b",
-        ] {
+        for bad in ["", "<image>", "a//b", "x:", "x@sha256:zz", "a b"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use super::argv::KnownEnv;
 use super::catalogue::family_of;
 use super::decision::{Detection, Finding, TemplateReport};
-use super::detect::{Found, detect};
+use super::detect::{Found, Seen, detect};
 use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
-use super::rules::RuleId;
+use super::rules::{Level, RuleId};
 use super::templates::{Layer, PodTemplate};
 
 /// The workload label value for an object, and whether it had to be shortened.
@@ -24,6 +25,8 @@ pub struct Workload {
 /// What the judge needs besides the template.
 pub struct Context<'p, 'b, 'd> {
     pub policy: &'p Policy,
+    /// ConfigMaps the front door knows, and the object's namespace.
+    pub known_env: Option<(&'b KnownEnv, &'b str)>,
     pub workload: Option<&'b Workload>,
     /// False on an UPDATE that leaves this template as it was: report, don't patch.
     pub may_patch: bool,
@@ -40,7 +43,32 @@ impl Context<'_, '_, '_> {
         self.findings
             .extend(self.policy.finding(rule, path, message, fixed_by_patch));
     }
+
+    /// A finding that rests on a detection: when the detection is a guess (`guess` says why),
+    /// a deny-level rule is reported at warn, so no valid workload is rejected on a guess.
+    fn report_unless_guess(
+        &mut self,
+        rule: RuleId,
+        path: String,
+        message: String,
+        guess: Option<&str>,
+    ) {
+        let Some(mut f) = self.policy.finding(rule, path, message, false) else {
+            return;
+        };
+        if let Some(why) = guess
+            && f.level == Level::Deny
+        {
+            f.level = Level::Warn;
+            f.message = format!("(not denied: {why}) {}", f.message);
+        }
+        self.findings.push(f);
+    }
 }
+
+/// Why an image-only detection is a guess, and how to make it certain.
+const IMAGE_GUESS: &str = "engine inferred from the image name only; set the container's command \
+                           to the engine's program to make it certain";
 
 struct Container<'t> {
     name: String,
@@ -97,7 +125,12 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             );
             continue;
         }
-        if let Some(f) = detect(c, t.variant == Some("worker")) {
+        let seen = Seen {
+            worker_variant: t.variant == Some("worker"),
+            known: cx.known_env,
+            port_name: &cx.policy.port_name,
+        };
+        if let Some(f) = detect(c, seen) {
             let name = c
                 .get("name")
                 .and_then(Value::as_str)
@@ -122,6 +155,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             path: c.display.clone(),
             engine: c.found.spec.id,
             backend: c.found.spec.backend,
+            strength: c.found.strength,
             worker_only: c.found.worker_only,
             metrics_port: c.found.port.as_ref().and_then(|p| p.as_ref().ok().copied()),
             metrics_path: c.found.spec.metrics_path,
@@ -205,13 +239,15 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             && family_of(value) != e.found.spec.family
         {
             label_ok = false;
-            cx.report(
+            let guess = (!e.found.strength.is_certain()).then_some(IMAGE_GUESS);
+            cx.report_unless_guess(
                 RuleId::BackendMismatch,
                 at,
                 format!(
                     "says {value:?} but container {:?} runs {}; set it to {:?}",
                     e.name, e.found.spec.name, e.found.spec.backend
                 ),
+                guess,
             );
         }
     }
@@ -237,21 +273,9 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             .to_string(),
     );
 
-    for c in supported.iter().filter(|c| !c.found.worker_only) {
-        if let Some(why) = &c.found.metrics_off {
-            cx.report(RuleId::MetricsDisabled, c.display.clone(), why.clone());
-        }
-        if let Some(Err(why)) = &c.found.port {
-            cx.report(
-                RuleId::MetricsPortUnresolved,
-                c.display.clone(),
-                format!(
-                    "{why}; no port {:?} added: set the port literally",
-                    policy.port_name
-                ),
-            );
-        }
-    }
+    // A backend label never makes an image-only guess certain: the webhook writes that label
+    // itself from the guess, so trusting it would deny the next update of what it admitted.
+    judge_metrics(&supported, cx);
 
     // What is missing: labels, and the named port on the engine container.
     let mut missing: Vec<(String, Value)> = Vec::new();
@@ -343,6 +367,34 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     report
 }
 
+/// The metrics rules of the serving containers of supported engines.
+fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
+    for c in supported.iter().filter(|c| !c.found.worker_only) {
+        let guess = (!c.found.strength.is_certain()).then_some(IMAGE_GUESS);
+        if let Some(why) = &c.found.metrics_off {
+            cx.report_unless_guess(
+                RuleId::MetricsDisabled,
+                c.display.clone(),
+                why.clone(),
+                guess,
+            );
+        }
+        if let Some(why) = &c.found.metrics_local {
+            cx.report(RuleId::MetricsListenerLocal, c.display.clone(), why.clone());
+        }
+        if let Some(Err(why)) = &c.found.port {
+            cx.report(
+                RuleId::MetricsPortUnresolved,
+                c.display.clone(),
+                format!(
+                    "{why}; no port {:?} added: set the port literally",
+                    cx.policy.port_name
+                ),
+            );
+        }
+    }
+}
+
 struct PortPlan {
     port: u16,
     path: Path,
@@ -370,7 +422,17 @@ fn plan_port<'a>(
                 return None;
             }
             let shown = number.map_or_else(|| "not a number".to_string(), |n| n.to_string());
-            cx.report(
+            let guess = if number.is_some() && number == engine.found.serving_port.map(u64::from) {
+                Some("that port is the engine's serving port; its metrics listener is separate")
+            } else if engine.found.port_weak {
+                Some(
+                    "the metrics port rests on a default that an envFrom or valueFrom source \
+                     this review cannot see may change",
+                )
+            } else {
+                (!engine.found.strength.is_certain()).then_some(IMAGE_GUESS)
+            };
+            cx.report_unless_guess(
                 RuleId::PortNameConflict,
                 format!("{}.spec.containers[{ci}].ports[{pi}]", t.display),
                 format!(
@@ -378,6 +440,7 @@ fn plan_port<'a>(
                      or rename that port",
                     engine.found.spec.name
                 ),
+                guess,
             );
             return None;
         }

@@ -52,6 +52,74 @@ const V1ALPHA1_LWS_PATCHES: &[(&str, &str)] = &[
     ("worker", "leaderWorkerSet.patchWorkerTemplate"),
 ];
 
+/// Sites of a leader/worker template object at `$at` (LeaderWorkerSet's `leaderWorkerTemplate`).
+macro_rules! leader_worker_sites {
+    ($at:literal) => {
+        &[
+            Site {
+                at: $at,
+                template: "leaderTemplate",
+                template_ref: None,
+                variants: &[],
+                variant: Some("leader"),
+            },
+            Site {
+                at: $at,
+                template: "workerTemplate",
+                template_ref: None,
+                variants: &[],
+                variant: Some("worker"),
+            },
+        ]
+    };
+}
+
+/// Sites of a RoleBasedGroup v1alpha2 spec at `$spec` (the group itself, or the one a
+/// RoleBasedGroupSet stamps out).
+macro_rules! rbg_v1alpha2_sites {
+    ($spec:literal) => {
+        &[
+            Site {
+                at: concat!($spec, ".roles[].standalonePattern"),
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: &[],
+                variant: None,
+            },
+            Site {
+                at: concat!($spec, ".roles[].leaderWorkerPattern"),
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: LEADER_WORKER_PATCHES,
+                variant: None,
+            },
+            Site {
+                at: concat!($spec, ".roles[].customComponentsPattern.components[]"),
+                template: "template",
+                template_ref: Some(("templateRef", "templateRef.patch")),
+                variants: &[],
+                variant: None,
+            },
+        ]
+    };
+}
+
+/// Sites of a RoleBasedGroup v1alpha1 spec at `$spec`.
+macro_rules! rbg_v1alpha1_sites {
+    ($spec:literal) => {
+        &[
+            Site {
+                at: concat!($spec, ".roles[]"),
+                template: "template",
+                template_ref: Some(("templateRef", "templatePatch")),
+                variants: V1ALPHA1_LWS_PATCHES,
+                variant: None,
+            },
+            inline(concat!($spec, ".roles[].components[]"), "template"),
+        ]
+    };
+}
+
 pub const KINDS: &[KindSpec] = &[
     KindSpec {
         group: "apps",
@@ -74,29 +142,7 @@ pub const KINDS: &[KindSpec] = &[
         kind: "RoleBasedGroup",
         resource: "rolebasedgroups",
         versions: &["v1alpha2"],
-        sites: &[
-            Site {
-                at: "spec.roles[].standalonePattern",
-                template: "template",
-                template_ref: Some(("templateRef", "templateRef.patch")),
-                variants: &[],
-                variant: None,
-            },
-            Site {
-                at: "spec.roles[].leaderWorkerPattern",
-                template: "template",
-                template_ref: Some(("templateRef", "templateRef.patch")),
-                variants: LEADER_WORKER_PATCHES,
-                variant: None,
-            },
-            Site {
-                at: "spec.roles[].customComponentsPattern.components[]",
-                template: "template",
-                template_ref: Some(("templateRef", "templateRef.patch")),
-                variants: &[],
-                variant: None,
-            },
-        ],
+        sites: rbg_v1alpha2_sites!("spec"),
         role_templates: Some("spec.roleTemplates"),
     },
     KindSpec {
@@ -104,16 +150,7 @@ pub const KINDS: &[KindSpec] = &[
         kind: "RoleBasedGroup",
         resource: "rolebasedgroups",
         versions: &["v1alpha1"],
-        sites: &[
-            Site {
-                at: "spec.roles[]",
-                template: "template",
-                template_ref: Some(("templateRef", "templatePatch")),
-                variants: V1ALPHA1_LWS_PATCHES,
-                variant: None,
-            },
-            inline("spec.roles[].components[]", "template"),
-        ],
+        sites: rbg_v1alpha1_sites!("spec"),
         role_templates: Some("spec.roleTemplates"),
     },
     KindSpec {
@@ -121,23 +158,36 @@ pub const KINDS: &[KindSpec] = &[
         kind: "LeaderWorkerSet",
         resource: "leaderworkersets",
         versions: &["v1"],
-        sites: &[
-            Site {
-                at: "spec.leaderWorkerTemplate",
-                template: "leaderTemplate",
-                template_ref: None,
-                variants: &[],
-                variant: Some("leader"),
-            },
-            Site {
-                at: "spec.leaderWorkerTemplate",
-                template: "workerTemplate",
-                template_ref: None,
-                variants: &[],
-                variant: Some("worker"),
-            },
-        ],
+        sites: leader_worker_sites!("spec.leaderWorkerTemplate"),
         role_templates: None,
+    },
+    // Each role is a LeaderWorkerSet spec (typically prefill and decode):
+    // `disaggregatedset.x-k8s.io_disaggregatedsets.yaml`, `spec.roles[].spec.leaderWorkerTemplate`.
+    KindSpec {
+        group: "disaggregatedset.x-k8s.io",
+        kind: "DisaggregatedSet",
+        resource: "disaggregatedsets",
+        versions: &["v1"],
+        sites: leader_worker_sites!("spec.roles[].spec.leaderWorkerTemplate"),
+        role_templates: None,
+    },
+    // The RoleBasedGroup it stamps out: v1alpha2 `spec.groupTemplate.spec`, v1alpha1
+    // `spec.template` (`workloads.x-k8s.io_rolebasedgroupsets.yaml`).
+    KindSpec {
+        group: "workloads.x-k8s.io",
+        kind: "RoleBasedGroupSet",
+        resource: "rolebasedgroupsets",
+        versions: &["v1alpha2"],
+        sites: rbg_v1alpha2_sites!("spec.groupTemplate.spec"),
+        role_templates: Some("spec.groupTemplate.spec.roleTemplates"),
+    },
+    KindSpec {
+        group: "workloads.x-k8s.io",
+        kind: "RoleBasedGroupSet",
+        resource: "rolebasedgroupsets",
+        versions: &["v1alpha1"],
+        sites: rbg_v1alpha1_sites!("spec.template"),
+        role_templates: Some("spec.template.roleTemplates"),
     },
 ];
 
@@ -165,6 +215,9 @@ mod tests {
         assert!(lookup("workloads.x-k8s.io/v1alpha1", "RoleBasedGroup").is_some());
         assert!(lookup("workloads.x-k8s.io/v1alpha2", "RoleBasedGroup").is_some());
         assert!(lookup("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet").is_some());
+        assert!(lookup("disaggregatedset.x-k8s.io/v1", "DisaggregatedSet").is_some());
+        assert!(lookup("workloads.x-k8s.io/v1alpha1", "RoleBasedGroupSet").is_some());
+        assert!(lookup("workloads.x-k8s.io/v1alpha2", "RoleBasedGroupSet").is_some());
         assert!(lookup("apps/v1beta1", "Deployment").is_none());
         assert!(lookup("v1", "Pod").is_none());
         assert!(lookup("batch/v1", "Job").is_none());

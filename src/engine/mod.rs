@@ -18,8 +18,10 @@ pub mod policy;
 pub mod rules;
 pub mod templates;
 
+pub use argv::KnownEnv;
 pub use decision::{
-    Decision, Detection, Exemption, Finding, Mode, Outcome, PatchOp, Route, TemplateReport,
+    Decision, Detection, Exemption, Finding, Mode, Outcome, PatchOp, Route, Strength,
+    TemplateReport,
 };
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};
@@ -55,6 +57,9 @@ pub struct Input<'a> {
     /// The object before an UPDATE.
     pub old_object: Option<&'a Value>,
     pub operation: Operation,
+    /// ConfigMaps the front door knows (the audit command's other documents), for `envFrom`
+    /// and `configMapKeyRef` variables; `None` in the webhook.
+    pub known_env: Option<&'a KnownEnv>,
 }
 
 /// Review one object under a policy.
@@ -90,6 +95,10 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         _ => None,
     };
     let workload = workload_of(metadata);
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
     for t in &walk.templates {
@@ -99,6 +108,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         });
         let mut cx = Context {
             policy,
+            known_env: input.known_env.map(|k| (k, namespace)),
             workload: workload.as_ref(),
             may_patch: !unchanged,
             builder: &mut builder,

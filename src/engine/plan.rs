@@ -103,8 +103,11 @@ impl<'a> PatchBuilder<'a> {
         self.ops.is_empty()
     }
 
+    /// The value at `prefix`, in the object or a planned operation. A YAML/JSON `null` map or
+    /// list (`metadata:` with nothing under it) is absent, as the API server reads it: the
+    /// operation that creates it replaces the null.
     fn lookup(&self, prefix: &[Tok]) -> Option<&Value> {
-        if let Some(v) = path::get(self.doc, prefix) {
+        if let Some(v) = path::get(self.doc, prefix).filter(|v| !v.is_null()) {
             return Some(v);
         }
         self.owning_op(prefix).and_then(|i| {

@@ -63,6 +63,8 @@ rules! {
         "an engine was detected but its metrics port cannot be resolved";
     MixedEngines = "mixed-engines", Warn,
         "one pod template runs different inference engines";
+    MetricsListenerLocal = "metrics-listener-local", Warn,
+        "the engine's metrics listener binds to a loopback address the collector cannot reach";
     MetricsPortNamedOtherwise = "metrics-port-named-otherwise", Warn,
         "the metrics port already exists under another name, which is never renamed";
     MonitoringLabelsMissing = "monitoring-labels-missing", Warn,

@@ -70,7 +70,7 @@ impl Verdict {
 /// `None` for an object of a kind the engine does not handle, or one without a namespace,
 /// name or uid.
 pub fn evaluate(policy: &Policy, object: &Value) -> Option<Verdict> {
-    let decision = judge(policy, object);
+    let decision = judge(policy, object, None);
     let kind = decision.kind?;
     let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
     let findings: Vec<Fired> = violations(&decision)

@@ -14,7 +14,7 @@ use axum::routing::{MethodRouter, get, post};
 use super::metrics::{self, Metrics};
 use super::review_log::{ReviewLine, ReviewLog};
 use crate::admission::{self, Reviewed};
-use crate::engine::{Mode, Policy, Route};
+use crate::engine::{Mode, Policy, Route, Strength};
 
 /// What every handler shares.
 pub struct AppState {
@@ -171,6 +171,7 @@ fn log_line(reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) -> 
         mode: mode.as_str(),
         decision: metrics::decision_label(reviewed),
         backend: reviewed.decision.backend().unwrap_or("").to_string(),
+        evidence: reviewed.decision.strength().map_or("", Strength::as_str),
         patched: reviewed.outcome.patch.is_some(),
         findings: reviewed.decision.findings.len(),
         latency_us: (seconds * 1e6) as u64,

@@ -14,6 +14,7 @@ pub fn create_with(object: &Value, policy: &Policy) -> Decision {
             object,
             old_object: None,
             operation: Operation::Create,
+            known_env: None,
         },
         policy,
     )
@@ -25,6 +26,7 @@ pub fn update(old: &Value, object: &Value) -> Decision {
             object,
             old_object: Some(old),
             operation: Operation::Update,
+            known_env: None,
         },
         &Policy::default(),
     )

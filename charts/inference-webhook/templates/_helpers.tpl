@@ -57,12 +57,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   scope: Namespaced
 - apiGroups: ["workloads.x-k8s.io"]
   apiVersions: ["v1alpha2", "v1alpha1"]
-  resources: ["rolebasedgroups"]
+  resources: ["rolebasedgroups", "rolebasedgroupsets"]
   operations: ["CREATE", "UPDATE"]
   scope: Namespaced
 - apiGroups: ["leaderworkerset.x-k8s.io"]
   apiVersions: ["v1"]
   resources: ["leaderworkersets"]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+- apiGroups: ["disaggregatedset.x-k8s.io"]
+  apiVersions: ["v1"]
+  resources: ["disaggregatedsets"]
   operations: ["CREATE", "UPDATE"]
   scope: Namespaced
 {{- end -}}
