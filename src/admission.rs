@@ -9,7 +9,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::engine::{self, Decision, Input, Mode, Operation, Outcome, Policy, Route};
+use crate::engine::{
+    self, Decision, Input, Mode, Operation, Outcome, Policy, Route, UNREAD_MEMBERS,
+};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -112,31 +114,10 @@ struct RequestIn<'a> {
 
 /// The object as the engine reads it. `status` and `metadata.managedFields` are dropped: no rule
 /// reads them, and in a real cluster they are often most of an object's bytes (twice over on
-/// UPDATE). Members of pod templates that no rule reads ([`OPAQUE`]) are kept only as their raw
+/// UPDATE). Members the engine never reads ([`UNREAD_MEMBERS`]) are kept only as their raw
 /// JSON text: an UPDATE that changes them still changes the template, but they are not built
 /// as `Value` trees. Patch paths never point into either.
 struct Pruned(Value);
-
-/// Members that no rule reads, at any depth: probes, resources, volumes, scheduling.
-const OPAQUE: &[&str] = &[
-    "affinity",
-    "dnsConfig",
-    "envFrom",
-    "imagePullSecrets",
-    "initContainers",
-    "lifecycle",
-    "livenessProbe",
-    "nodeSelector",
-    "readinessProbe",
-    "resources",
-    "securityContext",
-    "startupProbe",
-    "tolerations",
-    "topologySpreadConstraints",
-    "volumeClaimTemplates",
-    "volumeMounts",
-    "volumes",
-];
 
 /// Which members a level of the object drops.
 #[derive(Clone, Copy)]
@@ -178,7 +159,7 @@ impl<'de> serde::de::Visitor<'de> for PrunedVisitor {
                     continue;
                 }
                 (Level::Object, "metadata") => map.next_value_seed(Level::Metadata)?,
-                (_, k) if OPAQUE.contains(&k) => {
+                (_, k) if UNREAD_MEMBERS.contains(&k) => {
                     let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
                     Value::String(raw.get().to_string())
                 }

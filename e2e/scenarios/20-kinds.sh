@@ -31,6 +31,32 @@ sys.exit(0 if any(r in x["resources"] and v in x["apiVersions"] and g in x["apiG
 ' "$1" "$2" "$3"
 }
 
+# The CRD of RESOURCE.GROUP stores a version other than VERSION and has no conversion webhook.
+storage_drops_the_template() { # storage_drops_the_template RESOURCE.GROUP VERSION
+  k get crd "$1" -o json | "$E2E_PY" -c '
+import json, sys
+crd = json.load(sys.stdin)["spec"]
+storage = next(v["name"] for v in crd["versions"] if v["storage"])
+strategy = crd.get("conversion", {}).get("strategy", "None")
+sys.exit(0 if storage != sys.argv[1] and strategy == "None" else 1)
+' "$2"
+}
+
+# The inference-webhook mutation annotations of the CREATE of NAME in NAMESPACE in the audit log.
+webhook_mutations() { # webhook_mutations NAMESPACE NAME
+  "$E2E_PY" - "$E2E_AUDIT_LOG" "$1" "$2" <<'PY'
+import json, sys
+log, ns, name = sys.argv[1:]
+for line in open(log):
+    e = json.loads(line)
+    ref = e.get("objectRef", {})
+    if e.get("verb") == "create" and ref.get("namespace") == ns and ref.get("name") == name:
+        for k, v in e.get("annotations", {}).items():
+            if k.startswith("mutation.webhook.admission.k8s.io/") and "inference-webhook" in v:
+                print(v)
+PY
+}
+
 manifest_path() {
   case "$1" in
     corpus:*) corpus_file "${1#corpus:}" ;;
@@ -69,6 +95,16 @@ kind_row() { # kind_row ROW RESOURCE MANIFEST BACKEND PODS
   name="$(k create --dry-run=client -f "$input" -o jsonpath='{.metadata.name}')"
   k -n "$ns" get "$plural.$version.$group" "$name" -o json >"$stored"
   expect_eq "stored apiVersion" "$("$E2E_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["apiVersion"])' "$stored")" "$group/$version"
+  if storage_drops_the_template "$plural.$group" "$version"; then
+    # Upstream's CRD stores another version and declares no conversion, so the API server keeps
+    # only the fields both versions share: the template is gone once stored, whatever the webhook
+    # did. What can be checked is the webhook's answer, from the API server's own audit log.
+    wait_for 10 bash -c 'grep -q "\"name\":\"$0\"" "$1"' "$name" "$E2E_AUDIT_LOG"
+    expect_contains "audit log of the create" "$(webhook_mutations "$ns" "$name")" '"mutated":true'
+    # Its remains cannot be audited as a workload of either version: do not leave them around.
+    k -n "$ns" delete "$plural.$version.$group" "$name" --wait=false >/dev/null
+    return 0
+  fi
   # Read back through the real schema: every template's labels and port are there, nothing to add.
   local report
   report="$(audit_json "$stored")"

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod rules;
 pub mod templates;
+pub mod unread;
 
 pub use argv::KnownEnv;
 pub use decision::{
@@ -25,6 +26,7 @@ pub use decision::{
 };
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};
+pub use unread::UNREAD_MEMBERS;
 
 use serde_json::Value;
 

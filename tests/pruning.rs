@@ -1,0 +1,160 @@
+//! The engine's reading contract (`engine::UNREAD_MEMBERS`): the server builds only what the
+//! engine reads, so `decide` must answer the same on the object the server parsed and on the
+//! full object. Checked on every real manifest the tests have: `../shared/corpus` and
+//! `../shared/corpus-extra` (read at run time; skipped when absent) and `tests/fixtures`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use inference_webhook::admission;
+use inference_webhook::engine::{Input, Operation, Policy, UNREAD_MEMBERS, catalogue, decide};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+/// The objects with a `kind` and a `spec` of every YAML file under the test's sources.
+fn real_objects() -> Vec<(String, Value)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [
+        "../shared/corpus",
+        "../shared/corpus-extra",
+        "tests/fixtures",
+    ] {
+        yaml_files(&root.join(dir), &mut files);
+    }
+    let mut objects = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            let Ok(value) = Value::deserialize(doc) else {
+                continue;
+            };
+            if value.get("kind").is_some_and(Value::is_string) && value.get("spec").is_some() {
+                objects.push((format!("{}#{i}", file.display()), value));
+            }
+        }
+    }
+    objects
+}
+
+fn every_backend() -> Policy {
+    let mut policy = Policy::default();
+    for e in catalogue::CATALOGUE {
+        if !policy.supports(e.backend) {
+            policy.supported_backends.push(e.backend.to_string());
+        }
+    }
+    policy
+}
+
+fn review(object: &Value, old: Option<&Value>) -> Vec<u8> {
+    let mut request = json!({
+        "uid": "u", "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+        "namespace": "ns", "name": object.pointer("/metadata/name").cloned().unwrap_or_default(),
+        "object": object,
+    });
+    if let Some(old) = old {
+        request["oldObject"] = old.clone();
+    }
+    serde_json::to_vec(
+        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                               "request": request}),
+    )
+    .unwrap()
+}
+
+/// `decide` on what the server parsed from the review, and on the full objects.
+fn both_ways(object: &Value, old: Option<&Value>, policy: &Policy) -> (String, String) {
+    let body = review(object, old);
+    let parsed = admission::parse(&body).unwrap();
+    let pruned = decide(&parsed.input(), policy);
+    let full = decide(
+        &Input {
+            object,
+            old_object: old,
+            operation: parsed.operation,
+            known_env: None,
+        },
+        policy,
+    );
+    (format!("{pruned:?}"), format!("{full:?}"))
+}
+
+#[test]
+fn decide_answers_the_same_on_the_pruned_and_the_full_object_of_every_real_manifest() {
+    let objects = real_objects();
+    assert!(
+        objects.len() >= 20,
+        "tests/fixtures alone has more: {}",
+        objects.len()
+    );
+    let policies = [Policy::default(), every_backend()];
+    let mut unread_seen = 0;
+    for (name, object) in &objects {
+        unread_seen += usize::from(UNREAD_MEMBERS.iter().any(|m| contains_member(object, m)));
+        // An UPDATE whose old object differs only in an unread member still compares templates.
+        let mut old = object.clone();
+        old["metadata"]["labels"]["pruning-test"] = json!("old");
+        for policy in &policies {
+            for old in [None, Some(&old)] {
+                let (pruned, full) = both_ways(object, old, policy);
+                assert_eq!(
+                    pruned,
+                    full,
+                    "{name} ({:?})",
+                    old.map(|_| Operation::Update)
+                );
+            }
+        }
+    }
+    assert!(unread_seen > 0, "no manifest had an unread member to prune");
+}
+
+fn contains_member(value: &Value, member: &str) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k == member || contains_member(v, member)),
+        Value::Array(items) => items.iter().any(|v| contains_member(v, member)),
+        _ => false,
+    }
+}
+
+#[test]
+fn an_env_from_source_is_read_so_a_port_it_may_set_never_denies_in_the_server() {
+    // TGI reads PORT; the ConfigMap an envFrom names may set it. The server must see envFrom.
+    let tgi = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "tgi", "namespace": "ns"},
+        "spec": {"selector": {}, "template": {"spec": {"containers": [{
+            "name": "tgi", "image": "ghcr.io/huggingface/text-generation-inference:2.4.0",
+            "command": ["text-generation-launcher", "--model-id", "m"],
+            "envFrom": [{"configMapRef": {"name": "tgi-config"}}],
+            "ports": [{"name": "http", "containerPort": 2080}]}]}}}});
+    let policy = Policy::from_yaml("supportedBackends: [tgi]", "test").unwrap();
+    let body = review(&tgi, None);
+    let parsed = admission::parse(&body).unwrap();
+    let decision = decide(&parsed.input(), &policy);
+    assert!(!decision.denies(), "{:?}", decision.findings);
+    assert!(
+        decision
+            .findings
+            .iter()
+            .any(|f| f.rule.as_str() == "port-name-conflict"),
+        "{:?}",
+        decision.findings
+    );
+}
