@@ -1,17 +1,14 @@
 //! The AdmissionReview `admission.k8s.io/v1` protocol: body bytes in, engine decision, response
 //! bytes out. This is the hot path of the server, so the envelope is read into borrowed structs
-//! (strings point into the body) and the object into a `serde_json::Value` exactly once.
+//! (strings point into the body) and the object, once, into the engine's borrowed tree.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::engine::{
-    self, Decision, Input, Mode, Operation, Outcome, Policy, Route, UNREAD_MEMBERS,
-};
+use crate::engine::{self, Decision, Input, Json, Mode, Operation, Outcome, Policy, Pruned, Route};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -106,101 +103,10 @@ struct RequestIn<'a> {
     operation: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,
-    #[serde(default)]
-    object: Option<Pruned>,
-    #[serde(default)]
-    old_object: Option<Pruned>,
-}
-
-/// The object as the engine reads it. `status` and `metadata.managedFields` are dropped: no rule
-/// reads them, and in a real cluster they are often most of an object's bytes (twice over on
-/// UPDATE). Members the engine never reads ([`UNREAD_MEMBERS`]) are kept only as their raw
-/// JSON text: an UPDATE that changes them still changes the template, but they are not built
-/// as `Value` trees. Patch paths never point into either.
-struct Pruned(Value);
-
-/// Which members a level of the object drops.
-#[derive(Clone, Copy)]
-enum Level {
-    Object,
-    Metadata,
-    Nested,
-}
-
-impl<'de> Deserialize<'de> for Pruned {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PrunedVisitor(Level::Object)).map(Pruned)
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Level {
-    type Value = Value;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(PrunedVisitor(self))
-    }
-}
-
-struct PrunedVisitor(Level);
-
-impl<'de> serde::de::Visitor<'de> for PrunedVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let value = match (self.0, key.as_ref()) {
-                (Level::Object, "status") | (Level::Metadata, "managedFields") => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    continue;
-                }
-                (Level::Object, "metadata") => map.next_value_seed(Level::Metadata)?,
-                (_, k) if UNREAD_MEMBERS.contains(&k) => {
-                    let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
-                    Value::String(raw.get().to_string())
-                }
-                _ => map.next_value_seed(Level::Nested)?,
-            };
-            out.insert(key.into_owned(), value);
-        }
-        Ok(Value::Object(out))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Level::Nested)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
+    #[serde(borrow, default)]
+    object: Option<Pruned<'a>>,
+    #[serde(borrow, default)]
+    old_object: Option<Pruned<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -224,8 +130,9 @@ pub struct ReviewMeta<'a> {
 pub struct AdmissionRequest<'a> {
     pub meta: ReviewMeta<'a>,
     pub operation: Operation,
-    pub object: Value,
-    pub old_object: Option<Value>,
+    /// The object as the engine reads it ([`engine::unread`]).
+    pub object: Json<'a>,
+    pub old_object: Option<Json<'a>>,
 }
 
 impl AdmissionRequest<'_> {
@@ -266,8 +173,8 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
     let operation_text = request.operation.unwrap_or_default();
     let operation = Operation::parse(&operation_text);
     let object = match (request.object.map(|o| o.0), operation) {
-        (Some(object @ Value::Object(_)), _) => object,
-        (None | Some(Value::Null), Operation::Other) => Value::Null,
+        (Some(object @ Json::Object(_)), _) => object,
+        (None | Some(Json::Null), Operation::Other) => Json::Null,
         _ => {
             return Err(ReviewError::ObjectNotAnObject {
                 uid: uid.into_owned(),
@@ -388,7 +295,7 @@ pub fn review<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn body(v: Value) -> Vec<u8> {
         serde_json::to_vec(&v).unwrap_or_default()
@@ -450,6 +357,7 @@ mod tests {
             "spec": {"status": 1, "template": {"metadata": {"managedFields": 2}}}
         });
         let r = parse(&b).map(|r| (r.object, r.old_object));
+        let want = Json::from(&want);
         assert_eq!(r.ok(), Some((want.clone(), Some(want))));
     }
 
@@ -584,12 +492,19 @@ mod tests {
         };
         let parsed = update(deployment("1"), deployment("1"));
         let request = parse(&parsed).map_err(|e| e.to_string());
-        let container = request
-            .as_ref()
-            .map(|r| r.object["spec"]["template"]["spec"]["containers"][0].clone());
+        let resources = request.as_ref().map(|r| {
+            r.object
+                .get("spec")
+                .and_then(|s| s.get("template"))
+                .and_then(|t| t.get("spec"))
+                .and_then(|s| s.get("containers"))
+                .and_then(|c| c.as_array()?.first())
+                .and_then(|c| c.get("resources"))
+                .cloned()
+        });
         assert_eq!(
-            container.as_ref().map(|c| c["resources"].clone()),
-            Ok(json!(r#"{"limits":{"cpu":"1"}}"#)),
+            resources,
+            Ok(Some(Json::Unread(r#"{"limits":{"cpu":"1"}}"#.into()))),
             "kept as raw text, not as a tree"
         );
         let policy = Policy::default();

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use inference_webhook::engine::{Input, KnownEnv, Operation, Policy, decide};
+use inference_webhook::engine::{Input, Json, KnownEnv, Operation, Policy, decide};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -107,7 +107,7 @@ fn detected_engines_match_the_corpus_sources() {
         for doc in documents(&dir.join(&row.file)) {
             let d = decide(
                 &Input {
-                    object: &doc,
+                    object: &Json::from(&doc),
                     old_object: None,
                     operation: Operation::Create,
                     known_env: None,
@@ -331,7 +331,7 @@ fn detections_match_corpus_extra_expectations() {
         docs.iter().for_each(|d| known.add(d));
         let d = decide(
             &Input {
-                object: doc,
+                object: &Json::from(doc),
                 old_object: None,
                 operation: Operation::Create,
                 known_env: Some(&known),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use inference_webhook::engine::{Input, Level, Mode, Operation, Policy, Route, decide};
+use inference_webhook::engine::{Input, Json, Level, Mode, Operation, Policy, Route, decide};
 use serde_json::{Value, json};
 
 fn vllm_container() -> Value {
@@ -336,7 +336,7 @@ fn updates_that_leave_the_template_alone_do_not_restart_pods() {
     assert_eq!(d.patch.len(), 3);
     let d = decide(
         &Input {
-            object: &changed,
+            object: &Json::from(&changed),
             old_object: None,
             operation: Operation::Update,
             known_env: None,
@@ -360,7 +360,7 @@ fn opted_out_objects_and_deletes_are_skipped() {
     assert!(create(&obj).skipped.is_some());
     let d = decide(
         &Input {
-            object: &obj,
+            object: &Json::from(&obj),
             old_object: None,
             operation: Operation::Other,
             known_env: None,

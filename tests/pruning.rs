@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Input, Operation, Policy, UNREAD_MEMBERS, catalogue, decide};
+use inference_webhook::engine::{
+    Input, Json, Operation, Policy, UNREAD_MEMBERS, catalogue, decide,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -82,10 +84,11 @@ fn both_ways(object: &Value, old: Option<&Value>, policy: &Policy) -> (String, S
     let body = review(object, old);
     let parsed = admission::parse(&body).unwrap();
     let pruned = decide(&parsed.input(), policy);
+    let old = old.map(Json::from);
     let full = decide(
         &Input {
-            object,
-            old_object: old,
+            object: &Json::from(object),
+            old_object: old.as_ref(),
             operation: parsed.operation,
             known_env: None,
         },

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::{
-    Decision, Finding, Input, KnownEnv, Level, Mode, Operation, Outcome, PatchOp, Policy, Route,
-    TemplateReport, decide,
+    Decision, Finding, Input, Json, KnownEnv, Level, Mode, Operation, Outcome, PatchOp, Policy,
+    Route, TemplateReport, decide,
 };
 
 use super::junit::Junit;
@@ -222,7 +222,7 @@ pub struct Reporter<W: Write> {
 pub fn judge(policy: &Policy, value: &Value, known_env: Option<&KnownEnv>) -> Decision {
     decide(
         &Input {
-            object: value,
+            object: &Json::from(value),
             old_object: None,
             operation: Operation::Create,
             known_env,

@@ -8,6 +8,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
+use super::json::Json;
+
 /// How deep `sh -c "bash -c '...'"` nesting is followed.
 const MAX_SHELL_DEPTH: usize = 4;
 
@@ -77,15 +79,15 @@ impl Default for Vars {
 impl Vars {
     /// Build from a container's `env` list, in order: each literal value may use `$(NAME)` of the
     /// variables defined before it, as the kubelet does (so references cannot loop).
-    pub fn from_env(env: Option<&serde_json::Value>) -> Vars {
+    pub fn from_env(env: Option<&Json<'_>>) -> Vars {
         Vars::from_container(env, None, None)
     }
 
     /// Build from a container's `envFrom` and `env` (which wins, as in the kubelet), resolving
     /// ConfigMaps of `known` in `namespace`.
     pub fn from_container(
-        env: Option<&serde_json::Value>,
-        env_from: Option<&serde_json::Value>,
+        env: Option<&Json<'_>>,
+        env_from: Option<&Json<'_>>,
         known: Option<(&KnownEnv, &str)>,
     ) -> Vars {
         let mut vars = Vars::default();
@@ -817,7 +819,7 @@ mod tests {
     #[test]
     fn variables_come_from_env_and_assignments() {
         let env = json!([{"name": "PORT", "value": "8000"}, {"name": "P2", "value": "$(PORT)1"}]);
-        let mut vars = Vars::from_env(Some(&env));
+        let mut vars = Vars::from_env(Some(&Json::from(&env)));
         assert_eq!(vars.get("P2"), Some("80001"));
         let c = commands(
             &strings(&[
@@ -837,7 +839,7 @@ mod tests {
     #[test]
     fn kubernetes_expansion_keeps_unknown_and_escaped_references() {
         let env = json!([{"name": "A", "value": "$(B)"}, {"name": "B", "value": "$(A)"}]);
-        let vars = Vars::from_env(Some(&env));
+        let vars = Vars::from_env(Some(&Json::from(&env)));
         // A is defined before B exists: it keeps `$(B)`; B sees A's value. No loop.
         assert_eq!(vars.get("A"), Some("$(B)"));
         assert_eq!(vars.get("B"), Some("$(B)"));
@@ -852,7 +854,7 @@ mod tests {
                 json!({"name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1)}),
             );
         }
-        let vars = Vars::from_env(Some(&json!(env)));
+        let vars = Vars::from_env(Some(&Json::from(&json!(env))));
         let longest = (0..40)
             .filter_map(|i| vars.get(&format!("V{i}")))
             .map(str::len)

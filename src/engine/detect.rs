@@ -7,8 +7,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
 use super::catalogue::{
     CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, ImageMatch, LOOKALIKE_WORDS,
@@ -16,6 +14,7 @@ use super::catalogue::{
 };
 use super::decision::Strength;
 use super::image::{self, ImageRef};
+use super::json::Json;
 
 /// An engine found in a container.
 #[derive(Debug)]
@@ -51,8 +50,8 @@ pub struct Seen<'k> {
 }
 
 /// Detect the engine of one (non-init) container.
-pub fn detect(container: &Value, seen: Seen<'_>) -> Option<Found> {
-    let image_text = container.get("image").and_then(Value::as_str);
+pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
+    let image_text = container.get("image").and_then(Json::as_str);
     let image = image_text.and_then(image::parse);
     let command = string_list(container.get("command"));
     let args = string_list(container.get("args"));
@@ -157,14 +156,14 @@ pub fn detect(container: &Value, seen: Seen<'_>) -> Option<Found> {
 }
 
 /// An engine and the evidence for it, before its port and switches are read.
-struct Judged<'c> {
+struct Judged<'c, 'a> {
     spec: &'static EngineSpec,
     strength: Strength,
-    container: &'c Value,
+    container: &'c Json<'a>,
     evidence: Vec<String>,
 }
 
-impl Judged<'_> {
+impl Judged<'_, '_> {
     fn found(mut self, cmd: &Cmd, vars: &Vars, seen: Seen<'_>) -> Found {
         let spec = self.spec;
         if let Some(marker) = worker_flag(spec, cmd, seen.worker_variant, &mut self.evidence) {
@@ -449,23 +448,23 @@ fn parse_port(value: &str, shown: &str, source: String, weak: bool) -> Result<Po
 
 /// For a port flag whose value cannot be read: the container's only port named `port_name`,
 /// else its only port. Never a port the container does not declare.
-fn declared_port(container: &Value, port_name: &str) -> Option<Port> {
-    let ports: Vec<&Value> = container
+fn declared_port(container: &Json<'_>, port_name: &str) -> Option<Port> {
+    let ports: Vec<&Json<'_>> = container
         .get("ports")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .into_iter()
         .flatten()
         .collect();
-    let number = |p: &Value| {
+    let number = |p: &Json<'_>| {
         p.get("containerPort")
-            .and_then(Value::as_u64)
+            .and_then(Json::as_u64)
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| *n > 0)
     };
-    let named: Vec<&Value> = ports
+    let named: Vec<&Json<'_>> = ports
         .iter()
         .copied()
-        .filter(|p| p.get("name").and_then(Value::as_str) == Some(port_name))
+        .filter(|p| p.get("name").and_then(Json::as_str) == Some(port_name))
         .collect();
     let (only, how) = match (named.as_slice(), ports.as_slice()) {
         ([one], _) => (
@@ -542,11 +541,11 @@ fn show(img: &ImageRef) -> String {
     }
 }
 
-fn string_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
+fn string_list(v: Option<&Json<'_>>) -> Vec<String> {
+    v.and_then(Json::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(Value::as_str)
+                .filter_map(Json::as_str)
                 .map(str::to_string)
                 .collect()
         })
@@ -556,7 +555,12 @@ fn string_list(v: Option<&Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Detection of a container written as a `serde_json::Value`.
+    fn detect(container: &Value, seen: Seen<'_>) -> Option<Found> {
+        super::detect(&Json::from(container), seen)
+    }
 
     type Summary = (&'static str, bool, Option<Result<u16, String>>);
 

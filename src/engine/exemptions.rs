@@ -4,7 +4,7 @@
 //! (no reason, an unknown rule id, a rule the policy forbids exempting) is not applied to that
 //! rule and is itself reported; those findings about the annotations cannot be exempted.
 
-use serde_json::Value;
+use super::json::Json;
 
 use super::decision::{Exemption, Finding};
 use super::path::{Tok, display};
@@ -12,13 +12,13 @@ use super::policy::Policy;
 use super::rules::RuleId;
 
 /// Mark the findings the object's exemption annotations cover, and report misused exemptions.
-pub fn apply(metadata: Option<&Value>, policy: &Policy, findings: &mut Vec<Finding>) {
+pub fn apply(metadata: Option<&Json<'_>>, policy: &Policy, findings: &mut Vec<Finding>) {
     let keys = &policy.exemptions;
     let annotation = |key: &str| {
         metadata
             .and_then(|m| m.get("annotations"))
             .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
     };
     let Some(listed) = annotation(&keys.rules_annotation) else {
         return;

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::argv::KnownEnv;
 use super::catalogue::family_of;
 use super::decision::{Detection, Finding, TemplateReport};
 use super::detect::{Found, Seen, detect};
+use super::json::{Json, Object};
 use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
@@ -75,7 +76,7 @@ struct Container<'t> {
     /// Display path, in the layer that defines the container when there is one.
     display: String,
     found: Found,
-    value: &'t Value,
+    value: &'t Json<'t>,
 }
 
 pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
@@ -88,9 +89,9 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         detections: Vec::new(),
     };
     let eff = t.effective.as_ref();
-    let containers: &[Value] = match eff.get("spec").and_then(|s| s.get("containers")) {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => &[],
+    let containers: &[Json<'_>] = match eff.get("spec").and_then(|s| s.get("containers")) {
+        Some(Json::Array(a)) => a,
+        None | Some(Json::Null) => &[],
         Some(_) => {
             cx.report(
                 RuleId::UnreadableTemplate,
@@ -100,10 +101,10 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             return report;
         }
     };
-    let empty = Map::new();
+    let empty = Object::new();
     let labels = match eff.get("metadata").and_then(|m| m.get("labels")) {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => &empty,
+        Some(Json::Object(m)) => m,
+        None | Some(Json::Null) => &empty,
         Some(_) => {
             cx.report(
                 RuleId::UnreadableTemplate,
@@ -133,7 +134,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         if let Some(f) = detect(c, seen) {
             let name = c
                 .get("name")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .unwrap_or_default()
                 .to_string();
             let display = match locate(t, &names, &name, i) {
@@ -267,7 +268,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     };
     report.backend = Some(
         canonical
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|_| label_ok)
             .unwrap_or(primary.found.spec.backend)
             .to_string(),
@@ -286,7 +287,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     }
     if canonical.is_none() {
         let value = legacy
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|_| label_ok)
             .unwrap_or(primary.found.spec.backend);
         missing.push((keys.backend.clone(), json!(value)));
@@ -405,7 +406,7 @@ struct PortPlan {
 fn plan_port<'a>(
     t: &PodTemplate<'a>,
     names: &LayerNames<'a>,
-    containers: &[Value],
+    containers: &[Json<'_>],
     engine: &Container<'_>,
     port: u16,
     cx: &mut Context<'_, '_, '_>,
@@ -414,10 +415,10 @@ fn plan_port<'a>(
     // Port names are unique in a pod: look at every container.
     for (ci, c) in containers.iter().enumerate() {
         for (pi, p) in ports(c) {
-            if p.get("name").and_then(Value::as_str) != Some(name) {
+            if p.get("name").and_then(Json::as_str) != Some(name) {
                 continue;
             }
-            let number = p.get("containerPort").and_then(Value::as_u64);
+            let number = p.get("containerPort").and_then(Json::as_u64);
             if number == Some(u64::from(port)) {
                 return None;
             }
@@ -446,9 +447,9 @@ fn plan_port<'a>(
         }
     }
     let same_number = ports(engine.value)
-        .find(|(_, p)| p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port)));
+        .find(|(_, p)| p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port)));
     if let Some((_, p)) = same_number
-        && let Some(other) = p.get("name").and_then(Value::as_str)
+        && let Some(other) = p.get("name").and_then(Json::as_str)
     {
         cx.report(
             RuleId::MetricsPortNamedOtherwise,
@@ -467,7 +468,7 @@ fn plan_port<'a>(
     let (path, value) = match locate(t, names, &engine.name, index)? {
         Located::At(cpath, layer_container) => {
             let unnamed_here = ports(layer_container).find(|(_, p)| {
-                p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port))
+                p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port))
                     && p.get("name").is_none()
             });
             match unnamed_here {
@@ -503,12 +504,12 @@ impl<'a> LayerNames<'a> {
             let mut names = HashMap::new();
             let list = layer.value.get("spec").and_then(|s| s.get("containers"));
             for (j, c) in list
-                .and_then(Value::as_array)
+                .and_then(Json::as_array)
                 .into_iter()
                 .flatten()
                 .enumerate()
             {
-                if let Some(name) = c.get("name").and_then(Value::as_str) {
+                if let Some(name) = c.get("name").and_then(Json::as_str) {
                     names.entry(name).or_insert(j);
                 }
             }
@@ -520,7 +521,7 @@ impl<'a> LayerNames<'a> {
 
 enum Located<'a> {
     /// The container's entry in a writable layer.
-    At(Path, &'a Value),
+    At(Path, &'a Json<'a>),
     /// Only in a shared role template: add an entry to the reference's patch.
     Append(Path),
 }
@@ -537,7 +538,7 @@ fn locate<'a>(
             .value
             .get("spec")
             .and_then(|s| s.get("containers"))
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
         else {
             continue;
         };
@@ -559,10 +560,10 @@ fn locate<'a>(
     }
 }
 
-fn ports(container: &Value) -> impl Iterator<Item = (usize, &Value)> {
+fn ports<'c, 'a>(container: &'c Json<'a>) -> impl Iterator<Item = (usize, &'c Json<'a>)> {
     container
         .get("ports")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .into_iter()
         .flatten()
         .enumerate()

@@ -9,6 +9,7 @@ pub mod decision;
 pub mod detect;
 pub mod exemptions;
 pub mod image;
+pub mod json;
 pub mod judge;
 pub mod kinds;
 pub mod labels;
@@ -24,11 +25,10 @@ pub use decision::{
     Decision, Detection, Exemption, Finding, Mode, Outcome, PatchOp, Route, Strength,
     TemplateReport,
 };
+pub use json::{Json, Object};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};
-pub use unread::UNREAD_MEMBERS;
-
-use serde_json::Value;
+pub use unread::{Pruned, UNREAD_MEMBERS};
 
 use judge::{Context, Workload};
 use plan::PatchBuilder;
@@ -55,9 +55,9 @@ impl Operation {
 /// What the engine reviews.
 #[derive(Clone, Copy, Debug)]
 pub struct Input<'a> {
-    pub object: &'a Value,
+    pub object: &'a Json<'a>,
     /// The object before an UPDATE.
-    pub old_object: Option<&'a Value>,
+    pub old_object: Option<&'a Json<'a>>,
     pub operation: Operation,
     /// ConfigMaps the front door knows (the audit command's other documents), for `envFrom`
     /// and `configMapKeyRef` variables; `None` in the webhook.
@@ -99,7 +99,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     let workload = workload_of(metadata);
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or_default();
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
@@ -123,18 +123,18 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision
 }
 
-fn kind_of(object: &Value) -> Option<&'static kinds::KindSpec> {
+fn kind_of(object: &Json<'_>) -> Option<&'static kinds::KindSpec> {
     let api_version = object.get("apiVersion")?.as_str()?;
     let kind = object.get("kind")?.as_str()?;
     kinds::lookup(api_version, kind)
 }
 
-fn opted_out(metadata: Option<&Value>, policy: &Policy) -> Option<String> {
+fn opted_out(metadata: Option<&Json<'_>>, policy: &Policy) -> Option<String> {
     let metadata = metadata?;
     let annotation = metadata
         .get("annotations")
         .and_then(|a| a.get(&policy.opt_out_annotation))
-        .and_then(Value::as_str);
+        .and_then(Json::as_str);
     if annotation.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return Some(format!(
             "opted out by annotation {}: \"true\"",
@@ -144,33 +144,33 @@ fn opted_out(metadata: Option<&Value>, policy: &Policy) -> Option<String> {
     let label = metadata
         .get("labels")
         .and_then(|l| l.get(&policy.opt_out_label))
-        .and_then(Value::as_str);
+        .and_then(Json::as_str);
     (label == Some("disabled"))
         .then(|| format!("opted out by label {}: disabled", policy.opt_out_label))
 }
 
 /// The workload name: the controlling owner's name for an object a controller made (it
 /// inherits its parent's workload), else the object's name, else its `generateName` stem.
-fn workload_of(metadata: Option<&Value>) -> Option<Workload> {
+fn workload_of(metadata: Option<&Json<'_>>) -> Option<Workload> {
     let metadata = metadata?;
     let owner = metadata
         .get("ownerReferences")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .and_then(|refs| {
             refs.iter()
-                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+                .find(|r| r.get("controller").and_then(Json::as_bool) == Some(true))
                 .or_else(|| refs.first())
         })
         .and_then(|r| r.get("name"))
-        .and_then(Value::as_str);
+        .and_then(Json::as_str);
     let name = owner
-        .or_else(|| metadata.get("name").and_then(Value::as_str))
+        .or_else(|| metadata.get("name").and_then(Json::as_str))
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .or_else(|| {
             metadata
                 .get("generateName")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .map(|g| g.trim_end_matches(['-', '.']).to_string())
                 .filter(|g| !g.is_empty())
         })?;

@@ -1,7 +1,7 @@
 //! Paths into a JSON object: as RFC 6901 pointers for patches, and in the dotted form people
 //! read in messages (`spec.template.metadata.labels["alibabacloud.com/inference-workload"]`).
 
-use serde_json::Value;
+use super::json::Json;
 
 use super::labels::escape_pointer_token;
 
@@ -61,7 +61,7 @@ pub fn display(path: &[Tok]) -> String {
 }
 
 /// The value at a path, if every step exists.
-pub fn get<'a>(v: &'a Value, path: &[Tok]) -> Option<&'a Value> {
+pub fn get<'v, 'a>(v: &'v Json<'a>, path: &[Tok]) -> Option<&'v Json<'a>> {
     path.iter().try_fold(v, |cur, t| match t {
         Tok::Key(k) => cur.as_object()?.get(k),
         Tok::Index(i) => cur.as_array()?.get(*i),

@@ -7,14 +7,23 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::decision::PatchOp;
+use super::json::Json;
 use super::path::{self, Path, Tok};
 
 pub struct PatchBuilder<'a> {
-    doc: &'a Value,
+    doc: &'a Json<'a>,
     ops: Vec<(Path, Value)>,
     /// Index of `ops` by path, for those that can own later additions (no `Append` step): a
     /// scan of every operation per addition is quadratic in objects with thousands of templates.
     owners: HashMap<Path, usize>,
+}
+
+/// What stands at a path, in the object or in a planned operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Map,
+    List,
+    Other,
 }
 
 /// Why an addition was not planned.
@@ -25,7 +34,7 @@ pub struct Blocked {
 }
 
 impl<'a> PatchBuilder<'a> {
-    pub fn new(doc: &'a Value) -> Self {
+    pub fn new(doc: &'a Json<'a>) -> Self {
         PatchBuilder {
             doc,
             ops: Vec::new(),
@@ -51,8 +60,8 @@ impl<'a> PatchBuilder<'a> {
             match self.lookup(prefix) {
                 Some(found) => {
                     let fits = match next {
-                        Tok::Key(_) => found.is_object(),
-                        Tok::Append | Tok::Index(_) => found.is_array(),
+                        Tok::Key(_) => found == Shape::Map,
+                        Tok::Append | Tok::Index(_) => found == Shape::List,
                     };
                     if !fits {
                         return Err(Blocked {
@@ -106,13 +115,27 @@ impl<'a> PatchBuilder<'a> {
     /// The value at `prefix`, in the object or a planned operation. A YAML/JSON `null` map or
     /// list (`metadata:` with nothing under it) is absent, as the API server reads it: the
     /// operation that creates it replaces the null.
-    fn lookup(&self, prefix: &[Tok]) -> Option<&Value> {
+    fn lookup(&self, prefix: &[Tok]) -> Option<Shape> {
         if let Some(v) = path::get(self.doc, prefix).filter(|v| !v.is_null()) {
-            return Some(v);
+            return Some(match v {
+                Json::Object(_) => Shape::Map,
+                Json::Array(_) => Shape::List,
+                _ => Shape::Other,
+            });
         }
-        self.owning_op(prefix).and_then(|i| {
-            let (op_path, op_value) = &self.ops[i];
-            path::get(op_value, &prefix[op_path.len()..])
+        let i = self.owning_op(prefix)?;
+        let (op_path, op_value) = &self.ops[i];
+        let planned = prefix[op_path.len()..]
+            .iter()
+            .try_fold(op_value, |cur, t| match t {
+                Tok::Key(k) => cur.get(k),
+                Tok::Index(i) => cur.get(*i),
+                Tok::Append => None,
+            })?;
+        Some(match planned {
+            Value::Object(_) => Shape::Map,
+            Value::Array(_) => Shape::List,
+            _ => Shape::Other,
         })
     }
 
@@ -165,6 +188,7 @@ mod tests {
     #[test]
     fn missing_parents_are_created_once_and_later_additions_fold_in() {
         let doc = json!({"spec": {"role": {"templateRef": {"name": "base"}}}});
+        let doc = Json::from(&doc);
         let mut b = PatchBuilder::new(&doc);
         b.add(
             &keys(&[
@@ -208,6 +232,7 @@ mod tests {
     #[test]
     fn existing_parents_get_one_operation_per_member() {
         let doc = json!({"metadata": {"labels": {}}, "ports": []});
+        let doc = Json::from(&doc);
         let mut b = PatchBuilder::new(&doc);
         b.add(&keys(&["metadata", "labels", "a/b"]), json!("x"))
             .expect("planned");
@@ -226,6 +251,7 @@ mod tests {
     #[test]
     fn a_scalar_in_the_way_blocks_the_addition() {
         let doc = json!({"metadata": {"labels": "oops"}});
+        let doc = Json::from(&doc);
         let mut b = PatchBuilder::new(&doc);
         assert_eq!(
             b.add(&keys(&["metadata", "labels", "x"]), json!("v")),

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use super::json::Json;
 
 use super::kinds::{KindSpec, Site};
 use super::path::{self, Path, Tok};
@@ -14,7 +14,7 @@ use super::path::{self, Path, Tok};
 /// A writable layer of a template: the inline template itself or a patch over it.
 #[derive(Debug)]
 pub struct Layer<'a> {
-    pub value: &'a Value,
+    pub value: &'a Json<'a>,
     pub path: Path,
 }
 
@@ -25,7 +25,7 @@ pub struct PodTemplate<'a> {
     pub display: String,
     pub role: Option<String>,
     pub variant: Option<&'static str>,
-    pub effective: Cow<'a, Value>,
+    pub effective: Cow<'a, Json<'a>>,
     /// Where the template's labels live (the inline template or the reference's patch).
     pub labels_at: Path,
     /// Writable layers that may hold containers, innermost first.
@@ -45,16 +45,16 @@ pub struct Walk<'a> {
 }
 
 /// Walk an object of a handled kind.
-pub fn pod_templates<'a>(object: &'a Value, kind: &KindSpec) -> Walk<'a> {
+pub fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
     let mut walk = Walk::default();
     // By name, the first of each name winning: one search per reference is quadratic.
-    let mut role_templates: HashMap<&str, &Value> = HashMap::new();
+    let mut role_templates: HashMap<&str, &Json<'a>> = HashMap::new();
     let listed = kind
         .role_templates
         .and_then(|p| path::get(object, &path::join(&[], p)))
-        .and_then(Value::as_array);
+        .and_then(Json::as_array);
     for t in listed.into_iter().flatten() {
-        if let Some(name) = t.get("name").and_then(Value::as_str) {
+        if let Some(name) = t.get("name").and_then(Json::as_str) {
             role_templates.entry(name).or_insert(t);
         }
     }
@@ -111,17 +111,17 @@ fn site_steps(at: &str) -> Vec<Step<'_>> {
 
 /// Resolve a site path with `[]` into the pattern objects it names, capturing role names.
 fn expand<'a>(
-    v: &'a Value,
+    v: &'a Json<'a>,
     steps: &[Step<'_>],
     at: Path,
     role: Option<String>,
-    out: &mut Vec<(Path, &'a Value, Option<String>)>,
+    out: &mut Vec<(Path, &'a Json<'a>, Option<String>)>,
     walk: &mut Walk<'a>,
 ) {
     let Some((step, rest)) = steps.split_first() else {
         match v {
-            Value::Object(_) => out.push((at, v, role)),
-            Value::Null => {}
+            Json::Object(_) => out.push((at, v, role)),
+            Json::Null => {}
             _ => walk
                 .unreadable
                 .push((path::display(&at), "is not an object".into())),
@@ -137,24 +137,24 @@ fn expand<'a>(
     };
     match step {
         Step::Key(k) => {
-            if let Some(next) = obj.get(*k) {
+            if let Some(next) = obj.get(k) {
                 expand(next, rest, path::key(&at, k), role, out, walk);
             }
         }
-        Step::Each(k) => match obj.get(*k) {
-            Some(Value::Array(items)) => {
+        Step::Each(k) => match obj.get(k) {
+            Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let mut p = path::key(&at, k);
                     p.push(Tok::Index(i));
                     let role = if *k == "roles" {
-                        item.get("name").and_then(Value::as_str).map(str::to_string)
+                        item.get("name").and_then(Json::as_str).map(str::to_string)
                     } else {
                         role.clone()
                     };
                     expand(item, rest, p, role, out, walk);
                 }
             }
-            Some(Value::Null) | None => {}
+            Some(Json::Null) | None => {}
             Some(_) => walk
                 .unreadable
                 .push((path::display(&path::key(&at, k)), "is not a list".into())),
@@ -165,15 +165,15 @@ fn expand<'a>(
 fn visit<'a>(
     site: &Site,
     at: Path,
-    pattern: &'a Value,
+    pattern: &'a Json<'a>,
     role: Option<String>,
-    role_templates: &HashMap<&str, &'a Value>,
+    role_templates: &HashMap<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) {
     let tpl_path = path::join(&at, site.template);
     let inline = path::get(pattern, &path::join(&[], site.template));
     let (display, effective, labels_at, layers, append_at) = match inline {
-        Some(v @ Value::Object(_)) => (
+        Some(v @ Json::Object(_)) => (
             path::display(&tpl_path),
             Cow::Borrowed(v),
             path::join(&tpl_path, "metadata.labels"),
@@ -196,7 +196,7 @@ fn visit<'a>(
                 return;
             };
             let ref_display = path::display(&path::key(&at, ref_key));
-            let Some(name) = reference.get("name").and_then(Value::as_str) else {
+            let Some(name) = reference.get("name").and_then(Json::as_str) else {
                 walk.unreadable
                     .push((ref_display, "has no name of a role template".into()));
                 return;
@@ -216,7 +216,7 @@ fn visit<'a>(
             };
             let patch_path = path::join(&at, patch_rel);
             let (effective, layers) = match path::get(pattern, &path::join(&[], patch_rel)) {
-                Some(p @ Value::Object(_)) => (
+                Some(p @ Json::Object(_)) => (
                     Cow::Owned(merge(base, p)),
                     vec![Layer {
                         value: p,
@@ -240,7 +240,8 @@ fn visit<'a>(
         }
     };
 
-    let variants: Vec<(&'static str, Option<(&'a Value, Path)>)> = if let Some(v) = site.variant {
+    let variants: Vec<(&'static str, Option<(&'a Json<'a>, Path)>)> = if let Some(v) = site.variant
+    {
         vec![(v, None)]
     } else {
         let patches: Vec<_> = site
@@ -312,38 +313,27 @@ fn merge_key(list: &str) -> Option<&'static str> {
 
 /// Strategic-merge `patch` over `base` as far as detection needs: maps merge, pod-spec lists
 /// merge by their keys, other lists and scalars are replaced, `null` deletes.
-pub fn merge(base: &Value, patch: &Value) -> Value {
+pub fn merge<'a>(base: &Json<'a>, patch: &Json<'a>) -> Json<'a> {
     merge_in(base, patch, None)
 }
 
-fn merge_in(base: &Value, patch: &Value, list_key: Option<&str>) -> Value {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            let mut out: Map<String, Value> = b.clone();
-            for (k, pv) in p {
-                if pv.is_null() {
-                    out.remove(k);
-                } else if let Some(bv) = b.get(k) {
-                    out.insert(k.clone(), merge_in(bv, pv, merge_key(k)));
-                } else {
-                    out.insert(k.clone(), pv.clone());
-                }
-            }
-            Value::Object(out)
+fn merge_in<'a>(base: &Json<'a>, patch: &Json<'a>, list_key: Option<&str>) -> Json<'a> {
+    match (base, patch, list_key) {
+        (Json::Object(b), Json::Object(p), _) => {
+            Json::Object(b.merged(p, |k, bv, pv| merge_in(bv, pv, merge_key(k))))
         }
-        (Value::Array(b), Value::Array(p)) if list_key.is_some() => {
-            let key = list_key.unwrap_or_default();
+        (Json::Array(b), Json::Array(p), Some(key)) => {
             let mut out = b.clone();
-            // Items by merge key (its JSON text), the first of each winning: one search per
-            // patch item is quadratic in long lists.
+            // Items by merge key, the first of each winning: one search per patch item is
+            // quadratic in long lists.
             let mut by_key: HashMap<String, usize> = HashMap::new();
             for (i, o) in out.iter().enumerate() {
                 if let Some(id) = o.get(key) {
-                    by_key.entry(id.to_string()).or_insert(i);
+                    by_key.entry(merge_id(id)).or_insert(i);
                 }
             }
             for item in p {
-                let id = item.get(key).map(Value::to_string);
+                let id = item.get(key).map(merge_id);
                 match id.as_ref().and_then(|id| by_key.get(id).copied()) {
                     Some(i) => out[i] = merge_in(&out[i], item, None),
                     None => {
@@ -354,9 +344,17 @@ fn merge_in(base: &Value, patch: &Value, list_key: Option<&str>) -> Value {
                     }
                 }
             }
-            Value::Array(out)
+            Json::Array(out)
         }
-        (_, p) => p.clone(),
+        (_, p, _) => p.clone(),
+    }
+}
+
+/// A merge key's identity: a name and the number 80 differ from the strings "80".
+fn merge_id(id: &Json<'_>) -> String {
+    match id {
+        Json::String(s) => format!("{s:?}"),
+        other => format!("{other:?}"),
     }
 }
 
@@ -369,12 +367,13 @@ mod tests {
     fn merge_follows_strategic_merge_keys() {
         let base = json!({"spec": {"containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 1}]}], "nodeSelector": {"a": "1"}}});
         let patch = json!({"spec": {"containers": [{"name": "a", "command": ["c"], "ports": [{"containerPort": 1, "name": "http"}]}, {"name": "b"}], "nodeSelector": null}});
+        let want = json!({"spec": {"containers": [
+            {"name": "a", "image": "x", "ports": [{"containerPort": 1, "name": "http"}], "command": ["c"]},
+            {"name": "b"}
+        ]}});
         assert_eq!(
-            merge(&base, &patch),
-            json!({"spec": {"containers": [
-                {"name": "a", "image": "x", "ports": [{"containerPort": 1, "name": "http"}], "command": ["c"]},
-                {"name": "b"}
-            ]}})
+            merge(&Json::from(&base), &Json::from(&patch)),
+            Json::from(&want)
         );
     }
 }

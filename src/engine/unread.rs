@@ -1,11 +1,20 @@
 //! The engine's reading contract: members it never reads, so a front door may skip building
-//! them. The server keeps them as raw text rather than `Value` trees (a real object's probes,
-//! resources and volumes are much of its bytes); `tests/pruning.rs` checks that [`decide`]
-//! answers the same on pruned and full objects, for every real manifest the tests have.
+//! them. [`Pruned`] reads an object that way: `status` and `metadata.managedFields` are dropped
+//! (in a real cluster they are often most of an object's bytes, twice over on UPDATE), and the
+//! members of [`UNREAD_MEMBERS`] are kept only as their JSON text, so that an UPDATE that
+//! changes them still changes the template. `tests/pruning.rs` checks that [`decide`] answers
+//! the same on pruned and full objects, for every real manifest the tests have.
 //!
 //! A rule that starts reading one of these members must take it off this list.
 //!
 //! [`decide`]: super::decide
+
+use std::borrow::Cow;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::json::{Json, Object};
 
 /// Object members, at any depth, that no rule, detection or patch reads or points into.
 /// `envFrom` is not among them: an `envFrom` source may set a port variable.
@@ -27,3 +36,118 @@ pub const UNREAD_MEMBERS: &[&str] = &[
     "volumeMounts",
     "volumes",
 ];
+
+/// An object read under the contract; strings borrow from the text where they can.
+pub struct Pruned<'de>(pub Json<'de>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pruned<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Level::Object.deserialize(d).map(Pruned)
+    }
+}
+
+/// Which members a level of the object drops.
+#[derive(Clone, Copy)]
+enum Level {
+    Object,
+    Metadata,
+    Nested,
+}
+
+impl<'de> DeserializeSeed<'de> for Level {
+    type Value = Json<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Level {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut out = Object::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let value = match (self, key.as_ref()) {
+                (Level::Object, "status") | (Level::Metadata, "managedFields") => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                (Level::Object, "metadata") => map.next_value_seed(Level::Metadata)?,
+                (_, k) if UNREAD_MEMBERS.contains(&k) => {
+                    let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
+                    Json::Unread(Cow::Borrowed(raw.get()))
+                }
+                _ => map.next_value_seed(Level::Nested)?,
+            };
+            out.push(key, value);
+        }
+        Ok(Json::Object(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Level::Nested)? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
+        // JSON text has no NaN or infinity; `Number` refuses only those.
+        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v.to_string())))
+    }
+}
+
+/// An object key, borrowed unless it has escapes (serde's own `Cow` always copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}

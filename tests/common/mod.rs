@@ -1,7 +1,7 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use inference_webhook::engine::{Decision, Input, Operation, Policy, decide};
+use inference_webhook::engine::{Decision, Input, Json, Operation, Policy, decide};
 use serde_json::{Value, json};
 
 pub fn create(object: &Value) -> Decision {
@@ -11,7 +11,7 @@ pub fn create(object: &Value) -> Decision {
 pub fn create_with(object: &Value, policy: &Policy) -> Decision {
     decide(
         &Input {
-            object,
+            object: &Json::from(object),
             old_object: None,
             operation: Operation::Create,
             known_env: None,
@@ -23,8 +23,8 @@ pub fn create_with(object: &Value, policy: &Policy) -> Decision {
 pub fn update(old: &Value, object: &Value) -> Decision {
     decide(
         &Input {
-            object,
-            old_object: Some(old),
+            object: &Json::from(object),
+            old_object: Some(&Json::from(old)),
             operation: Operation::Update,
             known_env: None,
         },
