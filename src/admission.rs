@@ -3,7 +3,6 @@
 //! (strings point into the body) and the object, once, into the engine's borrowed tree.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -196,70 +195,55 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
     })
 }
 
-#[derive(Serialize)]
-struct ReviewOut<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseOut<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<StatusOut<'a>>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    audit_annotations: &'a BTreeMap<String, String>,
-}
-
-/// The `metav1.Status` of a denial.
-#[derive(Serialize)]
-struct StatusOut<'a> {
-    status: &'static str,
-    message: &'a str,
-    reason: &'static str,
-    code: u16,
-}
-
-/// Serialize the AdmissionReview response for `uid`.
+/// Serialize the AdmissionReview response for `uid`: written directly, in the member order
+/// kube-rs and the Kubernetes types use, with no intermediate tree.
 pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
-    let patch = outcome
-        .patch
-        .as_deref()
-        .filter(|ops| !ops.is_empty())
-        .map(|ops| {
-            // A Vec of PatchOp (strings and JSON values) always serializes.
-            let json = serde_json::to_vec(ops).unwrap_or_default();
-            base64::engine::general_purpose::STANDARD.encode(json)
-        });
-    let review = ReviewOut {
-        api_version: API_VERSION,
-        kind: KIND,
-        response: ResponseOut {
-            uid,
-            allowed: outcome.allowed,
-            patch_type: patch.as_ref().map(|_| "JSONPatch"),
-            patch,
-            status: outcome.message.as_deref().map(|message| StatusOut {
-                status: "Failure",
-                message,
-                reason: "Forbidden",
-                code: 403,
-            }),
-            warnings: &outcome.warnings,
-            audit_annotations: &outcome.audit_annotations,
-        },
-    };
-    serde_json::to_vec(&review).unwrap_or_default()
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#,
+    );
+    push_json(&mut out, uid);
+    out.extend_from_slice(if outcome.allowed {
+        br#","allowed":true"#
+    } else {
+        br#","allowed":false"#
+    });
+    if let Some(ops) = outcome.patch.as_deref().filter(|ops| !ops.is_empty()) {
+        // A Vec of PatchOp (strings and JSON values) always serializes.
+        let json = serde_json::to_vec(ops).unwrap_or_default();
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        // The base64 alphabet needs no JSON escapes.
+        let start = out.len();
+        out.resize(
+            start + base64::encoded_len(json.len(), true).unwrap_or_default(),
+            0,
+        );
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(&json, &mut out[start..])
+            .unwrap_or_default();
+        out.truncate(start + written);
+        out.push(b'"');
+    }
+    if let Some(message) = &outcome.message {
+        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
+        push_json(&mut out, message);
+        out.extend_from_slice(br#","reason":"Forbidden","code":403}"#);
+    }
+    if !outcome.warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":"#);
+        push_json(&mut out, &outcome.warnings);
+    }
+    if !outcome.audit_annotations.is_empty() {
+        out.extend_from_slice(br#","auditAnnotations":"#);
+        push_json(&mut out, &outcome.audit_annotations);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Strings, lists and maps of strings always serialize, and writing to a Vec cannot fail.
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// One answered review: what it was about, what the engine found, what was answered.
@@ -296,6 +280,7 @@ pub fn review<'a>(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use std::collections::BTreeMap;
 
     fn body(v: Value) -> Vec<u8> {
         serde_json::to_vec(&v).unwrap_or_default()
@@ -461,6 +446,26 @@ mod tests {
                 "warnings": ["w"], "auditAnnotations": {"k": "v"}
             }})
         );
+    }
+
+    #[test]
+    fn render_writes_the_members_in_order() {
+        let outcome = Outcome {
+            allowed: false,
+            message: Some("no \"x\"".into()),
+            patch: Some(vec![engine::PatchOp::Add {
+                path: "/a".into(),
+                value: json!(1),
+            }]),
+            warnings: vec!["w".into()],
+            audit_annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        };
+        let patch = base64::engine::general_purpose::STANDARD
+            .encode(r#"[{"op":"add","path":"/a","value":1}]"#);
+        let want = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":"u","allowed":false,"patchType":"JSONPatch","patch":"{patch}","status":{{"status":"Failure","message":"no \"x\"","reason":"Forbidden","code":403}},"warnings":["w"],"auditAnnotations":{{"k":"v"}}}}}}"#
+        );
+        assert_eq!(String::from_utf8(render("u", &outcome)).ok(), Some(want));
     }
 
     #[test]

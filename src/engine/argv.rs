@@ -424,17 +424,20 @@ fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w
                 }
                 return None;
             }
-            w => match WRAPPERS.iter().find(|(name, ..)| basename(w) == *name) {
-                Some((name, _, _))
-                    if *name == "uv" && words.get(i + 1).map(String::as_str) != Some("run") =>
-                {
-                    return Some((i, w));
+            w => {
+                let base = basename(w);
+                match WRAPPERS.iter().find(|(name, ..)| base == *name) {
+                    Some((name, _, _))
+                        if *name == "uv" && words.get(i + 1).map(String::as_str) != Some("run") =>
+                    {
+                        return Some((i, w));
+                    }
+                    Some((_, valued, positionals)) => {
+                        i = skip_wrapper(words, i + 1, valued, *positionals)
+                    }
+                    None => return Some((i, w)),
                 }
-                Some((_, valued, positionals)) => {
-                    i = skip_wrapper(words, i + 1, valued, *positionals)
-                }
-                None => return Some((i, w)),
-            },
+            }
         }
     }
     None
@@ -499,7 +502,7 @@ fn is_c_flag(word: &str) -> bool {
 /// made by earlier commands are visible to later ones. Unterminated quotes end at the script's end.
 pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
     let mut lexer = Lexer {
-        chars: script.chars().collect(),
+        text: script,
         pos: 0,
     };
     let mut st = Splitter::default();
@@ -516,16 +519,12 @@ pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
                 }
             }
             ';' | '&' | '|' | '(' | ')' => st.end_command(vars),
-            '<' if lexer.peek() == Some('<') && lexer.chars.get(lexer.pos + 1) != Some(&'<') => {
+            '<' if lexer.peek() == Some('<') && lexer.byte_after_next() != Some(b'<') => {
                 st.end_word();
-                lexer.pos += 1;
+                lexer.next();
                 heredoc = Some(lexer.heredoc_delimiter());
             }
-            '#' if !st.in_word => {
-                while lexer.peek().is_some_and(|n| n != '\n') {
-                    lexer.pos += 1;
-                }
-            }
+            '#' if !st.in_word => lexer.skip_while(|n| n != '\n'),
             '\\' => match lexer.next() {
                 Some('\n') | None => {}
                 Some(n) => st.push(n),
@@ -569,19 +568,19 @@ pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
                 } else {
                     st.end_word();
                 }
-                while matches!(lexer.peek(), Some('>' | '<')) {
-                    lexer.pos += 1;
-                }
+                lexer.skip_while(|c| matches!(c, '>' | '<'));
                 if lexer.peek() == Some('&') {
-                    lexer.pos += 1;
-                    while lexer.peek().is_some_and(|d| d.is_ascii_digit() || d == '-') {
-                        lexer.pos += 1;
-                    }
+                    lexer.next();
+                    lexer.skip_while(|d| d.is_ascii_digit() || d == '-');
                 } else {
                     st.skip_next_word = true;
                 }
             }
-            other => st.push(other),
+            other => {
+                st.push(other);
+                // The rest of a plain word at once: most of a script is plain words.
+                st.word.push_str(lexer.plain_run());
+            }
         }
     }
     st.end_command(vars);
@@ -626,31 +625,74 @@ impl Splitter {
     }
 }
 
-struct Lexer {
-    chars: Vec<char>,
+/// Reads a script character by character (byte offsets; every character the shell treats
+/// specially is ASCII).
+struct Lexer<'s> {
+    text: &'s str,
     pos: usize,
 }
 
-impl Lexer {
+impl<'s> Lexer<'s> {
+    fn rest(&self) -> &'s str {
+        self.text.get(self.pos..).unwrap_or_default()
+    }
+
     fn next(&mut self) -> Option<char> {
-        let c = self.chars.get(self.pos).copied();
-        self.pos += 1;
-        c
+        let c = self.rest().chars().next()?;
+        self.pos += c.len_utf8();
+        Some(c)
     }
 
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.rest().chars().next()
+    }
+
+    /// The byte after the next character, when that one is ASCII.
+    fn byte_after_next(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos + 1).copied()
+    }
+
+    fn skip_while(&mut self, keep: impl Fn(char) -> bool) {
+        let rest = self.rest();
+        let len = rest.find(|c: char| !keep(c)).unwrap_or(rest.len());
+        self.pos += len;
+    }
+
+    /// The characters up to the next one a shell treats specially inside a word.
+    fn plain_run(&mut self) -> &'s str {
+        let rest = self.rest();
+        let special = |b: u8| {
+            matches!(
+                b,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b';'
+                    | b'&'
+                    | b'|'
+                    | b'('
+                    | b')'
+                    | b'<'
+                    | b'>'
+                    | b'\\'
+                    | b'\''
+                    | b'"'
+                    | b'$'
+            )
+        };
+        // Special characters are ASCII, so the cut is on a character boundary.
+        let len = rest.bytes().position(special).unwrap_or(rest.len());
+        self.pos += len;
+        &rest[..len]
     }
 
     /// After `<<`: the delimiter word of a here-document (`<<EOF`, `<<-'EOF'`, `<< "EOF"`),
     /// without its quotes.
     fn heredoc_delimiter(&mut self) -> String {
         if self.peek() == Some('-') {
-            self.pos += 1;
+            self.next();
         }
-        while matches!(self.peek(), Some(' ' | '\t')) {
-            self.pos += 1;
-        }
+        self.skip_while(|c| matches!(c, ' ' | '\t'));
         let mut word = String::new();
         while let Some(c) = self.peek() {
             if c.is_whitespace() || matches!(c, ';' | '&' | '|' | '<' | '>' | '(' | ')') {
@@ -659,21 +701,18 @@ impl Lexer {
             if !matches!(c, '\'' | '"' | '\\') {
                 word.push(c);
             }
-            self.pos += 1;
+            self.next();
         }
         word
     }
 
     /// Skip the lines of a here-document's body, through the line that is its delimiter.
     fn skip_heredoc_body(&mut self, delimiter: &str) {
-        while self.pos < self.chars.len() {
-            let end = self.chars[self.pos..]
-                .iter()
-                .position(|&c| c == '\n')
-                .map_or(self.chars.len(), |n| self.pos + n);
-            let line: String = self.chars[self.pos..end].iter().collect();
-            self.pos = end + 1;
-            if line.trim() == delimiter {
+        while self.pos < self.text.len() {
+            let rest = self.rest();
+            let end = rest.find('\n').unwrap_or(rest.len());
+            self.pos += end + 1;
+            if rest[..end].trim() == delimiter {
                 return;
             }
         }
@@ -684,26 +723,21 @@ impl Lexer {
     fn dollar(&mut self, word: &mut String, vars: &Vars) {
         match self.peek() {
             Some('{') => {
-                self.pos += 1;
-                let start = self.pos;
-                while matches!(self.peek(), Some(c) if c != '}') {
-                    self.pos += 1;
-                }
-                let inner: String = self.chars[start..self.pos.min(self.chars.len())]
-                    .iter()
-                    .collect();
-                self.pos += 1;
+                self.next();
+                let rest = self.rest();
+                let inner = &rest[..rest.find('}').unwrap_or(rest.len())];
+                self.pos += inner.len() + 1;
                 // `${NAME:-default}`: the default applies when NAME is unknown.
                 let (name, default) = match inner.split_once(":-") {
-                    Some((n, d)) => (n.to_string(), Some(d.to_string())),
-                    None => (inner.clone(), None),
+                    Some((n, d)) => (n, Some(d)),
+                    None => (inner, None),
                 };
-                match (vars.substitute(&name), default) {
+                match (vars.substitute(name), default) {
                     (Some(v), _) => word.push_str(v),
-                    (None, Some(d)) => word.push_str(&d),
+                    (None, Some(d)) => word.push_str(d),
                     (None, None) => {
                         word.push_str("${");
-                        word.push_str(&inner);
+                        word.push_str(inner);
                         word.push('}');
                     }
                 }
@@ -724,19 +758,17 @@ impl Lexer {
                     }
                 }
                 word.push('$');
-                word.extend(&self.chars[start..self.pos.min(self.chars.len())]);
+                word.push_str(self.text.get(start..self.pos).unwrap_or_default());
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 let start = self.pos;
-                while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == '_') {
-                    self.pos += 1;
-                }
-                let name: String = self.chars[start..self.pos].iter().collect();
-                match vars.substitute(&name) {
+                self.skip_while(|c| c.is_ascii_alphanumeric() || c == '_');
+                let name = self.text.get(start..self.pos).unwrap_or_default();
+                match vars.substitute(name) {
                     Some(v) => word.push_str(v),
                     None => {
                         word.push('$');
-                        word.push_str(&name);
+                        word.push_str(name);
                     }
                 }
             }

@@ -220,11 +220,10 @@ impl Judged<'_, '_> {
 
 /// The command with its flags spelled as the engine's parser reads them.
 fn spelled(cmd: &Cmd, spelling: FlagSpelling) -> Cow<'_, Cmd> {
+    // A long flag whose name (before any `=`) has an underscore.
     let respell = |a: &String| {
-        a.strip_prefix("--").is_some_and(|f| {
-            let name = f.split_once('=').map_or(f, |(n, _)| n);
-            name.contains('_')
-        })
+        a.strip_prefix("--")
+            .is_some_and(|f| f.bytes().take_while(|&b| b != b'=').any(|b| b == b'_'))
     };
     if spelling == FlagSpelling::Exact || !cmd.args.iter().any(respell) {
         return Cow::Borrowed(cmd);

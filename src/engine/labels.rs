@@ -84,11 +84,6 @@ pub fn workload_value(name: &str) -> (String, bool) {
     (value, true)
 }
 
-/// RFC 6901: `~` is written `~0` and `/` is written `~1` inside one reference token.
-pub fn escape_pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,14 +130,5 @@ mod tests {
         let (other, _) = workload_value(&format!("{long}x"));
         assert_ne!(v1, other, "different names must not collide on the cut");
         assert_eq!(workload_value("vllm"), ("vllm".to_string(), false));
-    }
-
-    #[test]
-    fn pointer_tokens_are_escaped() {
-        assert_eq!(
-            escape_pointer_token("alibabacloud.com/inference-workload"),
-            "alibabacloud.com~1inference-workload"
-        );
-        assert_eq!(escape_pointer_token("a~b/c"), "a~0b~1c");
     }
 }

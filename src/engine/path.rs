@@ -1,9 +1,9 @@
 //! Paths into a JSON object: as RFC 6901 pointers for patches, and in the dotted form people
 //! read in messages (`spec.template.metadata.labels["alibabacloud.com/inference-workload"]`).
 
-use super::json::Json;
+use std::fmt::Write as _;
 
-use super::labels::escape_pointer_token;
+use super::json::Json;
 
 /// One step of a path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -29,13 +29,18 @@ pub fn key(base: &[Tok], k: &str) -> Path {
     p
 }
 
+/// The RFC 6901 pointer of a path: inside a token, `~` is written `~0` and `/` is written `~1`.
 pub fn pointer(path: &[Tok]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(path.len() * 12);
     for t in path {
         out.push('/');
         match t {
-            Tok::Key(k) => out.push_str(&escape_pointer_token(k)),
-            Tok::Index(i) => out.push_str(&i.to_string()),
+            Tok::Key(k) if !k.contains(['~', '/']) => out.push_str(k),
+            Tok::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            // Writing into a String cannot fail.
+            Tok::Index(i) => {
+                let _ = write!(out, "{i}");
+            }
             Tok::Append => out.push('-'),
         }
     }
@@ -84,6 +89,8 @@ mod tests {
             Tok::Append,
         ];
         assert_eq!(pointer(&p), "/spec/containers/0/metadata/a~1b~0c/-");
+        let label = [Tok::Key("alibabacloud.com/inference-workload".into())];
+        assert_eq!(pointer(&label), "/alibabacloud.com~1inference-workload");
         assert_eq!(display(&p), "spec.containers[0].metadata[\"a/b~c\"][+]");
     }
 }

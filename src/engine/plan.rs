@@ -13,9 +13,47 @@ use super::path::{self, Path, Tok};
 pub struct PatchBuilder<'a> {
     doc: &'a Json<'a>,
     ops: Vec<(Path, Value)>,
-    /// Index of `ops` by path, for those that can own later additions (no `Append` step): a
-    /// scan of every operation per addition is quadratic in objects with thousands of templates.
-    owners: HashMap<Path, usize>,
+    /// The operations that can own later additions (no `Append` step), by path.
+    owners: Owners,
+}
+
+/// Index of planned operations by path. A few are scanned; past that a scan per addition is
+/// quadratic in objects with thousands of templates, so they are hashed.
+#[derive(Default)]
+struct Owners {
+    few: Vec<(Path, usize)>,
+    many: HashMap<Path, usize>,
+    /// Bit `n` is set when an owner's path has `n` steps (bit 63: 63 or more), so that only
+    /// prefixes of those lengths are looked up.
+    lengths: u64,
+}
+
+impl Owners {
+    const FEW: usize = 16;
+
+    /// Record `op` as the owner of `path`, unless an earlier operation is.
+    fn insert(&mut self, path: &[Tok], op: usize) {
+        if self.get(path).is_some() {
+            return;
+        }
+        self.lengths |= length_bit(path.len());
+        if self.few.len() < Self::FEW && self.many.is_empty() {
+            self.few.push((path.to_vec(), op));
+            return;
+        }
+        self.many.extend(self.few.drain(..));
+        self.many.insert(path.to_vec(), op);
+    }
+
+    fn get(&self, path: &[Tok]) -> Option<usize> {
+        if self.lengths & length_bit(path.len()) == 0 {
+            return None;
+        }
+        match self.few.iter().find(|(p, _)| p == path) {
+            Some((_, op)) => Some(*op),
+            None => self.many.get(path).copied(),
+        }
+    }
 }
 
 /// What stands at a path, in the object or in a planned operation.
@@ -38,7 +76,7 @@ impl<'a> PatchBuilder<'a> {
         PatchBuilder {
             doc,
             ops: Vec::new(),
-            owners: HashMap::new(),
+            owners: Owners::default(),
         }
     }
 
@@ -88,9 +126,7 @@ impl<'a> PatchBuilder<'a> {
             }
             None => {
                 if !slot_path.contains(&Tok::Append) {
-                    self.owners
-                        .entry(slot_path.to_vec())
-                        .or_insert(self.ops.len());
+                    self.owners.insert(slot_path, self.ops.len());
                 }
                 self.ops.push((slot_path.to_vec(), nested));
             }
@@ -142,9 +178,13 @@ impl<'a> PatchBuilder<'a> {
     /// The planned operation whose value contains `prefix`, if any.
     fn owning_op(&self, prefix: &[Tok]) -> Option<usize> {
         (0..=prefix.len())
-            .filter_map(|len| self.owners.get(&prefix[..len]).copied())
+            .filter_map(|len| self.owners.get(&prefix[..len]))
             .min()
     }
+}
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 fn wrap(rest: &[Tok], value: Value) -> Value {
