@@ -1,6 +1,9 @@
-//! `null-server ADDR CA_OUT`: serves HTTPS on ADDR with a fresh self-signed certificate (SANs
-//! localhost and 127.0.0.1), writes its CA to CA_OUT, and answers every POST with the same
+//! `null-server ADDR CA_OUT [UID]`: serves HTTPS on ADDR with a fresh self-signed certificate
+//! (SANs localhost and 127.0.0.1), writes its CA to CA_OUT, and answers every POST with the same
 //! allowed AdmissionReview after reading the whole body. The webhook minus everything it does.
+//! The answer's `response.uid` is UID (default all zeros), fixed at start: bench/compare.sh passes
+//! the fixture's request uid so that the constant answer is a valid review of that one request
+//! without parsing anything per request.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -19,19 +22,33 @@ use tokio_rustls::TlsAcceptor;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ANSWER: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-0000-0000-000000000000","allowed":true}}"#;
+fn answer(uid: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":"{uid}","allowed":true}}}}"#
+    )
+}
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn tls_config() -> Result<(rustls::ServerConfig, String), Error> {
+    // Distinct subject names: with rcgen's default name on both, the leaf's issuer equals its
+    // subject and OpenSSL clients (curl) take it for a self-signed certificate.
+    let name = |common_name: &str| {
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, common_name);
+        dn
+    };
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name = name("null-server CA");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate()?;
-    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?
-        .signed_by(&key, &issuer)?;
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    leaf_params.distinguished_name = name("null-server");
+    let leaf = leaf_params.signed_by(&key, &issuer)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -48,17 +65,22 @@ fn tls_config() -> Result<(rustls::ServerConfig, String), Error> {
 async fn main() -> Result<(), Error> {
     let mut argv = std::env::args().skip(1);
     let (Some(addr), Some(ca_out)) = (argv.next(), argv.next()) else {
-        return Err("usage: null-server ADDR CA_OUT".into());
+        return Err("usage: null-server ADDR CA_OUT [UID]".into());
     };
+    let uid = argv
+        .next()
+        .unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into());
+    if !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err("UID: letters, digits and '-' only".into());
+    }
+    let answer: &'static str = answer(&uid).leak();
     let addr: SocketAddr = addr.parse()?;
     let (config, ca_pem) = tls_config()?;
     std::fs::write(&ca_out, ca_pem)?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let app = Router::new().route(
         "/mutate",
-        post(|_body: Bytes| async {
-            ([("content-type", "application/json")], ANSWER)
-        }),
+        post(move |_body: Bytes| async move { ([("content-type", "application/json")], answer) }),
     );
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {addr}");
