@@ -1,16 +1,18 @@
 //! The audit command over manifests, run as the real binary: reports, exit codes, `--fix`,
 //! and bad input.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use support::commands::{BINARY, command, json_report, run, stderr, stdout};
+use support::fixtures::{fixture_path, repo, temp_dir};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/audit")
-        .join(name)
+    fixture_path("audit").join(name)
 }
 
 fn fixture_text(name: &str) -> String {
@@ -19,26 +21,7 @@ fn fixture_text(name: &str) -> String {
 
 /// Run `inference-webhook audit ARGS`, with `stdin` piped in when given.
 fn audit_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-        .arg("audit")
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run the binary: {e}"));
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // The child may stop reading early (a usage error); a broken pipe is then expected.
-        let _ = pipe.write_all(input);
-    }
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("the binary did not finish: {e}"))
+    run(command("audit").args(args).env_remove("NO_COLOR"), stdin)
 }
 
 fn audit(args: &[&str]) -> Output {
@@ -47,14 +30,6 @@ fn audit(args: &[&str]) -> Output {
 
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The member names of a JSON object (JSON objects are unordered).
@@ -66,20 +41,6 @@ fn keys_of(v: &Value) -> std::collections::BTreeSet<String> {
 
 fn keys(names: &[&str]) -> std::collections::BTreeSet<String> {
     names.iter().map(|n| n.to_string()).collect()
-}
-
-fn json_report(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not the JSON report ({e}):\n{}\nstderr:\n{}",
-            stdout(o),
-            stderr(o)
-        )
-    })
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"))
 }
 
 fn object<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -336,7 +297,7 @@ fn the_table_shows_objects_templates_and_rules_without_colour_when_piped() {
 fn the_table_is_coloured_on_a_terminal_unless_no_color() {
     let command = format!(
         "{} audit {}",
-        env!("CARGO_BIN_EXE_inference-webhook"),
+        BINARY,
         path(&fixture("sglang-no-metrics.yaml"))
     );
     let run = |no_color: bool| {
@@ -500,7 +461,7 @@ fn fix_over_several_files_prints_one_valid_stream() {
 /// and `--fix` output audited again needs no patch and keeps every object.
 #[test]
 fn fix_over_the_real_corpus_is_a_fixed_point() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let corpus = repo().join("../shared/corpus");
     if !corpus.is_dir() {
         eprintln!("skipped: ../shared/corpus is absent");
         return;
@@ -814,7 +775,7 @@ fn usage_errors_exit_2() {
 /// once, as a stream) it cannot, and the port then rests on a default that is never a denial.
 #[test]
 fn a_config_map_in_the_same_file_sets_the_engine_s_port() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp_dir();
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, "supportedBackends: [vllm, tgi]\n").unwrap_or_else(|e| panic!("{e}"));
     let file = fixture("tgi-port-from-configmap.yaml");

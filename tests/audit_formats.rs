@@ -1,43 +1,25 @@
 //! The CI formats of the audit command, run as the real binary and read back by real consumers:
 //! SARIF checked by Microsoft's SARIF multitool (`validate`), JUnit read by PyPI `junitparser`.
-//! Both installed by `.ci/install-tools.sh` (see tests/tools).
+//! Both installed by `.ci/install-tools.sh` (see tests/support/tools.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools;
+mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use inference_webhook::engine::RuleId;
 use serde_json::Value;
-
-const INSTALL: &str = ".ci/install-tools.sh";
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use support::commands::{command, json_report, run, succeeded};
+use support::fixtures::{fixture_path, fixtures_dir, repo};
+use support::tools::{self, INSTALL_TOOLS};
 
 /// `inference-webhook audit ARGS` run in tests/fixtures (so paths are relative, as in a repo).
 fn audit(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-        .arg("audit")
-        .args(args)
-        .current_dir(fixtures())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    run(
+        command("audit").args(args).current_dir(fixtures_dir()),
+        stdin,
+    )
 }
 
 // ---------------------------------------------------------------------------------- SARIF
@@ -47,26 +29,21 @@ fn multitool_errors(sarif: &[u8]) -> Option<Vec<String>> {
     let tool = tools::cached(
         "sarif/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool",
         "SARIF_MULTITOOL",
-        INSTALL,
+        INSTALL_TOOLS,
     )?;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("audit.sarif");
     let output = dir.path().join("validation.sarif");
     std::fs::write(&input, sarif).unwrap();
-    let run = Command::new(&tool)
-        .arg("validate")
-        .arg(&input)
-        .arg("-o")
-        .arg(&output)
-        .args(["--log", "ForceOverwrite"])
-        // .NET needs libicu unless told that invariant culture will do (a fresh machine may lack it).
-        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "multitool failed: {}",
-        String::from_utf8_lossy(&run.stdout)
+    succeeded(
+        Command::new(&tool)
+            .arg("validate")
+            .arg(&input)
+            .arg("-o")
+            .arg(&output)
+            .args(["--log", "ForceOverwrite"])
+            // .NET needs libicu unless told that invariant culture will do (a fresh machine may lack it).
+            .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1"),
     );
     let log: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
     let results = log["runs"][0]["results"]
@@ -80,16 +57,6 @@ fn multitool_errors(sarif: &[u8]) -> Option<Vec<String>> {
             .map(|r| format!("{} {}", r["ruleId"], r["message"]))
             .collect(),
     )
-}
-
-fn sarif_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn results_of<'a>(run: &'a Value, rule: &str) -> Vec<&'a Value> {
@@ -108,7 +75,7 @@ fn sarif_is_valid_and_describes_every_rule_and_finding() {
     if let Some(errors) = multitool_errors(&out.stdout) {
         assert!(errors.is_empty(), "multitool errors: {errors:#?}");
     }
-    let log = sarif_of(&out);
+    let log = json_report(&out);
     assert_eq!(log["version"], "2.1.0");
     let run = &log["runs"][0];
     let driver = &run["tool"]["driver"];
@@ -121,9 +88,7 @@ fn sarif_is_valid_and_describes_every_rule_and_finding() {
             .starts_with("https://")
     );
 
-    let reference =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
-            .unwrap();
+    let reference = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap();
     let rules = driver["rules"].as_array().unwrap();
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let engine: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
@@ -201,13 +166,13 @@ fn sarif_is_valid_and_describes_every_rule_and_finding() {
 
 #[test]
 fn sarif_from_stdin_and_with_unreadable_input_stays_valid() {
-    let text = std::fs::read(fixtures().join("ci-formats/workloads.yaml")).unwrap();
+    let text = std::fs::read(fixture_path("ci-formats/workloads.yaml")).unwrap();
     let out = audit(&["-o", "sarif", "-", "no-such-file.yaml"], Some(&text));
     assert_eq!(out.status.code(), Some(2), "an unreadable input wins");
     if let Some(errors) = multitool_errors(&out.stdout) {
         assert!(errors.is_empty(), "multitool errors: {errors:#?}");
     }
-    let log = sarif_of(&out);
+    let log = json_report(&out);
     let run = &log["runs"][0];
     let result = results_of(run, "metrics-disabled")[0];
     assert!(
@@ -231,7 +196,7 @@ fn sarif_from_stdin_and_with_unreadable_input_stays_valid() {
 
 /// The JUnit file as junitparser reads it: suites with their counts, cases with their results.
 fn junitparser(xml: &[u8]) -> Option<Value> {
-    let python = tools::cached("venv-tools/bin/python", "JUNITPARSER_PYTHON", INSTALL)?;
+    let python = tools::cached("venv-tools/bin/python", "JUNITPARSER_PYTHON", INSTALL_TOOLS)?;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("audit.xml");
     std::fs::write(&file, xml).unwrap();
@@ -248,16 +213,7 @@ print(json.dumps([{
                            for r in c.result]} for c in s],
 } for s in xml]))
 "#;
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "junitparser failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(Command::new(python).args(["-c", script]).arg(&file));
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 

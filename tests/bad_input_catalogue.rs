@@ -6,28 +6,21 @@
 
 mod support;
 
-use base64::Engine as _;
 use inference_webhook::admission;
 use inference_webhook::engine::{Mode, Policy, Route};
 use serde_json::{Value, json};
-use support::{SERVICE_HOST, TestServer, VLLM, fixture_value, raw_tls, review, start};
+use support::engine::{BACKEND, WORKLOAD};
+use support::fixtures::{VLLM, fixture_value, review};
+use support::patch::apply_review_patch;
+use support::server::{SERVICE_HOST, TestServer, post_bytes, raw_tls, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DEFAULT_MAX_BODY: usize = 6 * 1024 * 1024;
 
 /// POST raw bytes to `/mutate`; the status and the JSON answer.
 async fn post_raw(t: &TestServer, body: Vec<u8>) -> (u16, Value) {
-    let response = t
-        .client(SERVICE_HOST)
-        .post(t.url(SERVICE_HOST, "/mutate"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.expect("body");
-    (status, serde_json::from_slice(&bytes).expect("JSON answer"))
+    let url = t.url(SERVICE_HOST, "/mutate");
+    post_bytes(&t.client(SERVICE_HOST), &url, body).await
 }
 
 /// A bad body gets a 400 whose JSON names the error, and the server keeps answering.
@@ -72,14 +65,7 @@ fn answer(sent: &Value, mode: Mode) -> (Value, Value) {
     let out: Value = serde_json::from_slice(&reviewed.body).unwrap();
     assert_eq!(out["kind"], "AdmissionReview");
     assert_eq!(out["response"]["uid"], sent["request"]["uid"]);
-    let mut object = sent["request"]["object"].clone();
-    if let Some(encoded) = out["response"]["patch"].as_str() {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap();
-        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
-        json_patch::patch(&mut object, &patch).expect("the patch applies");
-    }
+    let object = apply_review_patch(&sent["request"]["object"], &out["response"]);
     (out["response"].clone(), object)
 }
 
@@ -93,9 +79,6 @@ fn warnings(response: &Value) -> Vec<&str> {
 fn labels(object: &Value) -> &Value {
     &object["spec"]["template"]["metadata"]["labels"]
 }
-
-const BACKEND: &str = "alibabacloud.com/inference-backend";
-const WORKLOAD: &str = "alibabacloud.com/inference-workload";
 
 // --- envelope: through the real server ------------------------------------------------------
 

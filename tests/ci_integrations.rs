@@ -5,36 +5,15 @@
 //! SARIF upload are not available here) and the krew manifest template.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools;
+mod support;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_inference-webhook");
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(name)
-}
-
-/// `PATH` with `dir` first.
-fn path_with(dir: &Path) -> OsString {
-    let mut dirs = vec![dir.to_path_buf()];
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(dirs).unwrap()
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
+use support::commands::{BINARY, path_with, plugin_dir, stderr, stdout, succeeded};
+use support::fixtures::{fixture_path, fixtures_dir, repo};
+use support::tools::{self, INSTALL_TOOLS};
 
 fn yaml_file(path: &Path) -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -42,22 +21,15 @@ fn yaml_file(path: &Path) -> Value {
 
 // ---------------------------------------------------------------------------- kubectl plugin
 
-/// A directory holding the binary under its plugin name, as krew or a user installs it.
-fn plugin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(BINARY, dir.path().join("kubectl-inference_webhook")).unwrap();
-    dir
-}
-
 fn kubectl(dir: &Path, args: &[&str]) -> Option<Output> {
-    let kubectl = tools::cached("bin/kubectl", "KUBECTL", ".ci/check-manifests.sh")?;
+    let kubectl = tools::kubectl()?;
     Some(
         Command::new(kubectl)
             .args(args)
             .env("PATH", path_with(dir))
             // No cluster is needed to dispatch a plugin; keep any real kubeconfig out of it.
             .env("KUBECONFIG", dir.join("no-kubeconfig"))
-            .current_dir(repo().join("tests/fixtures"))
+            .current_dir(fixtures_dir())
             .output()
             .unwrap(),
     )
@@ -69,29 +41,25 @@ fn kubectl_finds_the_plugin_and_runs_its_audit() {
     let Some(list) = kubectl(dir.path(), &["plugin", "list"]) else {
         return;
     };
-    let listed = text(&list.stdout);
+    let listed = stdout(&list);
     let plugin = dir.path().join("kubectl-inference_webhook");
     assert!(
         listed.contains(plugin.to_str().unwrap()),
         "{listed}{}",
-        text(&list.stderr)
+        stderr(&list)
     );
-    assert!(
-        !text(&list.stderr).contains("warning"),
-        "{}",
-        text(&list.stderr)
-    );
+    assert!(!stderr(&list).contains("warning"), "{}", stderr(&list));
 
     let help = kubectl(dir.path(), &["inference-webhook", "--help"]).unwrap();
-    assert!(help.status.success(), "{}", text(&help.stderr));
-    let help = text(&help.stdout);
+    assert!(help.status.success(), "{}", stderr(&help));
+    let help = stdout(&help);
     assert!(
         help.contains("Usage: kubectl inference-webhook <COMMAND>"),
         "{help}"
     );
     assert!(help.contains("audit"), "{help}");
     let audit_help = kubectl(dir.path(), &["inference-webhook", "audit", "--help"]).unwrap();
-    let audit_help = text(&audit_help.stdout);
+    let audit_help = stdout(&audit_help);
     assert!(
         audit_help.contains("Usage: kubectl inference-webhook audit"),
         "{audit_help}"
@@ -109,7 +77,7 @@ fn kubectl_finds_the_plugin_and_runs_its_audit() {
         ],
     )
     .unwrap();
-    assert_eq!(audit.status.code(), Some(1), "{}", text(&audit.stderr));
+    assert_eq!(audit.status.code(), Some(1), "{}", stderr(&audit));
     let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(report["summary"]["denied"], 1);
 }
@@ -124,32 +92,27 @@ fn the_plugin_reads_the_cluster_from_the_kubeconfig_and_fails_clearly_without_on
         return;
     };
     assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("error"), "{stderr}");
+    let error = stderr(&out);
+    assert!(error.contains("error"), "{error}");
     let usage = kubectl(dir.path(), &["inference-webhook", "audit", "--bogus"]).unwrap();
     assert_eq!(usage.status.code(), Some(2));
     assert!(
-        text(&usage.stderr).contains("Usage: kubectl inference-webhook audit"),
+        stderr(&usage).contains("Usage: kubectl inference-webhook audit"),
         "{}",
-        text(&usage.stderr)
+        stderr(&usage)
     );
 }
 
 #[test]
 fn invoked_by_its_own_name_the_binary_keeps_its_name() {
     let out = Command::new(BINARY).arg("--help").output().unwrap();
-    assert!(text(&out.stdout).contains("Usage: inference-webhook <COMMAND>"));
+    assert!(stdout(&out).contains("Usage: inference-webhook <COMMAND>"));
 }
 
 // ---------------------------------------------------------------------------- pre-commit
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    succeeded(Command::new("git").args(args).current_dir(dir));
 }
 
 /// `pre-commit try-repo <this repository> HOOK` in a fresh git repository where `staged` files
@@ -159,11 +122,7 @@ fn try_hook(
     staged: &[(&str, PathBuf)],
     unstaged: &[(&str, PathBuf)],
 ) -> Option<Output> {
-    let pre_commit = tools::cached(
-        "venv-tools/bin/pre-commit",
-        "PRE_COMMIT",
-        ".ci/install-tools.sh",
-    )?;
+    let pre_commit = tools::cached("venv-tools/bin/pre-commit", "PRE_COMMIT", INSTALL_TOOLS)?;
     let work = tempfile::tempdir().unwrap();
     let project = work.path().join("project");
     std::fs::create_dir(&project).unwrap();
@@ -205,16 +164,16 @@ fn the_pre_commit_hook_fails_on_a_staged_denied_manifest() {
         &[
             (
                 "deploy/sglang.yaml",
-                fixture("audit/sglang-no-metrics.yaml"),
+                fixture_path("audit/sglang-no-metrics.yaml"),
             ),
-            ("deploy/vllm.yaml", fixture("audit/vllm-labeled.yaml")),
+            ("deploy/vllm.yaml", fixture_path("audit/vllm-labeled.yaml")),
         ],
         &[],
     ) else {
         return;
     };
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let stdout = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", stderr(&out));
     assert!(
         stdout.contains("inference-webhook audit (binary on PATH)"),
         "{stdout}"
@@ -231,18 +190,18 @@ fn the_pre_commit_hook_passes_good_and_non_manifest_yaml_and_ignores_unstaged_fi
     let Some(out) = try_hook(
         "inference-webhook-audit-system",
         &[
-            ("deploy/vllm.yaml", fixture("audit/vllm-labeled.yaml")),
+            ("deploy/vllm.yaml", fixture_path("audit/vllm-labeled.yaml")),
             (".github/workflows/ci.yaml", workflow.path().to_path_buf()),
         ],
         &[(
             "deploy/sglang.yaml",
-            fixture("audit/sglang-no-metrics.yaml"),
+            fixture_path("audit/sglang-no-metrics.yaml"),
         )],
     ) else {
         return;
     };
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let stdout = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
     assert!(stdout.contains("Passed"), "{stdout}");
     assert!(
         !stdout.contains("sglang"),
@@ -282,7 +241,7 @@ fn action_audit_step(inputs: &[(&str, &str)]) -> String {
     let mut command = Command::new("bash");
     command
         .args(["-e", "-c", script])
-        .current_dir(repo().join("tests/fixtures"))
+        .current_dir(fixtures_dir())
         .env("PATH", path_with(Path::new(BINARY).parent().unwrap()))
         .env("GITHUB_OUTPUT", &github_output);
     for key in [
@@ -304,12 +263,7 @@ fn action_audit_step(inputs: &[(&str, &str)]) -> String {
         assert_eq!(step["env"][key], expected.as_str(), "{key}");
         command.env(key, value);
     }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "the step itself failed: {}",
-        text(&out.stderr)
-    );
+    succeeded(&mut command);
     std::fs::read_to_string(&github_output).unwrap()
 }
 

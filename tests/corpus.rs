@@ -3,15 +3,19 @@
 //! the engines the engine detects must be the engines SOURCES.md lists for that file, and every
 //! metrics port SOURCES.md gives must be the one detected. Skips cleanly when the folder is absent.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use inference_webhook::engine::{Input, Json, KnownEnv, Operation, Policy, decide};
+use inference_webhook::engine::{KnownEnv, Operation, Policy};
 use serde::Deserialize;
 use serde_json::Value;
+use support::engine::{create_with, decide_input, every_backend};
+use support::fixtures::repo;
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let dir = repo().join("../shared/corpus");
     dir.join("SOURCES.md").is_file().then_some(dir)
 }
 
@@ -105,15 +109,7 @@ fn detected_engines_match_the_corpus_sources() {
         // A role (or a template outside roles), counted once whatever its leader/worker variants.
         let mut serving = BTreeSet::new();
         for doc in documents(&dir.join(&row.file)) {
-            let d = decide(
-                &Input {
-                    object: &Json::from(&doc),
-                    old_object: None,
-                    operation: Operation::Create,
-                    known_env: None,
-                },
-                &policy,
-            );
+            let d = create_with(&doc, &policy);
             handled |= d.kind.is_some();
             for t in &d.templates {
                 if !t.detections.is_empty() {
@@ -234,17 +230,6 @@ fn all_documents(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Every backend of the catalogue supported: detection and denials for all engines at once.
-fn every_backend() -> Policy {
-    let mut policy = Policy::default();
-    for e in inference_webhook::engine::catalogue::CATALOGUE {
-        if !policy.supports(e.backend) {
-            policy.supported_backends.push(e.backend.to_string());
-        }
-    }
-    policy
-}
-
 /// The expected.yaml name of a detected engine.
 fn expected_name(engine: &str) -> &str {
     match engine {
@@ -314,7 +299,7 @@ fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String
 
 #[test]
 fn detections_match_corpus_extra_expectations() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-extra");
+    let dir = repo().join("../shared/corpus-extra");
     let Ok(text) = std::fs::read_to_string(dir.join("expected.yaml")) else {
         eprintln!("skipped: ../shared/corpus-extra is absent");
         return;
@@ -329,15 +314,7 @@ fn detections_match_corpus_extra_expectations() {
         // As the audit command does: ConfigMaps of the same input resolve `envFrom`.
         let mut known = KnownEnv::default();
         docs.iter().for_each(|d| known.add(d));
-        let d = decide(
-            &Input {
-                object: &Json::from(doc),
-                old_object: None,
-                operation: Operation::Create,
-                known_env: Some(&known),
-            },
-            &policy,
-        );
+        let d = decide_input(doc, None, Operation::Create, Some(&known), &policy);
         let wrong = check_entry(e, &d);
         let excepted = EXTRA_EXCEPTIONS
             .iter()

@@ -2,12 +2,14 @@
 //! is the link target (`#rule-id`) of the SARIF report's `helpUri`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use inference_webhook::engine::RuleId;
+use support::fixtures::repo;
 
 #[test]
 fn every_rule_is_documented_with_its_default_level() {
-    let reference =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md")).unwrap();
+    let reference = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap();
     for rule in RuleId::ALL {
         let row = format!(
             "| <a id=\"{id}\"></a>`{id}` | {level} |",

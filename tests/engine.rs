@@ -1,11 +1,11 @@
 //! One fixture per behaviour of the engine: kinds, detection, the patch, the rules, UPDATE.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::*;
-use inference_webhook::engine::{Input, Json, Level, Mode, Operation, Policy, Route, decide};
+use inference_webhook::engine::{Level, Mode, Operation, Policy, Route};
 use serde_json::{Value, json};
+use support::engine::*;
 
 fn vllm_container() -> Value {
     json!({"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
@@ -334,15 +334,7 @@ fn updates_that_leave_the_template_alone_do_not_restart_pods() {
         json!("vllm/vllm-openai:v0.11.0");
     let d = update(&old, &changed);
     assert_eq!(d.patch.len(), 3);
-    let d = decide(
-        &Input {
-            object: &Json::from(&changed),
-            old_object: None,
-            operation: Operation::Update,
-            known_env: None,
-        },
-        &Policy::default(),
-    );
+    let d = decide_input(&changed, None, Operation::Update, None, &Policy::default());
     assert_eq!(
         d.patch.len(),
         3,
@@ -358,15 +350,7 @@ fn opted_out_objects_and_deletes_are_skipped() {
     let mut obj = deployment("v", pod(json!([vllm_container()])));
     obj["metadata"]["labels"] = json!({"inference-monitoring": "disabled"});
     assert!(create(&obj).skipped.is_some());
-    let d = decide(
-        &Input {
-            object: &Json::from(&obj),
-            old_object: None,
-            operation: Operation::Other,
-            known_env: None,
-        },
-        &Policy::default(),
-    );
+    let d = decide_input(&obj, None, Operation::Other, None, &Policy::default());
     assert!(d.skipped.is_some() && d.patch.is_empty());
 }
 

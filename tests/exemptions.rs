@@ -2,11 +2,11 @@
 //! applied by the engine, so the webhook's outcome and every report see the same thing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::*;
 use inference_webhook::engine::{Decision, Finding, Level, Mode, Policy, Route};
 use serde_json::{Value, json};
+use support::engine::*;
 
 const RULES: &str = "inference-webhook/ignore-rules";
 const REASON: &str = "inference-webhook/ignore-reason";

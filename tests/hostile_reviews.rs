@@ -14,13 +14,16 @@
 //! case with `HOSTILE_CASE=i`; run longer with the ignored test (see RELIABILITY.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+mod support;
 
-use base64::Engine as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use inference_webhook::admission::{self, ReviewError};
-use inference_webhook::engine::{self, Input, Json, Mode, Operation, Policy, Route};
+use inference_webhook::engine::{Json, Mode, Operation, Policy, Route};
 use serde_json::{Value, json};
+use support::engine::decide_input;
+use support::fixtures::{RBG, VLLM, fixture_value, review};
+use support::patch::apply_review_patch;
 
 /// Cases per CI run (the issue asks for at least 20,000).
 const CI_CASES: u64 = 20_000;
@@ -60,13 +63,6 @@ impl Rng {
 // ---------------------------------------------------------------------------------------------
 // Seeds
 
-fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("fixture JSON")
-}
-
 fn wrap(uid: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
     let kind = object["kind"].clone();
     let mut request = json!({
@@ -76,7 +72,7 @@ fn wrap(uid: &str, operation: &str, object: Value, old: Option<Value>) -> Value 
     if let Some(old) = old {
         request["oldObject"] = old;
     }
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+    review(request)
 }
 
 /// The reviews every case starts from.
@@ -126,8 +122,8 @@ fn seeds() -> Vec<Value> {
                "command": ["llama-server", "-m", "/m.gguf", "--metrics", "--port", "8080"]}),
     );
     vec![
-        fixture("review-vllm-deployment.json"),
-        fixture("review-rbg-three-roles.json"),
+        fixture_value(VLLM),
+        fixture_value(RBG),
         wrap("seed-sglang", "CREATE", sglang, None),
         wrap("seed-lws", "CREATE", lws, None),
         wrap("seed-env-port", "UPDATE", env_port, Some(old_env_port)),
@@ -495,6 +491,7 @@ fn only_added(before: &Value, after: &Value) -> bool {
     }
 }
 
+#[derive(Default)]
 struct Tally {
     answered: u64,
     patched: u64,
@@ -550,39 +547,28 @@ fn check(body: &[u8], policy: &Policy, mode: Mode, route: Route, tally: &mut Tal
         assert!(!response.contains_key("patch"), "a denial carries no patch");
         return;
     }
-    let Some(encoded) = response.get("patch") else {
+    if !response.contains_key("patch") {
         assert!(!response.contains_key("patchType"));
         return;
-    };
+    }
     tally.patched += 1;
     assert!(
         route == Route::Mutate && mode != Mode::Audit,
         "patch only when mutating"
     );
     assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.as_str().expect("patch is a string"))
-        .expect("patch is base64");
-    let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("an RFC 6902 patch");
     let object = &sent["object"];
-    let mut patched = object.clone();
-    json_patch::patch(&mut patched, &patch).expect("the patch applies to the request's object");
+    let patched = apply_review_patch(object, &answer["response"]);
     assert!(
         only_added(object, &patched),
         "the patch changed or removed something"
     );
     // A second review of the patched object has nothing left to add.
-    let old = sent
-        .get("oldObject")
-        .filter(|o| o.is_object())
-        .map(Json::from);
-    let again = engine::decide(
-        &Input {
-            object: &Json::from(&patched),
-            old_object: old.as_ref(),
-            operation: Operation::parse(&reviewed.meta.operation),
-            known_env: None,
-        },
+    let again = decide_input(
+        &patched,
+        sent.get("oldObject").filter(|o| o.is_object()),
+        Operation::parse(&reviewed.meta.operation),
+        None,
         policy,
     );
     assert!(
@@ -656,13 +642,7 @@ fn run_cases(cases: u64) -> Tally {
             .map(|t| {
                 let (seeds, policy, range) = (&seeds, &policy, &range);
                 s.spawn(move || {
-                    let mut tally = Tally {
-                        answered: 0,
-                        patched: 0,
-                        denied: 0,
-                        lenient: 0,
-                        errors: Default::default(),
-                    };
+                    let mut tally = Tally::default();
                     for &case in range.iter().skip(t).step_by(threads) {
                         let (body, mode, route) = build_case(seeds, seed, case);
                         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -686,13 +666,7 @@ fn run_cases(cases: u64) -> Tally {
             .map(|h| h.join().expect("worker"))
             .collect()
     });
-    let mut total = Tally {
-        answered: 0,
-        patched: 0,
-        denied: 0,
-        lenient: 0,
-        errors: Default::default(),
-    };
+    let mut total = Tally::default();
     for t in tallies {
         total.answered += t.answered;
         total.patched += t.patched;

@@ -22,7 +22,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
 mod support;
-mod tools;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,6 +31,11 @@ use inference_webhook::engine::kinds::KINDS;
 use inference_webhook::engine::{Mode, Policy, RuleId};
 use serde::Deserialize;
 use serde_json::Value;
+use support::commands::{BINARY, succeeded};
+use support::fixtures::{json_file, repo};
+use support::patch::review_patch;
+use support::server::{post_json, start, start_serving};
+use support::tools;
 
 /// Where the server listens for reviews (`serve --listen` default port).
 const SERVER_PORT: i64 = 8443;
@@ -44,10 +48,6 @@ fn opt_in_value(mode: Mode) -> &'static str {
         Mode::Warn => "warn",
         Mode::Audit => "audit",
     }
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn parse_documents(yaml: &str, origin: &str) -> Vec<Value> {
@@ -78,11 +78,6 @@ fn base_documents() -> Vec<Value> {
         .collect()
 }
 
-/// A tool installed by `.ci/check-manifests.sh`, or `None` when the developer opted out.
-fn tool(name: &str, env_var: &str) -> Option<PathBuf> {
-    tools::cached(&format!("bin/{name}"), env_var, ".ci/check-manifests.sh")
-}
-
 /// promtool from the Debian package `.ci/check-manifests.sh` installs (on the PATH), or `$PROMTOOL`.
 fn promtool() -> Option<PathBuf> {
     std::env::var_os("PATH")
@@ -90,22 +85,11 @@ fn promtool() -> Option<PathBuf> {
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join("promtool"))
         .find(|p| p.is_file())
-        .or_else(|| tools::cached("bin/promtool", "PROMTOOL", ".ci/check-manifests.sh"))
+        .or_else(|| tools::bin("promtool", "PROMTOOL"))
 }
 
 fn run(program: &Path, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {} failed: {}",
-        program.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(Command::new(program).args(args).current_dir(repo()));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -119,13 +103,20 @@ fn chart_renders() -> Option<Vec<(String, Vec<Value>)>> {
     )
 }
 
+/// The webhook server's part of the chart rendered with one value set, by file name.
+fn chart_render(values: &str) -> Option<Vec<Value>> {
+    let renders = chart_renders()?;
+    let (_, docs) = renders.into_iter().find(|(n, _)| n == values).unwrap();
+    Some(docs)
+}
+
 fn is_reporter(doc: &Value) -> bool {
     doc["metadata"]["labels"]["app.kubernetes.io/component"] == "reporter"
 }
 
 /// The chart rendered with each value set of `charts/inference-webhook/ci/`, by file name.
 fn chart_renders_all() -> Option<Vec<(String, Vec<Value>)>> {
-    let helm = tool("helm", "HELM")?;
+    let helm = tools::bin("helm", "HELM")?;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(repo().join("charts/inference-webhook/ci"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -156,7 +147,7 @@ fn chart_renders_all() -> Option<Vec<(String, Vec<Value>)>> {
 }
 
 fn kustomize(dir: &str) -> Option<Vec<Value>> {
-    let kubectl = tool("kubectl", "KUBECTL")?;
+    let kubectl = tools::kubectl()?;
     if dir.ends_with("static-certs") {
         let certs = repo().join("deploy/overlays/static-certs/certs");
         if !certs.join("tls.crt").is_file() {
@@ -477,14 +468,10 @@ fn chart_renders_match_the_engine_and_the_server() {
 
 #[test]
 fn chart_values_reach_the_policy_and_the_selectors() {
-    let Some(renders) = chart_renders() else {
+    let Some(docs) = chart_render("existing-secret-values.yaml") else {
         return;
     };
-    let (_, docs) = renders
-        .iter()
-        .find(|(n, _)| n == "existing-secret-values.yaml")
-        .unwrap();
-    let policy = mounted_policy(docs);
+    let policy = mounted_policy(&docs);
     assert_eq!(policy.opt_out_label, "example.com/inference-monitoring");
     assert_eq!(policy.port_name, "metrics-http");
     assert_eq!(policy.default_mode, Mode::Warn);
@@ -504,7 +491,7 @@ fn chart_values_reach_the_policy_and_the_selectors() {
         policy.exemptions.forbidden_rules,
         [RuleId::MetricsDisabled, RuleId::BackendMismatch]
     );
-    let hooks = &one(docs, "MutatingWebhookConfiguration")["webhooks"];
+    let hooks = &one(&docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()
         .unwrap()
@@ -664,10 +651,7 @@ fn assert_command_line(origin: &str, container: &Value, command: &str) {
     assert_eq!(args.first(), Some(&command), "{origin}");
     // With --help last, clap prints help (exit 0) only if every argument before it parses.
     args.push("--help");
-    let out = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = Command::new(BINARY).args(&args).output().unwrap();
     assert!(
         out.status.success(),
         "{origin}: `inference-webhook {}` rejected: {}",
@@ -777,7 +761,7 @@ async fn server_answers_every_path_the_manifests_call() {
     )
     .unwrap();
     let config = format!("--config={}", policy_file.path().display());
-    let server = support::start(&[&config]).await;
+    let server = start(&[&config]).await;
     let client = server.client("localhost");
 
     let deployment = one(&docs, "Deployment");
@@ -793,10 +777,7 @@ async fn server_answers_every_path_the_manifests_call() {
         assert_eq!(status, 200, "{probe} {path}");
     }
 
-    let review: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("examples/review-vllm-deployment.json")).unwrap(),
-    )
-    .unwrap();
+    let review = json_file(&repo().join("examples/review-vllm-deployment.json"));
     let mut paths = Vec::new();
     for kind in [
         "MutatingWebhookConfiguration",
@@ -808,15 +789,14 @@ async fn server_answers_every_path_the_manifests_call() {
     }
     assert_eq!(paths.len(), 2 * Mode::ALL.len());
     for path in paths {
-        let (status, answer) =
-            support::post_json(&client, &server.url("localhost", path), &review).await;
+        let (status, answer) = post_json(&client, &server.url("localhost", path), &review).await;
         assert_eq!(status, 200, "{path}: {answer}");
         assert_eq!(
             answer["response"]["uid"], review["request"]["uid"],
             "{path}"
         );
         assert_eq!(answer["response"]["allowed"], true, "{path}: {answer}");
-        let patched = support::patch_of(&answer).is_some();
+        let patched = review_patch(&answer["response"]).is_some();
         let expect_patch = path == "/mutate/enforce" || path == "/mutate/warn";
         assert_eq!(patched, expect_patch, "{path}: {answer}");
     }
@@ -829,26 +809,19 @@ async fn assert_served_for(origin: &str, ca: &[u8], cert: &[u8], key: &[u8], hos
     let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert_file, cert).unwrap();
     std::fs::write(&key_file, key).unwrap();
-    let server = support::start(&[
-        &format!("--tls-cert={}", cert_file.display()),
-        &format!("--tls-key={}", key_file.display()),
-    ])
-    .await;
+    let server = start_serving(&cert_file, &key_file, &[]).await;
     let ca = String::from_utf8(ca.to_vec()).unwrap();
-    let client = support::client(&ca, host, server.server.addr);
-    let review: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("examples/review-vllm-deployment.json")).unwrap(),
-    )
-    .unwrap();
+    let client = support::server::client(&ca, host, server.server.addr);
+    let review = json_file(&repo().join("examples/review-vllm-deployment.json"));
     let url = server.url(host, "/mutate/enforce");
-    let (status, answer) = support::post_json(&client, &url, &review).await;
+    let (status, answer) = post_json(&client, &url, &review).await;
     assert_eq!(status, 200, "{origin}: {answer}");
     assert_eq!(
         answer["response"]["uid"], review["request"]["uid"],
         "{origin}"
     );
     // The same certificate must not pass for a name it was not made for.
-    let stranger = support::client(&ca, "other.example.svc", server.server.addr);
+    let stranger = support::server::client(&ca, "other.example.svc", server.server.addr);
     let refused = stranger
         .get(server.url("other.example.svc", "/healthz"))
         .send()
@@ -894,14 +867,10 @@ async fn script_certificates_are_served_and_verified_for_the_service_name() {
 
 #[tokio::test]
 async fn chart_generated_certificates_are_served_and_verified_for_the_service_name() {
-    let Some(renders) = chart_renders() else {
+    let Some(docs) = chart_render("default-values.yaml") else {
         return;
     };
-    let (_, docs) = renders
-        .iter()
-        .find(|(n, _)| n == "default-values.yaml")
-        .unwrap();
-    let secret = one(docs, "Secret");
+    let secret = one(&docs, "Secret");
     use base64::Engine as _;
     let field = |key: &str| {
         base64::engine::general_purpose::STANDARD
@@ -1080,17 +1049,6 @@ fn reporter_alerts_pass_promtool_and_agree_between_chart_and_kustomize() {
     )
     .unwrap();
     for args in [["check", "rules", "rules.yaml"], ["test", "rules", test]] {
-        let out = Command::new(&promtool)
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(Command::new(&promtool).args(args).current_dir(dir.path()));
     }
 }

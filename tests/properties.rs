@@ -3,13 +3,13 @@
 //! but the two labels and the named port is ever added — nothing changed, nothing removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
-use common::*;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+use support::engine::*;
 
 fn image() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![

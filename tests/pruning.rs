@@ -4,14 +4,16 @@
 //! `../shared/corpus-extra` (read at run time; skipped when absent) and `tests/fixtures`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use inference_webhook::admission;
-use inference_webhook::engine::{
-    Input, Json, Operation, Policy, UNREAD_MEMBERS, catalogue, decide,
-};
+use inference_webhook::engine::{Operation, Policy, UNREAD_MEMBERS};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::engine::{decide_input, decide_request, every_backend};
+use support::fixtures::{repo, review};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -29,14 +31,13 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The objects with a `kind` and a `spec` of every YAML file under the test's sources.
 fn real_objects() -> Vec<(String, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in [
         "../shared/corpus",
         "../shared/corpus-extra",
         "tests/fixtures",
     ] {
-        yaml_files(&root.join(dir), &mut files);
+        yaml_files(&repo().join(dir), &mut files);
     }
     let mut objects = Vec::new();
     for file in files {
@@ -53,17 +54,8 @@ fn real_objects() -> Vec<(String, Value)> {
     objects
 }
 
-fn every_backend() -> Policy {
-    let mut policy = Policy::default();
-    for e in catalogue::CATALOGUE {
-        if !policy.supports(e.backend) {
-            policy.supported_backends.push(e.backend.to_string());
-        }
-    }
-    policy
-}
-
-fn review(object: &Value, old: Option<&Value>) -> Vec<u8> {
+/// The body of a review of `object` (an UPDATE from `old` when given).
+fn review_body(object: &Value, old: Option<&Value>) -> Vec<u8> {
     let mut request = json!({
         "uid": "u", "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
         "namespace": "ns", "name": object.pointer("/metadata/name").cloned().unwrap_or_default(),
@@ -72,28 +64,15 @@ fn review(object: &Value, old: Option<&Value>) -> Vec<u8> {
     if let Some(old) = old {
         request["oldObject"] = old.clone();
     }
-    serde_json::to_vec(
-        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                               "request": request}),
-    )
-    .unwrap()
+    serde_json::to_vec(&review(request)).unwrap()
 }
 
 /// `decide` on what the server parsed from the review, and on the full objects.
 fn both_ways(object: &Value, old: Option<&Value>, policy: &Policy) -> (String, String) {
-    let body = review(object, old);
+    let body = review_body(object, old);
     let parsed = admission::parse(&body).unwrap();
-    let pruned = decide(&parsed.input(), policy);
-    let old = old.map(Json::from);
-    let full = decide(
-        &Input {
-            object: &Json::from(object),
-            old_object: old.as_ref(),
-            operation: parsed.operation,
-            known_env: None,
-        },
-        policy,
-    );
+    let pruned = decide_request(&parsed, policy);
+    let full = decide_input(object, old, parsed.operation, None, policy);
     (format!("{pruned:?}"), format!("{full:?}"))
 }
 
@@ -148,9 +127,9 @@ fn an_env_from_source_is_read_so_a_port_it_may_set_never_denies_in_the_server() 
             "envFrom": [{"configMapRef": {"name": "tgi-config"}}],
             "ports": [{"name": "http", "containerPort": 2080}]}]}}}});
     let policy = Policy::from_yaml("supportedBackends: [tgi]", "test").unwrap();
-    let body = review(&tgi, None);
+    let body = review_body(&tgi, None);
     let parsed = admission::parse(&body).unwrap();
-    let decision = decide(&parsed.input(), &policy);
+    let decision = decide_request(&parsed, &policy);
     assert!(!decision.denies(), "{:?}", decision.findings);
     assert!(
         decision

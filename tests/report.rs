@@ -3,6 +3,8 @@
 //! PolicyReport and Report CRD schemas in ../shared/crds when that directory is present.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with its message
 
+mod support;
+
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -11,6 +13,8 @@ use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
 use inference_webhook::report::state::{State, Store, Verdict, evaluate};
 use serde_json::{Value, json};
+use support::fixtures::repo;
+use support::metrics::sample;
 
 fn deployment(name: &str, uid: &str, labels: Value, container: Value) -> Value {
     json!({
@@ -139,11 +143,7 @@ fn an_opted_out_workload_is_reported_as_skipped() {
 }
 
 fn gauge(metrics: &Metrics, name: &str, labels: &str) -> Option<i64> {
-    let text = metrics.encode();
-    let prefix = format!("{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.trim().parse().expect("an integer gauge"))
+    sample(&metrics.encode(), name, labels)
 }
 
 fn apply(store: &mut Store, metrics: &Metrics, watch: usize, object: &Value) {
@@ -290,7 +290,7 @@ fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
 
 #[test]
 fn reports_fit_the_policyreport_and_openreports_crds() {
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
+    let crds = repo().join("../shared/crds");
     if !crds.is_dir() {
         eprintln!("skipped: {} not present", crds.display());
         return;

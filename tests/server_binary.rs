@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{InFlight, VLLM, fixture_value, post_json, raw_tls, review};
+use support::commands::command;
+use support::fixtures::{VLLM, fixture_value, review};
+use support::server::{InFlight, client, post_json, raw_tls};
 
 const MARKER: &str = "sk-SECRET-MARKER-4f1d9e";
 
@@ -46,12 +48,8 @@ fn lines_of(
 async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("ca.crt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inference-webhook"))
-        .args([
-            "serve",
-            "--listen=127.0.0.1:0",
-            "--metrics-listen=127.0.0.1:0",
-        ])
+    let mut child = command("serve")
+        .args(["--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"])
         // Two settings through the environment, as a Deployment would set them.
         .env("INFERENCE_WEBHOOK_CA_OUT", &ca_path)
         .env("INFERENCE_WEBHOOK_LOG_FORMAT", "json")
@@ -80,7 +78,7 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
     .await
     .expect("server becomes ready");
     let ca = std::fs::read_to_string(&ca_path).unwrap();
-    let client = support::client(&ca, "localhost", addr);
+    let client = client(&ca, "localhost", addr);
     let url = format!("https://localhost:{}", addr.port());
 
     // The secret sits in a container's env, an argument and an annotation.

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::{NAMESPACE, RBG, SERVICE, VLLM, fixture_path, run_command, start};
+use support::commands::{command, run_async};
+use support::fixtures::{RBG, VLLM, fixture_path, fixture_value, repo};
+use support::server::{NAMESPACE, SERVICE, start, start_serving};
 
 /// Build the Go client once per test binary (no network: GOPROXY=off, no modules needed).
 fn go_client() -> &'static Path {
@@ -18,7 +20,7 @@ fn go_client() -> &'static Path {
     BUILT.get_or_init(|| {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let out = tmp.join("webhookclient");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/webhookclient/main.go");
+        let source = repo().join("tests/go/webhookclient/main.go");
         let status = std::process::Command::new("go")
             .args(["build", "-o"])
             .arg(&out)
@@ -51,7 +53,7 @@ async fn go_post(
         .arg(format!("-server-name={server_name}"))
         .arg(format!("-path={path}"))
         .args(files.iter().map(|f| fixture_path(f)));
-    let (ok, out, err) = run_command(c).await;
+    let (ok, out, err) = run_async(c).await;
     if !ok {
         return Err(err);
     }
@@ -62,25 +64,18 @@ async fn go_post(
 }
 
 fn uid_of(file: &str) -> Value {
-    support::fixture_value(file)["request"]["uid"].clone()
+    fixture_value(file)["request"]["uid"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certs_output_satisfies_the_go_client_under_every_service_name() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("certs");
-    let mut certs = std::process::Command::new(env!("CARGO_BIN_EXE_inference-webhook"));
+    let mut certs = command("certs");
     certs
-        .args([
-            "certs",
-            "--service",
-            SERVICE,
-            "--namespace",
-            NAMESPACE,
-            "--out",
-        ])
+        .args(["--service", SERVICE, "--namespace", NAMESPACE, "--out"])
         .arg(&out);
-    let (ok, _, err) = run_command(certs).await;
+    let (ok, _, err) = run_async(certs).await;
     assert!(ok, "certs: {err}");
 
     let ca = std::fs::read_to_string(out.join("ca.crt")).unwrap();
@@ -96,11 +91,7 @@ async fn certs_output_satisfies_the_go_client_under_every_service_name() {
         .mode();
     assert_eq!(key_mode & 0o077, 0, "tls.key is private to its owner");
 
-    let t = start(&[
-        &format!("--tls-cert={}", out.join("tls.crt").display()),
-        &format!("--tls-key={}", out.join("tls.key").display()),
-    ])
-    .await;
+    let t = start_serving(&out.join("tls.crt"), &out.join("tls.key"), &[]).await;
     let addr = t.server.addr;
     let ca_path = out.join("ca.crt");
     let service_host = format!("{SERVICE}.{NAMESPACE}.svc");

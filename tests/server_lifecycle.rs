@@ -7,7 +7,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{InFlight, SERVICE_HOST, VLLM, fixture_value, post_json, raw_tls, start};
+use support::fixtures::{VLLM, fixture_value};
+use support::metrics::scrape;
+use support::server::{InFlight, SERVICE_HOST, post_json, raw_tls, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bound for waiting on something the server must do (never a sleep used as synchronisation).
@@ -144,12 +146,7 @@ async fn connections_over_the_limit_are_refused_at_once() {
         let (status, answer): (u16, Value) = review.finish().await;
         assert_eq!(status, 200, "{answer}");
     }
-    let metrics = reqwest::get(format!("http://{}/metrics", t.server.metrics_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(t.server.metrics_addr).await;
     assert!(
         metrics.contains("inference_webhook_connections_rejected_total 1\n"),
         "{metrics}"

@@ -5,15 +5,16 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{RBG, SERVICE_HOST, VLLM, fixture_value, patch_of, post_json, review, start};
+use support::commands::run_async;
+use support::fixtures::{RBG, VLLM, fixture_path, fixture_value, review};
+use support::metrics::scrape;
+use support::patch::{apply_patch, review_patch};
+use support::server::{SERVICE_HOST, post_json, start};
 
 /// Apply a review's patch to the object it was computed for.
 fn patched_object(sent: &Value, answer: &Value) -> Value {
-    let mut object = sent["request"]["object"].clone();
-    let patch: json_patch::Patch =
-        serde_json::from_value(patch_of(answer).expect("a patch")).expect("RFC 6902 patch");
-    json_patch::patch(&mut object, &patch).expect("patch applies");
-    object
+    let ops = review_patch(&answer["response"]).expect("a patch");
+    apply_patch(&sent["request"]["object"], &ops)
 }
 
 fn assert_envelope(sent: &Value, answer: &Value) {
@@ -332,7 +333,7 @@ async fn probes_answer_and_both_sni_names_speak_http2() {
         }
     }
     // A name outside the certificate's SANs is refused by the client's verification.
-    let stranger = support::client(&t.ca_pem(), "other.example", t.server.addr);
+    let stranger = support::server::client(&t.ca_pem(), "other.example", t.server.addr);
     let refused = stranger
         .get(t.url("other.example", "/healthz"))
         .send()
@@ -356,12 +357,7 @@ async fn metrics_count_reviews_errors_and_certificate_expiry() {
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
-    let text = reqwest::get(format!("http://{}/metrics", t.server.metrics_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(t.server.metrics_addr).await;
     for want in [
         r#"inference_webhook_reviews_total{kind="Deployment",operation="create",mode="warn",route="mutate",decision="patched"} 1"#,
         r#"inference_webhook_reviews_total{kind="Deployment",operation="create",mode="audit",route="validate",decision="allowed"} 1"#,
@@ -390,12 +386,12 @@ async fn curl_with_cacert_and_the_service_name_gets_the_review() {
         .arg("--resolve")
         .arg(format!("{SERVICE_HOST}:{port}:127.0.0.1"))
         .args(["-H", "Content-Type: application/json", "--data-binary"])
-        .arg(format!("@{}", support::fixture_path(VLLM).display()))
+        .arg(format!("@{}", fixture_path(VLLM).display()))
         .arg(format!("https://{SERVICE_HOST}:{port}/mutate"));
-    let (ok, stdout, stderr) = support::run_command(curl).await;
+    let (ok, stdout, stderr) = run_async(curl).await;
     assert!(ok, "curl failed: {stderr}");
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_envelope(&fixture_value(VLLM), &answer);
-    assert!(patch_of(&answer).is_some(), "{answer}");
+    assert!(review_patch(&answer["response"]).is_some(), "{answer}");
     t.server.shutdown().await.unwrap();
 }

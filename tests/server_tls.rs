@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use inference_webhook::certs;
 use inference_webhook::server::tls::CertStatus;
-use support::{SERVICE_HOST, TestServer, VLLM, fixture_value, run_command, start};
+use support::commands::run_async;
+use support::fixtures::{VLLM, fixture_value};
+use support::metrics::scrape;
+use support::server::{SERVICE_HOST, TestServer, client_trusting, start, start_serving};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -32,25 +35,10 @@ fn write_pair(dir: &Path, issued: &certs::Issued) {
     std::fs::write(dir.join("tls.key"), &issued.key_pem).unwrap();
 }
 
-async fn start_with_files(dir: &Path, extra: &[&str]) -> TestServer {
-    let cert = format!("--tls-cert={}", dir.join("tls.crt").display());
-    let key = format!("--tls-key={}", dir.join("tls.key").display());
-    let mut args = vec![cert.as_str(), key.as_str(), "--cert-poll-interval=20ms"];
-    args.extend_from_slice(extra);
-    start(&args).await
-}
-
-/// A client that trusts only the given CAs.
-fn client_trusting(cas: &[&str], addr: std::net::SocketAddr) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .resolve(SERVICE_HOST, addr);
-    for ca in cas {
-        builder =
-            builder.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
-    }
-    builder.build().unwrap()
+/// Serve the pair in `dir`, watching the files closely.
+async fn start_with_files(dir: &Path) -> TestServer {
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    start_serving(&cert, &key, &["--cert-poll-interval=20ms"]).await
 }
 
 async fn healthz(client: &reqwest::Client, addr: std::net::SocketAddr) -> reqwest::Result<u16> {
@@ -82,7 +70,7 @@ impl Traffic {
             let body = serde_json::to_vec(&fixture_value(VLLM)).unwrap();
             let url = format!("https://{SERVICE_HOST}:{}/mutate", addr.port());
             let cas: Vec<&str> = cas.iter().map(String::as_str).collect();
-            let kept = client_trusting(&cas, addr);
+            let kept = client_trusting(&cas, SERVICE_HOST, addr);
             let mut failures = Vec::new();
             let mut i = 0u64;
             while !stop2.load(Ordering::Acquire) && i < 1_000_000 {
@@ -90,7 +78,7 @@ impl Traffic {
                 let client = if i.is_multiple_of(2) {
                     kept.clone()
                 } else {
-                    client_trusting(&cas, addr)
+                    client_trusting(&cas, SERVICE_HOST, addr)
                 };
                 let sent = client
                     .post(&url)
@@ -135,7 +123,7 @@ async fn rewritten_files_reach_new_connections_and_no_request_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = (issue(), issue());
     write_pair(dir.path(), &old);
-    let t = start_with_files(dir.path(), &[]).await;
+    let t = start_with_files(dir.path()).await;
     let addr = t.server.addr;
     let mut status = t.server.cert_status().unwrap();
     let traffic = Traffic::start(vec![old.ca_pem.clone(), new.ca_pem.clone()], addr);
@@ -158,13 +146,13 @@ async fn assert_rotated(
     addr: std::net::SocketAddr,
 ) {
     assert_eq!(
-        healthz(&client_trusting(&[&new.ca_pem], addr), addr)
+        healthz(&client_trusting(&[&new.ca_pem], SERVICE_HOST, addr), addr)
             .await
             .unwrap(),
         200
     );
     assert!(
-        healthz(&client_trusting(&[&old.ca_pem], addr), addr)
+        healthz(&client_trusting(&[&old.ca_pem], SERVICE_HOST, addr), addr)
             .await
             .is_err()
     );
@@ -190,7 +178,7 @@ async fn a_secret_volume_symlink_swap_is_picked_up() {
     for file in ["tls.crt", "tls.key"] {
         std::os::unix::fs::symlink(format!("..data/{file}"), root.join(file)).unwrap();
     }
-    let t = start_with_files(root, &[]).await;
+    let t = start_with_files(root).await;
     let addr = t.server.addr;
     let mut status = t.server.cert_status().unwrap();
     let traffic = Traffic::start(vec![old.ca_pem.clone(), new.ca_pem.clone()], addr);
@@ -219,7 +207,7 @@ async fn bad_certificate_files_keep_the_last_good_pair_until_good_ones_return() 
     let dir = tempfile::tempdir().unwrap();
     let (good, next) = (issue(), issue());
     write_pair(dir.path(), &good);
-    let t = start_with_files(dir.path(), &[]).await;
+    let t = start_with_files(dir.path()).await;
     let addr = t.server.addr;
     let mut status = t.server.cert_status().unwrap();
     let cert = dir.path().join("tls.crt");
@@ -258,24 +246,19 @@ async fn bad_certificate_files_keep_the_last_good_pair_until_good_ones_return() 
         fault();
         wait_status(&mut status, |s| s.failures > before).await;
         assert_eq!(status.borrow().reloads, 0, "{what}");
-        let still = healthz(&client_trusting(&[&good.ca_pem], addr), addr).await;
+        let still = healthz(&client_trusting(&[&good.ca_pem], SERVICE_HOST, addr), addr).await;
         assert_eq!(still.unwrap(), 200, "{what}: last good pair still served");
     }
     write_pair(dir.path(), &next);
     wait_status(&mut status, |s| s.reloads >= 1).await;
     assert_eq!(
-        healthz(&client_trusting(&[&next.ca_pem], addr), addr)
+        healthz(&client_trusting(&[&next.ca_pem], SERVICE_HOST, addr), addr)
             .await
             .unwrap(),
         200
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", t.server.metrics_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(t.server.metrics_addr).await;
     let failures = status.borrow().failures;
     assert!(failures >= 4);
     assert!(
@@ -316,7 +299,7 @@ async fn openssl_pair(
          openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out leaf.crt -days 2 -extfile ext 2>/dev/null
          {convert} 2>/dev/null"
     );
-    let (ok, _, err) = run_command(sh(script)).await;
+    let (ok, _, err) = run_async(sh(script)).await;
     assert!(ok, "openssl: {err}");
     let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
     (ca, dir.join("leaf.crt"), dir.join("leaf.final.key"))
@@ -338,12 +321,12 @@ async fn pkcs8_rsa_and_sec1_keys_all_serve() {
             "{key_type}/{key_form}: {}",
             key_text.lines().next().unwrap_or("")
         );
-        let t = start(&[
-            &format!("--tls-cert={}", cert.display()),
-            &format!("--tls-key={}", key.display()),
-        ])
+        let t = start_serving(&cert, &key, &[]).await;
+        let status = healthz(
+            &client_trusting(&[&ca], SERVICE_HOST, t.server.addr),
+            t.server.addr,
+        )
         .await;
-        let status = healthz(&client_trusting(&[&ca], t.server.addr), t.server.addr).await;
         assert_eq!(status.unwrap(), 200, "{key_type}/{key_form}");
         t.server.shutdown().await.unwrap();
     }
@@ -358,7 +341,7 @@ async fn s_client(t: &TestServer, version_flag: &str) -> (bool, String) {
         .arg(t.dir.path().join("ca.crt"))
         .args(["-verify_return_error", "-brief"])
         .stdin(std::process::Stdio::null());
-    let (ok, out, err) = run_command(c).await;
+    let (ok, out, err) = run_async(c).await;
     (ok, format!("{out}{err}"))
 }
 

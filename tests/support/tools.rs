@@ -3,10 +3,14 @@
 //! `.ci/check-manifests.sh` puts helm and kubectl in `bin/`, `.ci/install-tools.sh` the SARIF
 //! multitool, junitparser and pre-commit. A missing tool fails the test; outside CI,
 //! `INFERENCE_WEBHOOK_SKIP_TOOLS=1` skips the parts that need it.
-#![allow(dead_code)]
 
 use std::env;
 use std::path::PathBuf;
+
+/// Puts helm and kubectl in `bin/` (and promtool on the `PATH`, from the Debian package).
+pub const CHECK_MANIFESTS: &str = ".ci/check-manifests.sh";
+/// Installs the SARIF multitool, junitparser and pre-commit.
+pub const INSTALL_TOOLS: &str = ".ci/install-tools.sh";
 
 pub fn cache_dir() -> PathBuf {
     // The same default as the scripts: ${HOME:-/root}/.cache/inference-webhook-ci.
@@ -35,4 +39,13 @@ pub fn cached(relative: &str, env_var: &str, script: &str) -> Option<PathBuf> {
          ~/.cache/inference-webhook-ci) or set {env_var}; outside CI, \
          INFERENCE_WEBHOOK_SKIP_TOOLS=1 skips this check"
     );
+}
+
+/// A tool in the cache's `bin/` (`.ci/check-manifests.sh` puts helm and kubectl there).
+pub fn bin(name: &str, env_var: &str) -> Option<PathBuf> {
+    cached(&format!("bin/{name}"), env_var, CHECK_MANIFESTS)
+}
+
+pub fn kubectl() -> Option<PathBuf> {
+    bin("kubectl", "KUBECTL")
 }
