@@ -63,9 +63,14 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         .and_then(|img| image_rows(img).find(|e| e.requires.is_none()));
 
     for cmd in &cmds {
+        // Respelled once, not once per catalogue row.
+        let dashed = spelled(cmd, FlagSpelling::DashOrUnderscore);
         let Some((spec, cmd)) = CATALOGUE.iter().find_map(|e| {
-            let c = spelled(cmd, e.flag_spelling);
-            serves(e, &c).then_some((e, c))
+            let c = match e.flag_spelling {
+                FlagSpelling::Exact => cmd,
+                FlagSpelling::DashOrUnderscore => &dashed,
+            };
+            serves(e, c).then_some((e, c))
         }) else {
             continue;
         };
@@ -84,7 +89,7 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
             container,
             evidence,
         };
-        return Some(judged.found(&cmd, &vars, seen));
+        return Some(judged.found(cmd, &vars, seen));
     }
 
     let (img, spec) = (image.as_ref()?, image_spec?);
@@ -316,23 +321,23 @@ fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ 
     let lookalike = name
         .split(['-', '_', '.'])
         .any(|w| LOOKALIKE_WORDS.contains(&w));
+    // Split once for every row that looks for a word.
+    let words: Vec<&str> = name.split(['-', '_']).collect();
     CATALOGUE.iter().filter(move |e| {
         e.images.iter().any(|m| match m {
             ImageMatch::Name(n) => name == *n,
-            ImageMatch::NameWord(n) => !lookalike && has_word(name, n),
+            ImageMatch::NameWord(n) => !lookalike && words.iter().any(|w| is_word(w, n)),
             ImageMatch::NameContains(n) => !lookalike && name.contains(n),
             ImageMatch::PathContains(p) => img.repository.contains(p),
         })
     })
 }
 
-/// `vllm` is a word of `vllm-gaudi`, `opea-vllm`, `vllm0.9` (a version after it), but not of
-/// `myvllmx`.
-fn has_word(name: &str, word: &str) -> bool {
-    name.split(['-', '_']).any(|w| {
-        w.strip_prefix(word)
-            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-    })
+/// A word of an image name is `word`, maybe with a version after it: `vllm` is a word of
+/// `vllm-gaudi`, `opea-vllm`, `vllm0.9`, but not of `myvllmx`.
+fn is_word(part: &str, word: &str) -> bool {
+    part.strip_prefix(word)
+        .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
 fn worker_marker(spec: &EngineSpec, img: &ImageRef, cmds: &[Cmd]) -> Option<String> {

@@ -35,8 +35,19 @@ pub fn pointer(path: &[Tok]) -> String {
     for t in path {
         out.push('/');
         match t {
-            Tok::Key(k) if !k.contains(['~', '/']) => out.push_str(k),
-            Tok::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            Tok::Key(k) => {
+                let mut rest = k.as_str();
+                while let Some(i) = rest.bytes().position(|b| b == b'~' || b == b'/') {
+                    out.push_str(&rest[..i]);
+                    out.push_str(if rest.as_bytes()[i] == b'~' {
+                        "~0"
+                    } else {
+                        "~1"
+                    });
+                    rest = &rest[i + 1..];
+                }
+                out.push_str(rest);
+            }
             // Writing into a String cannot fail.
             Tok::Index(i) => {
                 let _ = write!(out, "{i}");
