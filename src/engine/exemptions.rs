@@ -76,6 +76,6 @@ fn annotation_path(key: &str) -> String {
     display(&[
         Tok::Key("metadata".into()),
         Tok::Key("annotations".into()),
-        Tok::Key(key.into()),
+        Tok::Key(key.to_string().into()),
     ])
 }

@@ -216,7 +216,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     let mut label_ok = true;
     for (key, value) in [(&keys.backend, canonical), (&keys.legacy_backend, legacy)] {
         let Some(value) = value else { continue };
-        let at = path::display(&path::key(&t.labels_at, key));
+        let at = path::display(&path::key(&t.labels_at, key.clone()));
         let Some(value) = value.as_str() else {
             cx.report(RuleId::UnreadableTemplate, at, "is not a string".into());
             label_ok = false;
@@ -255,7 +255,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     if legacy.is_some() && canonical.is_none() {
         cx.report(
             RuleId::LegacyBackendLabel,
-            path::display(&path::key(&t.labels_at, &keys.legacy_backend)),
+            path::display(&path::key(&t.labels_at, keys.legacy_backend.clone())),
             format!(
                 "legacy key; {} is added beside it (keep both until dashboards use it)",
                 keys.backend
@@ -322,7 +322,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     }
     let mut blocked = None;
     for (key, value) in missing {
-        if let Err(b) = cx.builder.add(&path::key(&t.labels_at, &key), value) {
+        if let Err(b) = cx.builder.add(&path::key(&t.labels_at, key), value) {
             blocked = Some(b);
         }
     }

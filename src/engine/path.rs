@@ -1,14 +1,16 @@
 //! Paths into a JSON object: as RFC 6901 pointers for patches, and in the dotted form people
 //! read in messages (`spec.template.metadata.labels["alibabacloud.com/inference-workload"]`).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::json::Json;
 
-/// One step of a path.
+/// One step of a path. Keys are mostly the kind table's and the contract's own words, borrowed
+/// for good: cloning a path copies no strings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Tok {
-    Key(String),
+    Key(Cow<'static, str>),
     Index(usize),
     /// The end of a list, where `add` appends (`-`).
     Append,
@@ -17,15 +19,15 @@ pub enum Tok {
 pub type Path = Vec<Tok>;
 
 /// Extend a path with dotted keys (`templateRef.patch`).
-pub fn join(base: &[Tok], dotted: &str) -> Path {
+pub fn join(base: &[Tok], dotted: &'static str) -> Path {
     let mut p = base.to_vec();
-    p.extend(dotted.split('.').map(|k| Tok::Key(k.to_string())));
+    p.extend(dotted.split('.').map(|k| Tok::Key(Cow::Borrowed(k))));
     p
 }
 
-pub fn key(base: &[Tok], k: &str) -> Path {
+pub fn key(base: &[Tok], k: impl Into<Cow<'static, str>>) -> Path {
     let mut p = base.to_vec();
-    p.push(Tok::Key(k.to_string()));
+    p.push(Tok::Key(k.into()));
     p
 }
 
@@ -36,7 +38,7 @@ pub fn pointer(path: &[Tok]) -> String {
         out.push('/');
         match t {
             Tok::Key(k) => {
-                let mut rest = k.as_str();
+                let mut rest: &str = k;
                 while let Some(i) = rest.bytes().position(|b| b == b'~' || b == b'/') {
                     out.push_str(&rest[..i]);
                     out.push_str(if rest.as_bytes()[i] == b'~' {

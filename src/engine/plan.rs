@@ -164,7 +164,7 @@ impl<'a> PatchBuilder<'a> {
         let planned = prefix[op_path.len()..]
             .iter()
             .try_fold(op_value, |cur, t| match t {
-                Tok::Key(k) => cur.get(k),
+                Tok::Key(k) => cur.get(k.as_ref()),
                 Tok::Index(i) => cur.get(*i),
                 Tok::Append => None,
             })?;
@@ -191,7 +191,7 @@ fn wrap(rest: &[Tok], value: Value) -> Value {
     rest.iter().rev().fold(value, |v, t| match t {
         Tok::Key(k) => {
             let mut m = Map::new();
-            m.insert(k.clone(), v);
+            m.insert(k.to_string(), v);
             Value::Object(m)
         }
         Tok::Append | Tok::Index(_) => Value::Array(vec![v]),
@@ -200,7 +200,7 @@ fn wrap(rest: &[Tok], value: Value) -> Value {
 
 fn walk_mut<'v>(v: &'v mut Value, path: &[Tok]) -> Option<&'v mut Value> {
     path.iter().try_fold(v, |cur, t| match t {
-        Tok::Key(k) => cur.as_object_mut()?.get_mut(k),
+        Tok::Key(k) => cur.as_object_mut()?.get_mut(k.as_ref()),
         Tok::Index(i) => cur.as_array_mut()?.get_mut(*i),
         Tok::Append => None,
     })
@@ -209,7 +209,7 @@ fn walk_mut<'v>(v: &'v mut Value, path: &[Tok]) -> Option<&'v mut Value> {
 fn insert(target: &mut Value, slot: &Tok, value: Value) {
     match (target, slot) {
         (Value::Object(m), Tok::Key(k)) => {
-            m.insert(k.clone(), value);
+            m.insert(k.to_string(), value);
         }
         (Value::Array(a), Tok::Append | Tok::Index(_)) => a.push(value),
         _ => {}
@@ -222,7 +222,7 @@ mod tests {
     use serde_json::json;
 
     fn keys(ks: &[&str]) -> Path {
-        ks.iter().map(|k| Tok::Key(k.to_string())).collect()
+        ks.iter().map(|k| Tok::Key(k.to_string().into())).collect()
     }
 
     #[test]

@@ -95,12 +95,13 @@ pub fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
     walk
 }
 
-enum Step<'s> {
-    Key(&'s str),
-    Each(&'s str),
+/// One step of a site path: a key, or every item of the list at a key (`roles[]`).
+enum Step {
+    Key(&'static str),
+    Each(&'static str),
 }
 
-fn site_steps(at: &str) -> Vec<Step<'_>> {
+fn site_steps(at: &'static str) -> Vec<Step> {
     at.split('.')
         .map(|s| match s.strip_suffix("[]") {
             Some(k) => Step::Each(k),
@@ -112,7 +113,7 @@ fn site_steps(at: &str) -> Vec<Step<'_>> {
 /// Resolve a site path with `[]` into the pattern objects it names, capturing role names.
 fn expand<'a>(
     v: &'a Json<'a>,
-    steps: &[Step<'_>],
+    steps: &[Step],
     at: Path,
     role: Option<String>,
     out: &mut Vec<(Path, &'a Json<'a>, Option<String>)>,
@@ -138,13 +139,13 @@ fn expand<'a>(
     match step {
         Step::Key(k) => {
             if let Some(next) = obj.get(k) {
-                expand(next, rest, path::key(&at, k), role, out, walk);
+                expand(next, rest, path::key(&at, *k), role, out, walk);
             }
         }
         Step::Each(k) => match obj.get(k) {
             Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    let mut p = path::key(&at, k);
+                    let mut p = path::key(&at, *k);
                     p.push(Tok::Index(i));
                     let role = if *k == "roles" {
                         item.get("name").and_then(Json::as_str).map(str::to_string)
@@ -157,7 +158,7 @@ fn expand<'a>(
             Some(Json::Null) | None => {}
             Some(_) => walk
                 .unreadable
-                .push((path::display(&path::key(&at, k)), "is not a list".into())),
+                .push((path::display(&path::key(&at, *k)), "is not a list".into())),
         },
     }
 }
