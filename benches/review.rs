@@ -7,7 +7,8 @@
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inference_webhook::admission;
-use inference_webhook::engine::{Mode, Policy, Route};
+use inference_webhook::admission::{Mode, Route};
+use inference_webhook::engine::Policy;
 use serde_json::{Value, json};
 
 // The allocator the server binary uses.

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod audit;
 pub mod certs;
+pub mod config;
 pub mod engine;
 pub mod report;
 pub mod server;

@@ -7,7 +7,8 @@
 mod support;
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Mode, Policy, Route};
+use inference_webhook::admission::{Mode, Route};
+use inference_webhook::engine::Policy;
 use serde_json::{Value, json};
 use support::engine::{BACKEND, WORKLOAD};
 use support::fixtures::{VLLM, fixture_value, review};

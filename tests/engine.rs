@@ -3,7 +3,9 @@
 
 mod support;
 
-use inference_webhook::engine::{Level, Mode, Operation, Policy, Route};
+use inference_webhook::admission::{Mode, Outcome, Route};
+use inference_webhook::config::Config;
+use inference_webhook::engine::{Level, Operation, Policy};
 use serde_json::{Value, json};
 use support::engine::*;
 
@@ -154,7 +156,7 @@ fn the_port_name_on_another_number_is_denied() {
     let d = create(&deployment("v", pod(json!([c]))));
     assert!(rules(&d).contains(&"port-name-conflict"));
     assert!(d.denies());
-    let out = d.outcome(Mode::Enforce, Route::Mutate);
+    let out = Outcome::of(&d, Mode::Enforce, Route::Mutate);
     assert!(!out.allowed);
     let msg = out.message.unwrap();
     assert!(
@@ -521,7 +523,7 @@ fn unreadable_shapes_warn_and_never_crash() {
             "{template}: {:?}",
             d.findings
         );
-        assert!(d.outcome(Mode::Enforce, Route::Mutate).allowed);
+        assert!(Outcome::of(&d, Mode::Enforce, Route::Mutate).allowed);
     }
     let policy = Policy::from_yaml("rules: {unreadable-template: deny}", "t").unwrap();
     assert!(create_with(&deployment("x", json!("oops")), &policy).denies());
@@ -531,9 +533,9 @@ fn unreadable_shapes_warn_and_never_crash() {
 fn modes_turn_one_decision_into_three_outcomes() {
     let sglang = json!({"name": "s", "image": "lmsysorg/sglang", "command": ["python3", "-m", "sglang.launch_server"]});
     let d = create(&deployment("s", pod(json!([sglang]))));
-    let enforce = d.outcome(Mode::Enforce, Route::Mutate);
+    let enforce = Outcome::of(&d, Mode::Enforce, Route::Mutate);
     assert!(!enforce.allowed && enforce.patch.is_none());
-    let warn = d.outcome(Mode::Warn, Route::Mutate);
+    let warn = Outcome::of(&d, Mode::Warn, Route::Mutate);
     assert!(warn.allowed && warn.patch.is_some());
     assert!(
         warn.warnings
@@ -541,7 +543,7 @@ fn modes_turn_one_decision_into_three_outcomes() {
             .any(|w| w.starts_with("metrics-disabled"))
     );
     assert!(warn.warnings.iter().all(|w| w.chars().count() < 120));
-    let audit = d.outcome(Mode::Audit, Route::Mutate);
+    let audit = Outcome::of(&d, Mode::Audit, Route::Mutate);
     assert!(audit.allowed && audit.patch.is_none());
     assert!(audit.audit_annotations["findings"].contains("deny:metrics-disabled@"));
     assert!(
@@ -551,7 +553,7 @@ fn modes_turn_one_decision_into_three_outcomes() {
             .any(|w| w.starts_with("monitoring-labels-missing")),
         "unpatched, so reported"
     );
-    let validate = d.outcome(Mode::Warn, Route::Validate);
+    let validate = Outcome::of(&d, Mode::Warn, Route::Validate);
     assert!(validate.patch.is_none() && validate.allowed);
 }
 
@@ -596,7 +598,7 @@ fn malformed_policies_are_clear_errors_naming_the_field() {
         ("defaultMode: loud", "loud"),
         ("[not, a, map]", "invalid policy"),
     ] {
-        let err = Policy::from_yaml(text, "policy.yaml")
+        let err = Config::from_yaml(text, "policy.yaml")
             .unwrap_err()
             .to_string();
         assert!(
@@ -604,7 +606,7 @@ fn malformed_policies_are_clear_errors_naming_the_field() {
             "{text}: {err}"
         );
     }
-    assert_eq!(Policy::from_yaml("", "p").unwrap(), Policy::default());
+    assert_eq!(Config::from_yaml("", "p").unwrap(), Config::default());
 }
 
 /// The level a rule fired at in a decision, if it fired.

@@ -4,7 +4,8 @@
 
 mod support;
 
-use inference_webhook::engine::{Decision, Finding, Level, Mode, Policy, Route};
+use inference_webhook::admission::{Mode, Outcome, Route};
+use inference_webhook::engine::{Decision, Finding, Level, Policy};
 use serde_json::{Value, json};
 use support::engine::*;
 
@@ -40,7 +41,7 @@ fn an_exempted_deny_finding_is_kept_with_its_reason_and_does_not_deny() {
         "metrics come from a sidecar exporter (TICKET-12)"
     );
     assert!(!d.denies());
-    let out = d.outcome(Mode::Enforce, Route::Mutate);
+    let out = Outcome::of(&d, Mode::Enforce, Route::Mutate);
     assert!(out.allowed, "{:?}", out.message);
     assert!(out.patch.is_some(), "the labels are still added");
     assert!(
@@ -55,7 +56,7 @@ fn an_exempted_deny_finding_is_kept_with_its_reason_and_does_not_deny() {
         json["exemption"],
         json!({"reason": "metrics come from a sidecar exporter (TICKET-12)"})
     );
-    let audit = d.outcome(Mode::Audit, Route::Validate);
+    let audit = Outcome::of(&d, Mode::Audit, Route::Validate);
     assert!(audit.audit_annotations["exempted"].contains("deny:metrics-disabled@"));
 }
 
@@ -72,7 +73,7 @@ fn only_the_named_rules_are_exempted() {
     assert!(finding(&d, "backend-mismatch").exemption.is_some());
     assert!(finding(&d, "port-name-conflict").exemption.is_none());
     assert!(d.denies(), "port-name-conflict still denies");
-    let out = d.outcome(Mode::Enforce, Route::Validate);
+    let out = Outcome::of(&d, Mode::Enforce, Route::Validate);
     let message = out.message.unwrap();
     assert!(message.contains("port-name-conflict"), "{message}");
     assert!(!message.contains("metrics-disabled"), "{message}");

@@ -19,7 +19,8 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use inference_webhook::admission::{self, ReviewError};
-use inference_webhook::engine::{Json, Mode, Operation, Policy, Route};
+use inference_webhook::admission::{Mode, Route};
+use inference_webhook::engine::{Json, Operation, Policy};
 use serde_json::{Value, json};
 use support::engine::decide_input;
 use support::fixtures::{RBG, VLLM, fixture_value, review};

@@ -27,8 +27,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use inference_webhook::admission::Mode;
+use inference_webhook::config::Config;
 use inference_webhook::engine::kinds::KINDS;
-use inference_webhook::engine::{Mode, Policy, RuleId};
+use inference_webhook::engine::{Policy, RuleId};
 use serde::Deserialize;
 use serde_json::Value;
 use support::commands::{BINARY, succeeded};
@@ -204,8 +206,8 @@ fn rule_kinds(rules: &Value) -> BTreeSet<(String, String, String)> {
     kinds
 }
 
-/// The policy the Deployment loads: the ConfigMap mounted at the directory of `--config`.
-fn mounted_policy(docs: &[Value]) -> Policy {
+/// The policy file the Deployment loads: the ConfigMap mounted at the directory of `--config`.
+fn mounted_config(docs: &[Value]) -> Config {
     let deployment = one(docs, "Deployment");
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     let config = flag(container, "--config").expect("the Deployment passes --config");
@@ -219,7 +221,7 @@ fn mounted_policy(docs: &[Value]) -> Policy {
         .find(|c| c["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no ConfigMap {name}"));
     let text = cm["data"][file].as_str().unwrap();
-    Policy::from_yaml(text, name).unwrap_or_else(|e| panic!("the policy does not load: {e}"))
+    Config::from_yaml(text, name).unwrap_or_else(|e| panic!("the policy does not load: {e}"))
 }
 
 /// Value of `--name=value` in the container's args.
@@ -252,7 +254,7 @@ fn check_install(origin: &str, docs: &[Value]) -> Vec<(String, BTreeSet<&'static
     let service = one(docs, "Service");
     let deployment = one(docs, "Deployment");
     let namespace = deployment["metadata"]["namespace"].as_str().unwrap();
-    let policy = mounted_policy(docs);
+    let policy = mounted_config(docs).policy;
     let mut modes_seen = Vec::new();
 
     // Service 443 (https) -> 8443, where the container listens.
@@ -433,11 +435,9 @@ fn base_webhooks_match_the_engine_and_the_server() {
 #[test]
 fn base_policy_lists_every_rule_at_its_default_level() {
     let docs = base_documents();
-    let policy = mounted_policy(&docs);
-    let defaults = Policy {
-        rules: policy.rules.clone(),
-        ..Policy::default()
-    };
+    let policy = mounted_config(&docs).policy;
+    let mut defaults = Policy::default();
+    defaults.rules = policy.rules.clone();
     assert_eq!(
         policy, defaults,
         "apart from the listed rules, the defaults"
@@ -461,7 +461,7 @@ fn chart_renders_match_the_engine_and_the_server() {
         let seen = check_install(&origin, docs);
         if name == "default-values.yaml" {
             assert_all_modes(&origin, &seen);
-            assert_eq!(mounted_policy(docs), Policy::default(), "{origin}");
+            assert_eq!(mounted_config(docs), Config::default(), "{origin}");
         }
     }
 }
@@ -471,10 +471,11 @@ fn chart_values_reach_the_policy_and_the_selectors() {
     let Some(docs) = chart_render("existing-secret-values.yaml") else {
         return;
     };
-    let policy = mounted_policy(&docs);
+    let config = mounted_config(&docs);
+    assert_eq!(config.default_mode, Mode::Warn);
+    let policy = config.policy;
     assert_eq!(policy.opt_out_label, "example.com/inference-monitoring");
     assert_eq!(policy.port_name, "metrics-http");
-    assert_eq!(policy.default_mode, Mode::Warn);
     assert_eq!(policy.labels.workload, "example.com/inference-workload");
     assert_eq!(policy.supported_backends, ["vllm", "sglang"]);
     assert_eq!(policy.level(RuleId::MetricsDisabled).as_str(), "warn");

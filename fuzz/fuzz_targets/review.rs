@@ -3,7 +3,8 @@
 #![no_main]
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Mode, Policy, Route};
+use inference_webhook::admission::{Mode, Route};
+use inference_webhook::engine::{Policy};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::engine::{Finding, Mode};
+use crate::admission::Mode;
+use crate::engine::Finding;
 
 use super::report::{InputError, ObjectReport, Verdict};
 

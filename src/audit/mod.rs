@@ -18,7 +18,8 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::engine::{Mode, Policy, Route};
+use crate::admission::{Mode, Route};
+use crate::config::Config;
 
 pub use report::OutputFormat;
 
@@ -92,14 +93,14 @@ pub fn run(args: AuditArgs) -> ExitCode {
 }
 
 fn run_audit(args: AuditArgs) -> io::Result<u8> {
-    let policy = match Policy::load(args.config.as_deref()) {
-        Ok(policy) => policy,
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(2);
         }
     };
-    let mode = args.mode.unwrap_or(policy.default_mode);
+    let mode = args.mode.unwrap_or(config.default_mode);
     // Under --fix the fixed manifests own stdout and the report moves to stderr.
     let (report_out, on_terminal): (Box<dyn Write>, bool) = if args.fix {
         (Box::new(io::stderr().lock()), io::stderr().is_terminal())
@@ -120,7 +121,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
             Route::Validate
         },
     };
-    let mut reporter = report::Reporter::new(policy, opts, report_out)?;
+    let mut reporter = report::Reporter::new(config.policy, opts, report_out)?;
     if args.cluster {
         let target = cluster::Target {
             namespace: args.namespace,

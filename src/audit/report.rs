@@ -6,9 +6,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::admission::{Mode, Outcome, Route};
 use crate::engine::{
-    Decision, Finding, Input, Json, KnownEnv, Level, Mode, Operation, Outcome, PatchOp, Policy,
-    Route, TemplateReport, decide,
+    Decision, Finding, Input, Json, KnownEnv, Level, Operation, PatchOp, Policy, TemplateReport,
+    decide,
 };
 
 use super::junit::Junit;
@@ -344,7 +345,7 @@ impl<W: Write> Reporter<W> {
             ));
             return Ok(None);
         };
-        let outcome = decision.outcome(self.opts.mode, self.opts.route);
+        let outcome = Outcome::of(&decision, self.opts.mode, self.opts.route);
         let skipped_reason = skipped_reason(&decision);
         let verdict = verdict(&decision, &outcome);
         let violations = violations(&decision);

@@ -1,62 +1,9 @@
-//! What the engine returns, and how a mode turns it into an admission outcome.
+//! What the engine returns: what runs in each pod template and why, the patch, and the findings.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::rules::{Level, RuleId};
-
-/// How a front door applies a decision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Deny-level findings deny; the patch is applied.
-    #[default]
-    Enforce,
-    /// Always allowed, the patch is applied, findings become warnings.
-    Warn,
-    /// Always allowed, no patch, findings become warnings and audit annotations.
-    Audit,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::Warn, Mode::Audit];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Warn => "warn",
-            Mode::Audit => "audit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whether the caller may apply a patch (`/mutate`) or only judges (`/validate`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Route {
-    Mutate,
-    Validate,
-}
-
-impl Route {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Mutate => "mutate",
-            Route::Validate => "validate",
-        }
-    }
-}
 
 /// One RFC 6902 operation. The engine only ever adds: it never replaces or removes what a user
 /// wrote (adding a member that does not exist yet is how a missing port name is set).
@@ -181,24 +128,9 @@ pub struct Decision {
     pub findings: Vec<Finding>,
 }
 
-/// What an admission front door answers.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outcome {
-    pub allowed: bool,
-    /// Denial message (enforce mode only).
-    pub message: Option<String>,
-    pub patch: Option<Vec<PatchOp>>,
-    /// Admission warnings, each shorter than 120 characters.
-    pub warnings: Vec<String>,
-    pub audit_annotations: BTreeMap<String, String>,
-}
-
-/// Kubernetes shows at most this many characters of one admission warning without complaint.
-pub const MAX_WARNING_CHARS: usize = 119;
-
 impl Decision {
     /// Findings that still hold after the patch has (or has not) been applied.
-    fn open_findings(&self, patch_applied: bool) -> impl Iterator<Item = &Finding> {
+    pub fn open_findings(&self, patch_applied: bool) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()
             .filter(move |f| !(patch_applied && f.fixed_by_patch))
@@ -223,53 +155,6 @@ impl Decision {
             .or(t.detections.first())
             .map(|d| d.strength)
     }
-
-    /// Apply a mode and a route: the one place where modes are interpreted.
-    pub fn outcome(&self, mode: Mode, route: Route) -> Outcome {
-        let patch_applied = route == Route::Mutate && mode != Mode::Audit && !self.patch.is_empty();
-        let open: Vec<&Finding> = self.open_findings(patch_applied).collect();
-        let deny: Vec<&Finding> = open.iter().copied().filter(|f| f.denies()).collect();
-        let mut out = Outcome {
-            allowed: true,
-            ..Outcome::default()
-        };
-        if mode == Mode::Enforce && !deny.is_empty() {
-            out.allowed = false;
-            let lines: Vec<String> = deny.iter().map(|f| f.describe()).collect();
-            out.message = Some(format!(
-                "inference-webhook denied this object ({} problem{}): {}",
-                deny.len(),
-                if deny.len() == 1 { "" } else { "s" },
-                lines.join("; ")
-            ));
-        } else if patch_applied {
-            out.patch = Some(self.patch.clone());
-        }
-        out.warnings = open
-            .iter()
-            .filter(|f| !(out.message.is_some() && f.denies()))
-            .map(|f| short_warning(&f.describe()))
-            .collect();
-        if mode == Mode::Audit {
-            let (exempted, held): (Vec<&Finding>, Vec<&Finding>) =
-                open.iter().partition(|f| f.exemption.is_some());
-            for (key, findings) in [("findings", held), ("exempted", exempted)] {
-                if !findings.is_empty() {
-                    let summary: Vec<String> = findings
-                        .iter()
-                        .map(|f| format!("{}:{}@{}", f.level.as_str(), f.rule.as_str(), f.path))
-                        .collect();
-                    out.audit_annotations
-                        .insert(key.to_string(), summary.join(","));
-                }
-            }
-            if !self.patch.is_empty() {
-                out.audit_annotations
-                    .insert("patch-ops".to_string(), self.patch.len().to_string());
-            }
-        }
-        out
-    }
 }
 
 impl Finding {
@@ -292,14 +177,4 @@ impl Finding {
             ),
         }
     }
-}
-
-/// Cut a warning to the length Kubernetes accepts, on a character boundary.
-pub fn short_warning(text: &str) -> String {
-    if text.chars().count() <= MAX_WARNING_CHARS {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(MAX_WARNING_CHARS - 1).collect();
-    out.push('…');
-    out
 }

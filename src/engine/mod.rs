@@ -21,10 +21,7 @@ pub mod templates;
 pub mod unread;
 
 pub use argv::KnownEnv;
-pub use decision::{
-    Decision, Detection, Exemption, Finding, Mode, Outcome, PatchOp, Route, Strength,
-    TemplateReport,
-};
+pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
 pub use json::{Json, Object};
 pub use policy::{Policy, PolicyError};
 pub use rules::{Level, RuleId};

@@ -1,11 +1,10 @@
 //! The policy: everything a user can configure about the engine, with defaults that need no file.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
-use super::decision::{Finding, Mode};
+use super::decision::Finding;
 use super::rules::{Level, RuleId};
 
 /// Label keys of the monitoring contract.
@@ -65,8 +64,10 @@ pub struct Policy {
     /// Label that opts a single object out (value `disabled`); also used by the webhook
     /// configuration's objectSelector.
     pub opt_out_label: String,
-    /// Mode of the plain `/mutate` and `/validate` routes and of the audit command.
-    pub default_mode: Mode,
+    /// `defaultMode`: a setting of the front doors, which read it themselves (`crate::config`);
+    /// named here so that an unknown field stays an error.
+    #[serde(rename = "defaultMode")]
+    front_door_mode: serde::de::IgnoredAny,
     /// Per-rule level overrides, by rule id.
     #[serde(deserialize_with = "deserialize_rule_levels")]
     pub rules: BTreeMap<RuleId, Level>,
@@ -81,7 +82,7 @@ impl Default for Policy {
             supported_backends: vec!["vllm".into(), "sglang".into(), "vllm-pd".into()],
             opt_out_annotation: "inference-webhook/skip".into(),
             opt_out_label: "inference-monitoring".into(),
-            default_mode: Mode::Enforce,
+            front_door_mode: serde::de::IgnoredAny,
             rules: BTreeMap::new(),
             exemptions: Exemptions::default(),
         }
@@ -145,19 +146,6 @@ impl Policy {
         };
         policy.check().map_err(invalid)?;
         Ok(policy)
-    }
-
-    /// Load a policy file, or the defaults when no file is given.
-    pub fn load(path: Option<&Path>) -> Result<Policy, PolicyError> {
-        let Some(path) = path else {
-            return Ok(Policy::default());
-        };
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: origin.clone(),
-            source,
-        })?;
-        Policy::from_yaml(&text, &origin)
     }
 
     fn check(&self) -> Result<(), String> {

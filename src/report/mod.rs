@@ -18,6 +18,7 @@ use anyhow::Context;
 use axum::http::StatusCode;
 
 use crate::audit::cluster::{Target, config};
+use crate::config::Config;
 use crate::engine::Policy;
 use crate::server::{LogFormat, metrics_route, parse_duration, run_daemon, termination};
 
@@ -202,7 +203,9 @@ pub struct Reporter {
 
 impl Reporter {
     pub async fn start(args: &ReportArgs) -> anyhow::Result<Reporter> {
-        let policy = Policy::load(args.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let policy = Config::load(args.config.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .policy;
         let target = Target {
             kubeconfig: args.kubeconfig.clone(),
             context: args.context.clone(),

@@ -8,8 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::admission::Reviewed;
-use crate::engine::{Mode, Operation, Route};
+use crate::admission::{Mode, Reviewed, Route};
+use crate::engine::Operation;
 
 /// Review latency buckets in seconds, from 100 µs up.
 const LATENCY_BUCKETS: [f64; 12] = [

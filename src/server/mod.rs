@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::certs;
-use crate::engine::Policy;
+use crate::config::Config;
 use metrics::Metrics;
 use tls::{CertResolver, CertStatus, CertWatcher, TlsVersion};
 
@@ -161,7 +161,7 @@ impl ShutdownHandle {
 impl Server {
     /// Load the policy and certificates, bind both listeners, and serve in the background.
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
-        let policy = Policy::load(args.config.as_deref())?;
+        let config = Config::load(args.config.as_deref())?;
         let metrics = Arc::new(Metrics::new());
         let (resolver, watcher, generated_ca_pem) = certificates(args, &metrics)?;
         let tls = tls::server_config(resolver, args.tls_min_version)
@@ -179,7 +179,8 @@ impl Server {
         let ready = Arc::new(AtomicBool::new(false));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(routes::AppState {
-            policy,
+            policy: config.policy,
+            default_mode: config.default_mode,
             metrics: metrics.clone(),
             ready: ready.clone(),
             max_body_bytes: args.max_body_bytes,

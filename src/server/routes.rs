@@ -13,12 +13,14 @@ use axum::routing::{MethodRouter, get, post};
 
 use super::metrics::{self, Metrics};
 use super::review_log::{ReviewLine, ReviewLog};
-use crate::admission::{self, Reviewed};
-use crate::engine::{Mode, Policy, Route, Strength};
+use crate::admission::{self, Mode, Reviewed, Route};
+use crate::engine::{Policy, Strength};
 
 /// What every handler shares.
 pub struct AppState {
     pub policy: Policy,
+    /// Mode of the routes without a `{mode}` segment.
+    pub default_mode: Mode,
     pub metrics: Arc<Metrics>,
     /// True once a certificate is loaded and the listener is up; false from shutdown on.
     pub ready: Arc<AtomicBool>,
@@ -60,7 +62,7 @@ fn reviews(route: Route) -> MethodRouter<Arc<AppState>> {
     post(
         move |State(state): State<Arc<AppState>>, mode: Option<Path<String>>, request: Request| async move {
             let mode = match mode {
-                None => state.policy.default_mode,
+                None => state.default_mode,
                 Some(Path(text)) => match Mode::parse(&text) {
                     Some(mode) => mode,
                     None => {

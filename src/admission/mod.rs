@@ -7,7 +7,14 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{self, Decision, Input, Json, Mode, Operation, Outcome, Policy, Pruned, Route};
+mod outcome;
+
+pub use outcome::{
+    EXEMPTED_ANNOTATION, FINDINGS_ANNOTATION, MAX_WARNING_CHARS, Mode, Outcome,
+    PATCH_OPS_ANNOTATION, Route, short_warning,
+};
+
+use crate::engine::{self, Decision, Input, Json, Operation, Policy, Pruned};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -265,7 +272,7 @@ pub fn review<'a>(
 ) -> Result<Reviewed<'a>, ReviewError> {
     let request = parse(body)?;
     let decision = engine::decide(&request.input(), policy);
-    let outcome = decision.outcome(mode, route);
+    let outcome = Outcome::of(&decision, mode, route);
     let body = render(&request.meta.uid, &outcome);
     Ok(Reviewed {
         meta: request.meta,
