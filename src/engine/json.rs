@@ -34,7 +34,7 @@ pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
 const INDEX_FROM: usize = 16;
 
 impl<'a> Object<'a> {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Object(Vec::new())
     }
 

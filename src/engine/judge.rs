@@ -79,6 +79,18 @@ struct Container<'t> {
     value: &'t Json<'t>,
 }
 
+/// A pod template under judgement, once its shape is read: its containers, its labels, and the
+/// containers that run an engine.
+struct Judged<'t, 'a> {
+    template: &'t PodTemplate<'a>,
+    containers: &'t [Json<'a>],
+    labels: &'t Object<'a>,
+    names: LayerNames<'a>,
+    found: Vec<Container<'t>>,
+}
+
+/// Judge one pod template, in phases: its shape, detection, the engine rules, the backend label
+/// rules, the metrics rules, and the patch plan.
 pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
     let mut report = TemplateReport {
         path: t.display.clone(),
@@ -88,6 +100,42 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         metrics_port: None,
         detections: Vec::new(),
     };
+    let Some(mut j) = read_shape(t, cx) else {
+        return report;
+    };
+    j.found = detect_containers(&j, cx);
+    report.detections = j.found.iter().map(Container::detection).collect();
+    judge_engines(&j, cx);
+    let supported: Vec<&Container<'_>> = j
+        .found
+        .iter()
+        .filter(|c| cx.policy.supports(c.found.spec.backend))
+        .collect();
+    let primary = supported
+        .iter()
+        .copied()
+        .find(|c| !c.found.worker_only)
+        .or_else(|| supported.first().copied());
+    let labels = judge_backend_labels(&j, primary, cx);
+    let Some(primary) = primary else {
+        return report;
+    };
+    report.backend = Some(labels.backend(primary).to_string());
+    // A backend label never makes an image-only guess certain: the webhook writes that label
+    // itself from the guess, so trusting it would deny the next update of what it admitted.
+    judge_metrics(&supported, cx);
+    if let Some(Ok(p)) = primary.found.port {
+        report.metrics_port = Some(p);
+    }
+    plan_monitoring(&j, primary, &labels, cx);
+    report
+}
+
+/// The template's containers and labels, or why they cannot be read (reported).
+fn read_shape<'t, 'a>(
+    t: &'t PodTemplate<'a>,
+    cx: &mut Context<'_, '_, '_>,
+) -> Option<Judged<'t, 'a>> {
     let eff = t.effective.as_ref();
     let containers: &[Json<'_>] = match eff.get("spec").and_then(|s| s.get("containers")) {
         Some(Json::Array(a)) => a,
@@ -98,26 +146,36 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
                 format!("{}.spec.containers", t.display),
                 "is not a list of containers; fix the manifest".into(),
             );
-            return report;
+            return None;
         }
     };
-    let empty = Object::new();
+    const NO_LABELS: &Object<'static> = &Object::new();
     let labels = match eff.get("metadata").and_then(|m| m.get("labels")) {
         Some(Json::Object(m)) => m,
-        None | Some(Json::Null) => &empty,
+        None | Some(Json::Null) => NO_LABELS,
         Some(_) => {
             cx.report(
                 RuleId::UnreadableTemplate,
                 path::display(&t.labels_at),
                 "is not a map of labels; fix the manifest".into(),
             );
-            return report;
+            return None;
         }
     };
+    Some(Judged {
+        template: t,
+        containers,
+        labels,
+        names: LayerNames::of(t),
+        found: Vec::new(),
+    })
+}
 
-    let names = LayerNames::of(t);
-    let mut found: Vec<Container<'_>> = Vec::new();
-    for (i, c) in containers.iter().enumerate() {
+/// The containers that run an engine, with where each is written.
+fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Vec<Container<'t>> {
+    let t = j.template;
+    let mut found = Vec::new();
+    for (i, c) in j.containers.iter().enumerate() {
         if !c.is_object() {
             cx.report(
                 RuleId::UnreadableTemplate,
@@ -131,50 +189,64 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             known: cx.known_env,
             port_name: &cx.policy.port_name,
         };
-        if let Some(f) = detect(c, seen) {
-            let name = c
-                .get("name")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let display = match locate(t, &names, &name, i) {
-                Some(Located::At(p, _)) => path::display(&p),
-                _ => format!("{} container {name:?}", t.display),
-            };
-            found.push(Container {
-                name,
-                display,
-                found: f,
-                value: c,
-            });
+        let Some(f) = detect(c, seen) else { continue };
+        let name = c
+            .get("name")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let display = match locate(t, &j.names, &name, i) {
+            Some(Located::At(p, _)) => path::display(&p),
+            _ => format!("{} container {name:?}", t.display),
+        };
+        found.push(Container {
+            name,
+            display,
+            found: f,
+            value: c,
+        });
+    }
+    found
+}
+
+impl Container<'_> {
+    fn detection(&self) -> Detection {
+        Detection {
+            container: self.name.clone(),
+            path: self.display.clone(),
+            engine: self.found.spec.id,
+            backend: self.found.spec.backend,
+            strength: self.found.strength,
+            worker_only: self.found.worker_only,
+            metrics_port: self
+                .found
+                .port
+                .as_ref()
+                .and_then(|p| p.as_ref().ok().copied()),
+            metrics_path: self.found.spec.metrics_path,
+            evidence: self.found.evidence.clone(),
         }
     }
-    report.detections = found
-        .iter()
-        .map(|c| Detection {
-            container: c.name.clone(),
-            path: c.display.clone(),
-            engine: c.found.spec.id,
-            backend: c.found.spec.backend,
-            strength: c.found.strength,
-            worker_only: c.found.worker_only,
-            metrics_port: c.found.port.as_ref().and_then(|p| p.as_ref().ok().copied()),
-            metrics_path: c.found.spec.metrics_path,
-            evidence: c.found.evidence.clone(),
-        })
-        .collect();
 
-    let policy = cx.policy;
-    let mut families: Vec<&str> = found.iter().map(|c| c.found.spec.family).collect();
+    /// Why a rule resting on this detection must not deny, when the detection is a guess.
+    fn guess(&self) -> Option<&'static str> {
+        (!self.found.strength.is_certain()).then_some(IMAGE_GUESS)
+    }
+}
+
+/// One engine per template, and only supported engines are labeled.
+fn judge_engines(j: &Judged<'_, '_>, cx: &mut Context<'_, '_, '_>) {
+    let mut families: Vec<&str> = j.found.iter().map(|c| c.found.spec.family).collect();
     families.dedup();
     if families.len() > 1 {
-        let names: Vec<String> = found
+        let names: Vec<String> = j
+            .found
             .iter()
             .map(|c| format!("{} ({})", c.name, c.found.spec.name))
             .collect();
         cx.report(
             RuleId::MixedEngines,
-            t.display.clone(),
+            j.template.display.clone(),
             format!(
                 "runs different engines: {}; run one engine per pod template so one backend label fits",
                 names.join(", ")
@@ -182,9 +254,10 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         );
     }
     let mut reported = Vec::new();
-    for c in found
+    for c in j
+        .found
         .iter()
-        .filter(|c| !policy.supports(c.found.spec.backend))
+        .filter(|c| !cx.policy.supports(c.found.spec.backend))
     {
         if !reported.contains(&c.found.spec.backend) {
             reported.push(c.found.spec.backend);
@@ -198,32 +271,66 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             );
         }
     }
-    let supported: Vec<&Container<'_>> = found
-        .iter()
-        .filter(|c| policy.supports(c.found.spec.backend))
-        .collect();
-    let primary = supported
-        .iter()
-        .copied()
-        .find(|c| !c.found.worker_only)
-        .or_else(|| supported.first().copied());
+}
 
-    // The backend labels the user wrote.
+/// The backend labels the user wrote, as judged.
+struct BackendLabels<'t, 'a> {
+    canonical: Option<&'t Json<'a>>,
+    legacy: Option<&'t Json<'a>>,
+    /// Neither names an unsupported backend or another engine than the one detected.
+    ok: bool,
+}
+
+impl BackendLabels<'_, '_> {
+    /// The backend the template is labeled with: the user's canonical label when it is right,
+    /// else the detected engine's.
+    fn backend<'s>(&'s self, primary: &Container<'_>) -> &'s str {
+        self.canonical
+            .and_then(Json::as_str)
+            .filter(|_| self.ok)
+            .unwrap_or(primary.found.spec.backend)
+    }
+
+    /// The value of a backend label to add, when the canonical one is missing.
+    fn missing(&self, primary: &Container<'_>) -> Option<String> {
+        self.canonical.is_none().then(|| {
+            self.legacy
+                .and_then(Json::as_str)
+                .filter(|_| self.ok)
+                .unwrap_or(primary.found.spec.backend)
+                .to_string()
+        })
+    }
+}
+
+/// Check the backend labels against the policy and the detected engine.
+fn judge_backend_labels<'t, 'a>(
+    j: &Judged<'t, 'a>,
+    primary: Option<&Container<'_>>,
+    cx: &mut Context<'_, '_, '_>,
+) -> BackendLabels<'t, 'a> {
+    let t = j.template;
+    let policy = cx.policy;
     let keys = &policy.labels;
-    let canonical = labels.get(&keys.backend);
-    let legacy = labels.get(&keys.legacy_backend);
-    let judged_engine = primary.or(found.first());
-    let mut label_ok = true;
-    for (key, value) in [(&keys.backend, canonical), (&keys.legacy_backend, legacy)] {
+    let mut labels = BackendLabels {
+        canonical: j.labels.get(&keys.backend),
+        legacy: j.labels.get(&keys.legacy_backend),
+        ok: true,
+    };
+    let judged_engine = primary.or(j.found.first());
+    for (key, value) in [
+        (&keys.backend, labels.canonical),
+        (&keys.legacy_backend, labels.legacy),
+    ] {
         let Some(value) = value else { continue };
         let at = path::display(&path::key(&t.labels_at, key.clone()));
         let Some(value) = value.as_str() else {
             cx.report(RuleId::UnreadableTemplate, at, "is not a string".into());
-            label_ok = false;
+            labels.ok = false;
             continue;
         };
         if !policy.supports(value) {
-            label_ok = false;
+            labels.ok = false;
             let suggestion = primary.map_or_else(
                 || format!("one of {}", policy.supported_backends.join(", ")),
                 |p| format!("{:?}", p.found.spec.backend),
@@ -239,8 +346,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         } else if let Some(e) = judged_engine
             && family_of(value) != e.found.spec.family
         {
-            label_ok = false;
-            let guess = (!e.found.strength.is_certain()).then_some(IMAGE_GUESS);
+            labels.ok = false;
             cx.report_unless_guess(
                 RuleId::BackendMismatch,
                 at,
@@ -248,11 +354,11 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
                     "says {value:?} but container {:?} runs {}; set it to {:?}",
                     e.name, e.found.spec.name, e.found.spec.backend
                 ),
-                guess,
+                e.guess(),
             );
         }
     }
-    if legacy.is_some() && canonical.is_none() {
+    if labels.legacy.is_some() && labels.canonical.is_none() {
         cx.report(
             RuleId::LegacyBackendLabel,
             path::display(&path::key(&t.labels_at, keys.legacy_backend.clone())),
@@ -262,51 +368,38 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
             ),
         );
     }
+    labels
+}
 
-    let Some(primary) = primary else {
-        return report;
-    };
-    report.backend = Some(
-        canonical
-            .and_then(Json::as_str)
-            .filter(|_| label_ok)
-            .unwrap_or(primary.found.spec.backend)
-            .to_string(),
-    );
-
-    // A backend label never makes an image-only guess certain: the webhook writes that label
-    // itself from the guess, so trusting it would deny the next update of what it admitted.
-    judge_metrics(&supported, cx);
-
-    // What is missing: labels, and the named port on the engine container.
+/// Plan what the template lacks (the two labels, the named port on the engine container), or
+/// report why it is not added.
+fn plan_monitoring(
+    j: &Judged<'_, '_>,
+    primary: &Container<'_>,
+    labels: &BackendLabels<'_, '_>,
+    cx: &mut Context<'_, '_, '_>,
+) {
+    let t = j.template;
+    let keys = &cx.policy.labels;
     let mut missing: Vec<(String, Value)> = Vec::new();
-    if !labels.contains_key(&keys.workload)
+    if !j.labels.contains_key(&keys.workload)
         && let Some(w) = cx.workload
     {
         missing.push((keys.workload.clone(), json!(w.value)));
     }
-    if canonical.is_none() {
-        let value = legacy
-            .and_then(Json::as_str)
-            .filter(|_| label_ok)
-            .unwrap_or(primary.found.spec.backend);
+    if let Some(value) = labels.missing(primary) {
         missing.push((keys.backend.clone(), json!(value)));
     }
     let port_plan = match primary.found.port {
-        Some(Ok(p)) if !primary.found.worker_only => {
-            plan_port(t, &names, containers, primary, p, cx)
-        }
+        Some(Ok(p)) if !primary.found.worker_only => plan_port(j, primary, p, cx),
         _ => None,
     };
-    if let Some(Ok(p)) = primary.found.port {
-        report.metrics_port = Some(p);
-    }
     if missing.is_empty() && port_plan.is_none() {
-        return report;
+        return;
     }
     let mut what: Vec<String> = missing.iter().map(|(k, _)| format!("label {k}")).collect();
     if let Some(p) = &port_plan {
-        what.push(format!("port {:?} ({})", policy.port_name, p.port));
+        what.push(format!("port {:?} ({})", cx.policy.port_name, p.port));
     }
     if !cx.may_patch {
         cx.report(
@@ -318,8 +411,9 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
                 what.join(", ")
             ),
         );
-        return report;
+        return;
     }
+    let workload_missing = !j.labels.contains_key(&keys.workload);
     let mut blocked = None;
     for (key, value) in missing {
         if let Err(b) = cx.builder.add(&path::key(&t.labels_at, key), value) {
@@ -339,19 +433,17 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
                 .into(),
         );
     }
-    if let Some(w) = cx
-        .workload
-        .and_then(|w| w.shortened_from.as_ref().map(|from| (w, from)))
-        && !labels.contains_key(&keys.workload)
+    if let Some(w) = cx.workload
+        && let Some(from) = &w.shortened_from
+        && workload_missing
     {
-        let (w, from) = w;
         cx.report(
             RuleId::WorkloadNameShortened,
             "metadata.name".into(),
             format!(
                 "{} is not a valid label value; {} is {:?}",
                 short(from),
-                keys.workload,
+                cx.policy.labels.workload,
                 w.value
             ),
         );
@@ -365,19 +457,17 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
         ),
         true,
     );
-    report
 }
 
 /// The metrics rules of the serving containers of supported engines.
 fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
     for c in supported.iter().filter(|c| !c.found.worker_only) {
-        let guess = (!c.found.strength.is_certain()).then_some(IMAGE_GUESS);
         if let Some(why) = &c.found.metrics_off {
             cx.report_unless_guess(
                 RuleId::MetricsDisabled,
                 c.display.clone(),
                 why.clone(),
-                guess,
+                c.guess(),
             );
         }
         if let Some(why) = &c.found.metrics_local {
@@ -403,49 +493,16 @@ struct PortPlan {
 }
 
 /// Plan the named metrics port on the engine container, or report why it is not planned.
-fn plan_port<'a>(
-    t: &PodTemplate<'a>,
-    names: &LayerNames<'a>,
-    containers: &[Json<'_>],
+fn plan_port(
+    j: &Judged<'_, '_>,
     engine: &Container<'_>,
     port: u16,
     cx: &mut Context<'_, '_, '_>,
 ) -> Option<PortPlan> {
-    let name = &cx.policy.port_name;
-    // Port names are unique in a pod: look at every container.
-    for (ci, c) in containers.iter().enumerate() {
-        for (pi, p) in ports(c) {
-            if p.get("name").and_then(Json::as_str) != Some(name) {
-                continue;
-            }
-            let number = p.get("containerPort").and_then(Json::as_u64);
-            if number == Some(u64::from(port)) {
-                return None;
-            }
-            let shown = number.map_or_else(|| "not a number".to_string(), |n| n.to_string());
-            let guess = if number.is_some() && number == engine.found.serving_port.map(u64::from) {
-                Some("that port is the engine's serving port; its metrics listener is separate")
-            } else if engine.found.port_weak {
-                Some(
-                    "the metrics port rests on a default that an envFrom or valueFrom source \
-                     this review cannot see may change",
-                )
-            } else {
-                (!engine.found.strength.is_certain()).then_some(IMAGE_GUESS)
-            };
-            cx.report_unless_guess(
-                RuleId::PortNameConflict,
-                format!("{}.spec.containers[{ci}].ports[{pi}]", t.display),
-                format!(
-                    "port {name:?} is {shown} but {} serves metrics on {port}; point {name:?} at {port} \
-                     or rename that port",
-                    engine.found.spec.name
-                ),
-                guess,
-            );
-            return None;
-        }
+    if port_name_taken(j, engine, port, cx) {
+        return None;
     }
+    let name = &cx.policy.port_name;
     let same_number = ports(engine.value)
         .find(|(_, p)| p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port)));
     if let Some((_, p)) = same_number
@@ -461,37 +518,92 @@ fn plan_port<'a>(
         );
         return None;
     }
-    let index = containers
+    let (path, value) = port_addition(j, engine, port, name)?;
+    Some(PortPlan { port, path, value })
+}
+
+/// Whether a port already has the collector's name (port names are unique in a pod, so every
+/// container counts); one that points elsewhere is reported.
+fn port_name_taken(
+    j: &Judged<'_, '_>,
+    engine: &Container<'_>,
+    port: u16,
+    cx: &mut Context<'_, '_, '_>,
+) -> bool {
+    let name = &cx.policy.port_name;
+    let named = j.containers.iter().enumerate().find_map(|(ci, c)| {
+        ports(c)
+            .find(|(_, p)| p.get("name").and_then(Json::as_str) == Some(name))
+            .map(|(pi, p)| (ci, pi, p.get("containerPort").and_then(Json::as_u64)))
+    });
+    let Some((ci, pi, number)) = named else {
+        return false;
+    };
+    if number == Some(u64::from(port)) {
+        return true;
+    }
+    let shown = number.map_or_else(|| "not a number".to_string(), |n| n.to_string());
+    let guess = if number.is_some() && number == engine.found.serving_port.map(u64::from) {
+        Some("that port is the engine's serving port; its metrics listener is separate")
+    } else if engine.found.port_weak {
+        Some(
+            "the metrics port rests on a default that an envFrom or valueFrom source \
+             this review cannot see may change",
+        )
+    } else {
+        engine.guess()
+    };
+    cx.report_unless_guess(
+        RuleId::PortNameConflict,
+        format!("{}.spec.containers[{ci}].ports[{pi}]", j.template.display),
+        format!(
+            "port {name:?} is {shown} but {} serves metrics on {port}; point {name:?} at {port} \
+             or rename that port",
+            engine.found.spec.name
+        ),
+        guess,
+    );
+    true
+}
+
+/// Where and what to add so the engine container has the named port: a name on its unnamed
+/// entry for the port, a new entry, or (for a container only in a shared role template) an
+/// entry of its own in the reference's patch.
+fn port_addition<'t, 'a>(
+    j: &Judged<'t, 'a>,
+    engine: &Container<'_>,
+    port: u16,
+    name: &str,
+) -> Option<(Path, Value)> {
+    let index = j
+        .containers
         .iter()
         .position(|c| std::ptr::eq(c, engine.value))?;
     let new_port = json!({"name": name, "containerPort": port, "protocol": "TCP"});
-    let (path, value) = match locate(t, names, &engine.name, index)? {
+    Some(match locate(j.template, &j.names, &engine.name, index)? {
         Located::At(cpath, layer_container) => {
+            let mut p = path::key(&cpath, "ports");
             let unnamed_here = ports(layer_container).find(|(_, p)| {
                 p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port))
                     && p.get("name").is_none()
             });
             match unnamed_here {
                 Some((pi, _)) => {
-                    let mut p = path::key(&cpath, "ports");
                     p.push(Tok::Index(pi));
                     p.push(Tok::Key("name".into()));
                     (p, json!(name))
                 }
                 None => {
-                    let mut p = path::key(&cpath, "ports");
                     p.push(Tok::Append);
                     (p, new_port)
                 }
             }
         }
-        Located::Append(list) => {
-            let mut p = list;
-            p.push(Tok::Append);
-            (p, json!({"name": engine.name, "ports": [new_port]}))
+        Located::Append(mut list) => {
+            list.push(Tok::Append);
+            (list, json!({"name": engine.name, "ports": [new_port]}))
         }
-    };
-    Some(PortPlan { port, path, value })
+    })
 }
 
 /// Each layer's containers by name, the first of each name winning, so that finding a
