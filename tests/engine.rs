@@ -393,7 +393,7 @@ fn role_based_groups_v1alpha2_label_every_role_through_its_own_layer() {
         .map(|t| {
             (
                 t.role.clone().unwrap(),
-                t.variant.clone(),
+                t.variant.map(|v| v.as_str()),
                 t.backend.clone(),
             )
         })
@@ -404,8 +404,8 @@ fn role_based_groups_v1alpha2_label_every_role_through_its_own_layer() {
             ("router".into(), None, None),
             ("prefill".into(), None, Some("vllm".into())),
             ("decode".into(), None, Some("vllm-pd".into())),
-            ("multi".into(), Some("leader".into()), Some("sglang".into())),
-            ("multi".into(), Some("worker".into()), Some("sglang".into())),
+            ("multi".into(), Some("leader"), Some("sglang".into())),
+            ("multi".into(), Some("worker"), Some("sglang".into())),
         ]
     );
     let patched = apply(&obj, &d);

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::kinds::Variant;
 use super::rules::{Level, RuleId};
 
 /// One RFC 6902 operation. The engine only ever adds: it never replaces or removes what a user
@@ -75,7 +76,7 @@ pub struct TemplateReport {
     pub role: Option<String>,
     /// `leader` / `worker` for multi-node variants of one template.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
+    pub variant: Option<Variant>,
     /// Backend label value chosen for this template (only for a supported backend).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,

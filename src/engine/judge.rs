@@ -10,6 +10,7 @@ use super::catalogue::family_of;
 use super::decision::{Detection, Finding, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
+use super::kinds::Variant;
 use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
@@ -95,7 +96,7 @@ pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateRepor
     let mut report = TemplateReport {
         path: t.display.clone(),
         role: t.role.clone(),
-        variant: t.variant.map(str::to_string),
+        variant: t.variant,
         backend: None,
         metrics_port: None,
         detections: Vec::new(),
@@ -185,7 +186,7 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
             continue;
         }
         let seen = Seen {
-            worker_variant: t.variant == Some("worker"),
+            worker_variant: t.variant == Some(Variant::Worker),
             known: cx.known_env,
             port_name: &cx.policy.port_name,
         };

@@ -2,6 +2,23 @@
 //! Adding a kind is adding a row. The webhook configurations in `deploy/` and the chart are
 //! checked against this table by a test.
 
+/// One of the two templates of a leader/worker pattern (a multi-node engine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Leader,
+    Worker,
+}
+
+impl Variant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Leader => "leader",
+            Variant::Worker => "worker",
+        }
+    }
+}
+
 /// Where one family of pod templates sits inside an object.
 #[derive(Debug)]
 pub struct Site {
@@ -14,9 +31,9 @@ pub struct Site {
     pub template_ref: Option<(&'static str, &'static str)>,
     /// Named variants of the template, each a schemaless strategic-merge patch over it
     /// (the leader and worker patches of a leader/worker pattern).
-    pub variants: &'static [(&'static str, &'static str)],
-    /// The name of the single variant this template is (LeaderWorkerSet leader or worker).
-    pub variant: Option<&'static str>,
+    pub variants: &'static [(Variant, &'static str)],
+    /// The single variant this template is (LeaderWorkerSet leader or worker).
+    pub variant: Option<Variant>,
 }
 
 /// One handled kind.
@@ -30,6 +47,8 @@ pub struct KindSpec {
     pub sites: &'static [Site],
     /// Dotted path to the list of reusable role templates, for kinds that have them.
     pub role_templates: Option<&'static str>,
+    /// The list of a site path whose items are roles, named by their `name`.
+    pub roles: Option<&'static str>,
 }
 
 const fn inline(at: &'static str, template: &'static str) -> Site {
@@ -42,14 +61,14 @@ const fn inline(at: &'static str, template: &'static str) -> Site {
     }
 }
 
-const LEADER_WORKER_PATCHES: &[(&str, &str)] = &[
-    ("leader", "leaderTemplatePatch"),
-    ("worker", "workerTemplatePatch"),
+const LEADER_WORKER_PATCHES: &[(Variant, &str)] = &[
+    (Variant::Leader, "leaderTemplatePatch"),
+    (Variant::Worker, "workerTemplatePatch"),
 ];
 
-const V1ALPHA1_LWS_PATCHES: &[(&str, &str)] = &[
-    ("leader", "leaderWorkerSet.patchLeaderTemplate"),
-    ("worker", "leaderWorkerSet.patchWorkerTemplate"),
+const V1ALPHA1_LWS_PATCHES: &[(Variant, &str)] = &[
+    (Variant::Leader, "leaderWorkerSet.patchLeaderTemplate"),
+    (Variant::Worker, "leaderWorkerSet.patchWorkerTemplate"),
 ];
 
 /// Sites of a leader/worker template object at `$at` (LeaderWorkerSet's `leaderWorkerTemplate`).
@@ -61,14 +80,14 @@ macro_rules! leader_worker_sites {
                 template: "leaderTemplate",
                 template_ref: None,
                 variants: &[],
-                variant: Some("leader"),
+                variant: Some(Variant::Leader),
             },
             Site {
                 at: $at,
                 template: "workerTemplate",
                 template_ref: None,
                 variants: &[],
-                variant: Some("worker"),
+                variant: Some(Variant::Worker),
             },
         ]
     };
@@ -127,6 +146,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "deployments",
         versions: &["v1"],
         sites: &[inline("spec", "template")],
+        roles: None,
         role_templates: None,
     },
     KindSpec {
@@ -135,6 +155,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "statefulsets",
         versions: &["v1"],
         sites: &[inline("spec", "template")],
+        roles: None,
         role_templates: None,
     },
     KindSpec {
@@ -143,6 +164,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "rolebasedgroups",
         versions: &["v1alpha2"],
         sites: rbg_v1alpha2_sites!("spec"),
+        roles: Some("roles"),
         role_templates: Some("spec.roleTemplates"),
     },
     KindSpec {
@@ -151,6 +173,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "rolebasedgroups",
         versions: &["v1alpha1"],
         sites: rbg_v1alpha1_sites!("spec"),
+        roles: Some("roles"),
         role_templates: Some("spec.roleTemplates"),
     },
     KindSpec {
@@ -159,6 +182,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "leaderworkersets",
         versions: &["v1"],
         sites: leader_worker_sites!("spec.leaderWorkerTemplate"),
+        roles: None,
         role_templates: None,
     },
     // Each role is a LeaderWorkerSet spec (typically prefill and decode):
@@ -169,6 +193,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "disaggregatedsets",
         versions: &["v1"],
         sites: leader_worker_sites!("spec.roles[].spec.leaderWorkerTemplate"),
+        roles: Some("roles"),
         role_templates: None,
     },
     // The RoleBasedGroup it stamps out: v1alpha2 `spec.groupTemplate.spec`, v1alpha1
@@ -179,6 +204,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "rolebasedgroupsets",
         versions: &["v1alpha2"],
         sites: rbg_v1alpha2_sites!("spec.groupTemplate.spec"),
+        roles: Some("roles"),
         role_templates: Some("spec.groupTemplate.spec.roleTemplates"),
     },
     KindSpec {
@@ -187,6 +213,7 @@ pub const KINDS: &[KindSpec] = &[
         resource: "rolebasedgroupsets",
         versions: &["v1alpha1"],
         sites: rbg_v1alpha1_sites!("spec.template"),
+        roles: Some("roles"),
         role_templates: Some("spec.template.roleTemplates"),
     },
 ];

@@ -7,8 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::json::Json;
-
-use super::kinds::{KindSpec, Site};
+use super::kinds::{KindSpec, Site, Variant};
 use super::path::{self, Path, Tok};
 
 /// A writable layer of a template: the inline template itself or a patch over it.
@@ -24,7 +23,9 @@ pub struct PodTemplate<'a> {
     /// Display path of the template (or the `templateRef`) with its variant.
     pub display: String,
     pub role: Option<String>,
-    pub variant: Option<&'static str>,
+    /// `None` for a variant alone (a LeaderWorkerSet without a leader template), which runs on
+    /// every pod.
+    pub variant: Option<Variant>,
     pub effective: Cow<'a, Json<'a>>,
     /// Where the template's labels live (the inline template or the reference's patch).
     pub labels_at: Path,
@@ -60,9 +61,11 @@ pub fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
     }
     for site in kind.sites {
         let mut patterns = Vec::new();
+        let steps = site_steps(site.at);
         expand(
             object,
-            &site_steps(site.at),
+            &steps,
+            kind,
             Vec::new(),
             None,
             &mut patterns,
@@ -72,27 +75,27 @@ pub fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
             visit(site, at, pattern, role, &role_templates, &mut walk);
         }
     }
-    // A variant alone (a LeaderWorkerSet without a leader template) runs on every pod.
-    let lone: Vec<usize> = (0..walk.templates.len())
-        .filter(|&i| {
-            let t = &walk.templates[i];
-            t.variant.is_some()
-                && walk
-                    .templates
-                    .iter()
-                    .filter(|o| o.pattern == t.pattern)
-                    .count()
-                    == 1
-        })
+    name_variants(&mut walk.templates);
+    walk
+}
+
+/// A variant shows in the display path when its pattern has both; a variant alone (a
+/// LeaderWorkerSet without a leader template) runs on every pod and is no variant at all.
+fn name_variants(templates: &mut [PodTemplate<'_>]) {
+    let mut per_pattern: HashMap<&Path, usize> = HashMap::new();
+    for t in templates.iter().filter(|t| t.variant.is_some()) {
+        *per_pattern.entry(&t.pattern).or_default() += 1;
+    }
+    let paired: Vec<bool> = templates
+        .iter()
+        .map(|t| per_pattern.get(&t.pattern).is_some_and(|&n| n > 1))
         .collect();
-    for i in lone {
-        let t = &mut walk.templates[i];
-        t.variant = None;
-        if let Some(cut) = t.display.rfind(" (") {
-            t.display.truncate(cut);
+    for (t, paired) in templates.iter_mut().zip(paired) {
+        match t.variant {
+            Some(v) if paired => t.display = format!("{} ({})", t.display, v.as_str()),
+            _ => t.variant = None,
         }
     }
-    walk
 }
 
 /// One step of a site path: a key, or every item of the list at a key (`roles[]`).
@@ -114,6 +117,7 @@ fn site_steps(at: &'static str) -> Vec<Step> {
 fn expand<'a>(
     v: &'a Json<'a>,
     steps: &[Step],
+    kind: &KindSpec,
     at: Path,
     role: Option<String>,
     out: &mut Vec<(Path, &'a Json<'a>, Option<String>)>,
@@ -139,7 +143,7 @@ fn expand<'a>(
     match step {
         Step::Key(k) => {
             if let Some(next) = obj.get(k) {
-                expand(next, rest, path::key(&at, *k), role, out, walk);
+                expand(next, rest, kind, path::key(&at, *k), role, out, walk);
             }
         }
         Step::Each(k) => match obj.get(k) {
@@ -147,12 +151,12 @@ fn expand<'a>(
                 for (i, item) in items.iter().enumerate() {
                     let mut p = path::key(&at, *k);
                     p.push(Tok::Index(i));
-                    let role = if *k == "roles" {
+                    let role = if kind.roles == Some(*k) {
                         item.get("name").and_then(Json::as_str).map(str::to_string)
                     } else {
                         role.clone()
                     };
-                    expand(item, rest, p, role, out, walk);
+                    expand(item, rest, kind, p, role, out, walk);
                 }
             }
             Some(Json::Null) | None => {}
@@ -163,6 +167,16 @@ fn expand<'a>(
     }
 }
 
+/// A template before its variants: where it is shown, what the pods see, and where a patch goes.
+struct Resolved<'a> {
+    display: String,
+    effective: Cow<'a, Json<'a>>,
+    labels_at: Path,
+    layers: Vec<Layer<'a>>,
+    append_containers_at: Option<Path>,
+}
+
+/// Add the template of one pattern, or one per variant.
 fn visit<'a>(
     site: &Site,
     at: Path,
@@ -171,134 +185,156 @@ fn visit<'a>(
     role_templates: &HashMap<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) {
-    let tpl_path = path::join(&at, site.template);
     let inline = path::get(pattern, &path::join(&[], site.template));
-    let (display, effective, labels_at, layers, append_at) = match inline {
-        Some(v @ Json::Object(_)) => (
-            path::display(&tpl_path),
-            Cow::Borrowed(v),
-            path::join(&tpl_path, "metadata.labels"),
-            vec![Layer {
-                value: v,
-                path: tpl_path,
-            }],
-            None,
-        ),
-        Some(v) if !v.is_null() => {
-            walk.unreadable
-                .push((path::display(&tpl_path), "is not an object".into()));
-            return;
-        }
-        _ => {
-            let Some((ref_key, patch_rel)) = site.template_ref else {
-                return;
-            };
-            let Some(reference) = pattern.get(ref_key).filter(|r| !r.is_null()) else {
-                return;
-            };
-            let ref_display = path::display(&path::key(&at, ref_key));
-            let Some(name) = reference.get("name").and_then(Json::as_str) else {
-                walk.unreadable
-                    .push((ref_display, "has no name of a role template".into()));
-                return;
-            };
-            let base = role_templates
-                .get(name)
-                .and_then(|t| t.get("template"))
-                .filter(|t| t.is_object());
-            let Some(base) = base else {
-                walk.unreadable.push((
-                    ref_display,
-                    format!(
-                        "names role template {name:?}, which spec.roleTemplates does not define"
-                    ),
-                ));
-                return;
-            };
-            let patch_path = path::join(&at, patch_rel);
-            let (effective, layers) = match path::get(pattern, &path::join(&[], patch_rel)) {
-                Some(p @ Json::Object(_)) => (
-                    Cow::Owned(merge(base, p)),
-                    vec![Layer {
-                        value: p,
-                        path: patch_path.clone(),
-                    }],
-                ),
-                Some(p) if !p.is_null() => {
-                    walk.unreadable
-                        .push((path::display(&patch_path), "is not an object".into()));
-                    return;
-                }
-                _ => (Cow::Borrowed(base), Vec::new()),
-            };
-            (
-                ref_display,
-                effective,
-                path::join(&patch_path, "metadata.labels"),
-                layers,
-                Some(path::join(&patch_path, "spec.containers")),
-            )
-        }
+    let resolved = match inline {
+        Some(v) if !v.is_null() => inline_template(site, &at, v, walk),
+        _ => referenced_template(site, &at, pattern, role_templates, walk),
     };
-
-    let variants: Vec<(&'static str, Option<(&'a Json<'a>, Path)>)> = if let Some(v) = site.variant
-    {
-        vec![(v, None)]
-    } else {
-        let patches: Vec<_> = site
-            .variants
-            .iter()
-            .map(|(name, rel)| {
-                let p = path::get(pattern, &path::join(&[], rel)).filter(|p| p.is_object());
-                (*name, p.map(|p| (p, path::join(&at, rel))))
-            })
-            .collect();
-        if patches.iter().all(|(_, p)| p.is_none()) {
-            Vec::new()
-        } else {
-            patches
-        }
-    };
-
+    let Some(r) = resolved else { return };
+    let variants = variant_patches(site, &at, pattern);
     if variants.is_empty() {
         walk.templates.push(PodTemplate {
-            display,
+            display: r.display,
             role,
             variant: None,
-            effective,
-            labels_at,
-            layers,
-            append_containers_at: append_at,
+            effective: r.effective,
+            labels_at: r.labels_at,
+            layers: r.layers,
+            append_containers_at: r.append_containers_at,
             pattern: at,
         });
         return;
     }
-    for (name, patch) in variants {
-        let mut vlayers = Vec::with_capacity(layers.len() + 1);
-        let eff = match patch {
+    for (variant, patch) in variants {
+        // The variant's patch is the innermost layer.
+        let mut layers = Vec::with_capacity(r.layers.len() + 1);
+        let effective = match patch {
             Some((p, p_path)) => {
-                vlayers.push(Layer {
+                layers.push(Layer {
                     value: p,
                     path: p_path,
                 });
-                Cow::Owned(merge(&effective, p))
+                Cow::Owned(merge(&r.effective, p))
             }
-            None => effective.clone(),
+            None => r.effective.clone(),
         };
-        vlayers.extend(layers.iter().map(|l| Layer {
+        layers.extend(r.layers.iter().map(|l| Layer {
             value: l.value,
             path: l.path.clone(),
         }));
         walk.templates.push(PodTemplate {
-            display: format!("{display} ({name})"),
+            display: r.display.clone(),
             role: role.clone(),
-            variant: Some(name),
-            effective: eff,
-            labels_at: labels_at.clone(),
-            layers: vlayers,
-            append_containers_at: append_at.clone(),
+            variant: Some(variant),
+            effective,
+            labels_at: r.labels_at.clone(),
+            layers,
+            append_containers_at: r.append_containers_at.clone(),
             pattern: at.clone(),
         });
+    }
+}
+
+/// A template written in the pattern itself.
+fn inline_template<'a>(
+    site: &Site,
+    at: &[Tok],
+    template: &'a Json<'a>,
+    walk: &mut Walk<'a>,
+) -> Option<Resolved<'a>> {
+    let tpl_path = path::join(at, site.template);
+    if !template.is_object() {
+        walk.unreadable
+            .push((path::display(&tpl_path), "is not an object".into()));
+        return None;
+    }
+    Some(Resolved {
+        display: path::display(&tpl_path),
+        effective: Cow::Borrowed(template),
+        labels_at: path::join(&tpl_path, "metadata.labels"),
+        layers: vec![Layer {
+            value: template,
+            path: tpl_path,
+        }],
+        append_containers_at: None,
+    })
+}
+
+/// A shared role template named by the pattern's `templateRef`, with the reference's patch
+/// over it as the writable layer.
+fn referenced_template<'a>(
+    site: &Site,
+    at: &[Tok],
+    pattern: &'a Json<'a>,
+    role_templates: &HashMap<&str, &'a Json<'a>>,
+    walk: &mut Walk<'a>,
+) -> Option<Resolved<'a>> {
+    let (ref_key, patch_rel) = site.template_ref?;
+    let reference = pattern.get(ref_key).filter(|r| !r.is_null())?;
+    let ref_display = path::display(&path::key(at, ref_key));
+    let Some(name) = reference.get("name").and_then(Json::as_str) else {
+        walk.unreadable
+            .push((ref_display, "has no name of a role template".into()));
+        return None;
+    };
+    let base = role_templates
+        .get(name)
+        .and_then(|t| t.get("template"))
+        .filter(|t| t.is_object());
+    let Some(base) = base else {
+        walk.unreadable.push((
+            ref_display,
+            format!("names role template {name:?}, which spec.roleTemplates does not define"),
+        ));
+        return None;
+    };
+    let patch_path = path::join(at, patch_rel);
+    let (effective, layers) = match path::get(pattern, &path::join(&[], patch_rel)) {
+        Some(p @ Json::Object(_)) => (
+            Cow::Owned(merge(base, p)),
+            vec![Layer {
+                value: p,
+                path: patch_path.clone(),
+            }],
+        ),
+        Some(p) if !p.is_null() => {
+            walk.unreadable
+                .push((path::display(&patch_path), "is not an object".into()));
+            return None;
+        }
+        _ => (Cow::Borrowed(base), Vec::new()),
+    };
+    Some(Resolved {
+        display: ref_display,
+        effective,
+        labels_at: path::join(&patch_path, "metadata.labels"),
+        layers,
+        append_containers_at: Some(path::join(&patch_path, "spec.containers")),
+    })
+}
+
+/// The variants of a pattern with each one's patch (and its path), if any: none when the
+/// pattern has no variant patches at all.
+fn variant_patches<'a>(
+    site: &Site,
+    at: &[Tok],
+    pattern: &'a Json<'a>,
+) -> Vec<(Variant, Option<(&'a Json<'a>, Path)>)> {
+    if let Some(v) = site.variant {
+        return vec![(v, None)];
+    }
+    let patches: Vec<_> = site
+        .variants
+        .iter()
+        .map(|(variant, rel)| {
+            let p = path::get(pattern, &path::join(&[], rel)).filter(|p| p.is_object());
+            (*variant, p.map(|p| (p, path::join(at, rel))))
+        })
+        .collect();
+    if patches.iter().all(|(_, p)| p.is_none()) {
+        Vec::new()
+    } else {
+        patches
     }
 }
 
