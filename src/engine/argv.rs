@@ -241,6 +241,18 @@ impl Cmd {
         found
     }
 
+    /// The first of `flags` that is present, with its value (`--port` before `--http-port`).
+    pub fn first_flag<'f>(&self, flags: &[&'f str]) -> Option<(&'f str, &str)> {
+        flags.iter().find_map(|f| self.flag(f).map(|v| (*f, v)))
+    }
+
+    /// Whether this runs `program` (by name), with `sub` as its first argument when given
+    /// (`vllm serve`, `ray start`).
+    pub fn runs(&self, program: &str, sub: Option<&str>) -> bool {
+        matches!(&self.invocation, Invocation::Program(p) if p == program)
+            && sub.is_none_or(|s| self.args.first().is_some_and(|a| a == s))
+    }
+
     /// Whether a flag is present, with or without a value.
     pub fn has_flag(&self, flag: &str) -> bool {
         self.args

@@ -2,6 +2,8 @@
 //! Rows are tried in order, so a refinement (vLLM prefill/decode) comes before its base engine
 //! and a specific image name before a broader one.
 
+use super::argv::Cmd;
+
 /// How an image names an engine.
 #[derive(Debug)]
 pub enum ImageMatch {
@@ -63,6 +65,13 @@ pub struct Refinement {
     pub means: fn(&str) -> bool,
     /// What the refinement is, for evidence.
     pub what: &'static str,
+}
+
+impl Refinement {
+    /// Whether a command sets the flag to a value that means the refinement.
+    pub fn holds(&self, cmd: &Cmd) -> bool {
+        cmd.flag(self.flag).is_some_and(self.means)
+    }
 }
 
 /// How a simple command names an engine.

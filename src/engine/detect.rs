@@ -61,24 +61,46 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
     let image_spec = image
         .as_ref()
         .and_then(|img| image_rows(img).find(|e| e.requires.is_none()));
+    let read = Read {
+        container,
+        image: image.as_ref(),
+        image_spec,
+        cmds: &cmds,
+        vars: &vars,
+        seen,
+    };
+    by_command(&read).or_else(|| by_image(&read, command.is_empty(), &args))
+}
 
-    for cmd in &cmds {
+/// What detection has read of a container.
+struct Read<'r, 'c> {
+    container: &'r Json<'c>,
+    image: Option<&'r ImageRef>,
+    /// The base engine the image names, if any.
+    image_spec: Option<&'static EngineSpec>,
+    /// The simple commands the container runs.
+    cmds: &'r [Cmd],
+    vars: &'r Vars,
+    seen: Seen<'r>,
+}
+
+/// The first command that runs a catalogued engine's server decides.
+fn by_command(read: &Read<'_, '_>) -> Option<Found> {
+    read.cmds.iter().find_map(|cmd| {
         // Respelled once, not once per catalogue row.
         let dashed = spelled(cmd, FlagSpelling::DashOrUnderscore);
-        let Some((spec, cmd)) = CATALOGUE.iter().find_map(|e| {
+        let (spec, cmd) = CATALOGUE.iter().find_map(|e| {
             let c = match e.flag_spelling {
                 FlagSpelling::Exact => cmd,
                 FlagSpelling::DashOrUnderscore => &dashed,
             };
             serves(e, c).then_some((e, c))
-        }) else {
-            continue;
-        };
+        })?;
         let mut evidence = vec![format!("command `{}`", cmd.describe())];
         if let Some(r) = &spec.requires {
             evidence.push(format!("{} sets up {}", r.flag, r.what));
         }
-        if let (Some(img), Some(is)) = (&image, image_spec)
+        if let (Some(img), Some(is)) = (read.image, read.image_spec)
             && is.family == spec.family
         {
             evidence.push(format!("image {}", show(img)));
@@ -86,33 +108,30 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         let judged = Judged {
             spec,
             strength: Strength::Command,
-            container,
+            container: read.container,
             evidence,
         };
-        return Some(judged.found(cmd, &vars, seen));
-    }
+        Some(judged.found(cmd, read.vars, read.seen))
+    })
+}
 
-    let (img, spec) = (image.as_ref()?, image_spec?);
+/// No command names an engine: the image may, when the container runs the image's entrypoint
+/// (no `command`) or an opaque launcher script.
+fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[String]) -> Option<Found> {
+    let (img, spec) = (read.image?, read.image_spec?);
     let mut evidence = vec![format!("image {}", show(img))];
-    if let Some(marker) = worker_marker(spec, img, &cmds) {
+    if let Some(marker) = worker_marker(spec, img, read.cmds) {
         evidence.push(format!("worker-only: {marker}"));
-        return Some(Found {
-            spec,
-            strength: Strength::Image,
-            worker_only: true,
-            port: None,
-            port_weak: false,
-            metrics_off: None,
-            metrics_local: None,
-            serving_port: None,
-            evidence,
-        });
+        return Some(Found::worker(spec, Strength::Image, evidence));
     }
-    let (entry, strength) = if command.is_empty() {
+    let (entry, strength) = if no_command {
         // The image's entrypoint runs with the args; `vllm bench ...` args make it a client.
         let entry = Cmd {
             invocation: Invocation::Program(spec.id.to_string()),
-            args: args.iter().map(|a| argv::kube_expand(a, &vars)).collect(),
+            args: args
+                .iter()
+                .map(|a| argv::kube_expand(a, read.vars))
+                .collect(),
         };
         let entry = spelled(&entry, spec.flag_spelling).into_owned();
         if entry
@@ -130,6 +149,7 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         };
         (entry, strength)
     } else {
+        let cmds = read.cmds;
         let opaque = cmds.first().filter(|c| cmds.len() == 1 && is_opaque(c))?;
         evidence.push(format!(
             "command `{}` is not recognised: the image decides",
@@ -142,11 +162,7 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
     };
     // The image cannot tell vLLM from vLLM PD: the flag can.
     let spec = image_rows(img)
-        .find(|e| {
-            e.requires
-                .as_ref()
-                .is_none_or(|r| entry.flag(r.flag).is_some_and(r.means))
-        })
+        .find(|e| e.requires.as_ref().is_none_or(|r| r.holds(&entry)))
         .unwrap_or(spec);
     if let Some(r) = &spec.requires {
         evidence.push(format!("{} sets up {}", r.flag, r.what));
@@ -154,10 +170,27 @@ pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
     let judged = Judged {
         spec,
         strength,
-        container,
+        container: read.container,
         evidence,
     };
-    Some(judged.found(&entry, &vars, seen))
+    Some(judged.found(&entry, read.vars, read.seen))
+}
+
+impl Found {
+    /// A worker-only process of a multi-node engine: labeled, but it serves no metrics.
+    fn worker(spec: &'static EngineSpec, strength: Strength, evidence: Vec<String>) -> Found {
+        Found {
+            spec,
+            strength,
+            worker_only: true,
+            port: None,
+            port_weak: false,
+            metrics_off: None,
+            metrics_local: None,
+            serving_port: None,
+            evidence,
+        }
+    }
 }
 
 /// An engine and the evidence for it, before its port and switches are read.
@@ -173,17 +206,7 @@ impl Judged<'_, '_> {
         let spec = self.spec;
         if let Some(marker) = worker_flag(spec, cmd, seen.worker_variant, &mut self.evidence) {
             self.evidence.push(format!("worker-only: {marker}"));
-            return Found {
-                spec,
-                strength: self.strength,
-                worker_only: true,
-                port: None,
-                port_weak: false,
-                metrics_off: None,
-                metrics_local: None,
-                serving_port: None,
-                evidence: self.evidence,
-            };
+            return Found::worker(spec, self.strength, self.evidence);
         }
         let port = match metrics_port(spec, cmd, vars) {
             Err(Unresolved::Variable(why)) => {
@@ -278,30 +301,32 @@ fn worker_flag(
             }
             worker.then(|| format!("{flag} {rank}"))
         }
-        WorkerMatch::WorkerArg => {
-            (cmd.first_positional() == Some("worker")).then(|| cmd.describe())
-        }
+        WorkerMatch::WorkerArg => marks_worker(w, cmd).then(|| cmd.describe()),
         WorkerMatch::Program(..) | WorkerMatch::ImageNameContains(_) => None,
     })
+}
+
+/// Whether a command is a worker by a marker the command itself shows (`... worker`,
+/// `ray start`).
+fn marks_worker(w: &WorkerMatch, cmd: &Cmd) -> bool {
+    match w {
+        WorkerMatch::WorkerArg => cmd.first_positional() == Some("worker"),
+        WorkerMatch::Program(program, sub) => cmd.runs(program, *sub),
+        WorkerMatch::ImageNameContains(_) | WorkerMatch::RankFlag(_) => false,
+    }
 }
 
 /// Does this command run this engine's server?
 fn serves(spec: &EngineSpec, cmd: &Cmd) -> bool {
     let named = spec.commands.iter().any(|m| match (m, &cmd.invocation) {
-        (CommandMatch::Program(p, sub), Invocation::Program(prog)) => {
-            prog == p && sub.is_none_or(|s| cmd.args.first().is_some_and(|a| a == s))
-        }
+        (CommandMatch::Program(p, sub), _) => cmd.runs(p, *sub),
         (CommandMatch::ProgramContains(p), Invocation::Program(prog)) => prog.contains(p),
         (CommandMatch::Module(m), Invocation::Module(module)) => module == m,
         (CommandMatch::Script(s), Invocation::Script(script)) => script_is(script, s),
         (CommandMatch::ArgPrefix(p), _) => cmd.args.iter().any(|a| a.starts_with(p)),
         _ => false,
     });
-    named
-        && spec
-            .requires
-            .as_ref()
-            .is_none_or(|r| cmd.flag(r.flag).is_some_and(r.means))
+    named && spec.requires.as_ref().is_none_or(|r| r.holds(cmd))
 }
 
 /// A script path names a catalogue script: by file name, or by its path's end when the
@@ -340,24 +365,14 @@ fn is_word(part: &str, word: &str) -> bool {
         .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
+/// A worker marker anywhere in what a container of an engine image runs, or in the image name.
 fn worker_marker(spec: &EngineSpec, img: &ImageRef, cmds: &[Cmd]) -> Option<String> {
     spec.workers.iter().find_map(|w| match w {
-        WorkerMatch::WorkerArg => cmds
-            .iter()
-            .find(|c| c.first_positional() == Some("worker"))
-            .map(Cmd::describe),
-        WorkerMatch::Program(p, sub) => cmds
-            .iter()
-            .find(|c| {
-                c.invocation == Invocation::Program(p.to_string())
-                    && sub.is_none_or(|s| c.args.first().is_some_and(|a| a == s))
-            })
-            .map(Cmd::describe),
         WorkerMatch::ImageNameContains(n) => img
             .name()
             .contains(n)
             .then(|| format!("image name contains {n:?}")),
-        WorkerMatch::RankFlag(_) => None,
+        _ => cmds.iter().find(|c| marks_worker(w, c)).map(Cmd::describe),
     })
 }
 
@@ -404,10 +419,8 @@ fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unres
             };
         }
     };
-    for flag in flags {
-        if let Some(v) = cmd.flag(flag) {
-            return parse_port(v, flag, flag.to_string(), false);
-        }
+    if let Some((flag, v)) = cmd.first_flag(flags) {
+        return parse_port(v, flag, flag.to_string(), false);
     }
     for var in env {
         if let Some(v) = vars.get(var) {
@@ -507,8 +520,8 @@ fn separate_serving_port(spec: &EngineSpec, cmd: &Cmd) -> Option<u16> {
     if !matches!(spec.metrics, MetricsListener::Separate { .. }) {
         return None;
     }
-    match spec.port_flags.iter().find_map(|f| cmd.flag(f)) {
-        Some(v) => v.trim().parse().ok(),
+    match cmd.first_flag(spec.port_flags) {
+        Some((_, v)) => v.trim().parse().ok(),
         None => spec.default_port,
     }
 }
@@ -523,8 +536,8 @@ fn metrics_local(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
     else {
         return None;
     };
-    let (host, from) = match host_flag.and_then(|f| cmd.flag(f).map(|h| (h, f))) {
-        Some((h, f)) => (h, f.to_string()),
+    let (host, from) = match host_flag.and_then(|f| cmd.first_flag(&[f])) {
+        Some((f, h)) => (h, f.to_string()),
         None => (default_host?, format!("{}'s default", spec.name)),
     };
     let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
