@@ -138,6 +138,7 @@ webhook.timeoutSeconds=31 /webhook/timeoutSeconds
 webhook.url=http://127.0.0.1:8443 /webhook/url
 webhook.modes={enforce,bogus} /webhook/modes/1
 defaultMode=strict /defaultMode
+webhook.optOutValue=-bad /webhook/optOutValue
 labels.workload=not/a/label /labels/workload
 webhook.optInLabel=-bad /webhook/optInLabel
 dashboards.alerts.errorRatio=2 /dashboards/alerts/errorRatio

@@ -5,7 +5,7 @@ mod support;
 
 use inference_webhook::admission::{Mode, Outcome, Route};
 use inference_webhook::config::Config;
-use inference_webhook::engine::{Level, Operation, Policy};
+use inference_webhook::engine::{DEFAULT_OPT_OUT_VALUE, Level, Operation, Policy};
 use serde_json::{Value, json};
 use support::engine::*;
 
@@ -350,10 +350,27 @@ fn opted_out_objects_and_deletes_are_skipped() {
     obj["metadata"]["annotations"] = json!({"inference-webhook/skip": "true"});
     assert!(create(&obj).skipped.is_some() && create(&obj).patch.is_empty());
     let mut obj = deployment("v", pod(json!([vllm_container()])));
-    obj["metadata"]["labels"] = json!({"inference-monitoring": "disabled"});
+    obj["metadata"]["labels"] = json!({"inference-monitoring": DEFAULT_OPT_OUT_VALUE});
     assert!(create(&obj).skipped.is_some());
     let d = decide_input(&obj, None, Operation::Other, None, &Policy::default());
     assert!(d.skipped.is_some() && d.patch.is_empty());
+}
+
+#[test]
+fn the_opt_out_value_is_the_policy_s() {
+    let policy = Policy::from_yaml("optOutValue: excluded", "t").unwrap();
+    let labeled = |value: &str| {
+        let mut obj = deployment("v", pod(json!([vllm_container()])));
+        obj["metadata"]["labels"] = json!({"inference-monitoring": value});
+        create_with(&obj, &policy)
+    };
+    let skipped = labeled("excluded").skipped;
+    assert_eq!(
+        skipped.as_deref(),
+        Some("opted out by label inference-monitoring: excluded")
+    );
+    let d = labeled(DEFAULT_OPT_OUT_VALUE);
+    assert!(d.skipped.is_none() && !d.patch.is_empty());
 }
 
 fn rbg_v1alpha2() -> Value {
@@ -596,6 +613,7 @@ fn malformed_policies_are_clear_errors_naming_the_field() {
         ("labels: {workload: 'bad key!'}", "labels.workload"),
         ("colour: blue", "colour"),
         ("defaultMode: loud", "loud"),
+        ("optOutValue: '-x'", "optOutValue"),
         ("[not, a, map]", "invalid policy"),
     ] {
         let err = Config::from_yaml(text, "policy.yaml")

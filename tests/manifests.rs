@@ -41,7 +41,6 @@ use support::tools;
 
 /// Where the server listens for reviews (`serve --listen` default port).
 const SERVER_PORT: i64 = 8443;
-const OPT_OUT_VALUE: &str = "disabled";
 
 /// The namespace label value that opts a namespace into each mode: the documented contract.
 fn opt_in_value(mode: Mode) -> &'static str {
@@ -338,7 +337,11 @@ fn check_install(origin: &str, docs: &[Value]) -> Vec<(String, BTreeSet<&'static
                 let opt_out = &hook["objectSelector"]["matchExpressions"][0];
                 assert_eq!(opt_out["key"], policy.opt_out_label.as_str(), "{at}");
                 assert_eq!(opt_out["operator"], "NotIn", "{at}");
-                assert_eq!(strs(&opt_out["values"]), [OPT_OUT_VALUE], "{at}");
+                assert_eq!(
+                    strs(&opt_out["values"]),
+                    [policy.opt_out_value.as_str()],
+                    "{at}"
+                );
 
                 assert_eq!(hook["sideEffects"], "None", "{at}");
                 assert_eq!(strs(&hook["admissionReviewVersions"]), ["v1"], "{at}");
@@ -475,6 +478,7 @@ fn chart_values_reach_the_policy_and_the_selectors() {
     assert_eq!(config.default_mode, Mode::Warn);
     let policy = config.policy;
     assert_eq!(policy.opt_out_label, "example.com/inference-monitoring");
+    assert_eq!(policy.opt_out_value, "excluded");
     assert_eq!(policy.port_name, "metrics-http");
     assert_eq!(policy.labels.workload, "example.com/inference-workload");
     assert_eq!(policy.supported_backends, ["vllm", "sglang"]);

@@ -133,7 +133,8 @@ fn objects_of_other_kinds_or_without_identity_are_not_kept() {
 fn an_opted_out_workload_is_reported_as_skipped() {
     let policy = Policy::default();
     let mut object = unlabeled("b", "u2");
-    object["metadata"]["labels"] = json!({policy.opt_out_label.clone(): "disabled"});
+    object["metadata"]["labels"] =
+        json!({policy.opt_out_label.clone(): policy.opt_out_value.clone()});
     let v = verdict(&object);
     assert!(v.skipped.is_some(), "{v:?}");
     assert!(v.is_reported());

@@ -23,7 +23,7 @@ pub mod unread;
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
 pub use json::{Json, Object};
-pub use policy::{Policy, PolicyError};
+pub use policy::{DEFAULT_OPT_OUT_VALUE, Policy, PolicyError};
 pub use rules::{Level, RuleId};
 pub use unread::{Pruned, UNREAD_MEMBERS};
 
@@ -142,8 +142,12 @@ fn opted_out(metadata: Option<&Json<'_>>, policy: &Policy) -> Option<String> {
         .get("labels")
         .and_then(|l| l.get(&policy.opt_out_label))
         .and_then(Json::as_str);
-    (label == Some("disabled"))
-        .then(|| format!("opted out by label {}: disabled", policy.opt_out_label))
+    (label == Some(policy.opt_out_value.as_str())).then(|| {
+        format!(
+            "opted out by label {}: {}",
+            policy.opt_out_label, policy.opt_out_value
+        )
+    })
 }
 
 /// The workload name: the controlling owner's name for an object a controller made (it

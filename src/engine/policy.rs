@@ -7,6 +7,10 @@ use serde::Deserialize;
 use super::decision::Finding;
 use super::rules::{Level, RuleId};
 
+/// The opt-out label's value unless the policy sets another (`optOutValue`); the webhook
+/// configurations' objectSelectors use the same.
+pub const DEFAULT_OPT_OUT_VALUE: &str = "disabled";
+
 /// Label keys of the monitoring contract.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -61,9 +65,11 @@ pub struct Policy {
     pub supported_backends: Vec<String>,
     /// Annotation that opts a single object out (`"true"`).
     pub opt_out_annotation: String,
-    /// Label that opts a single object out (value `disabled`); also used by the webhook
-    /// configuration's objectSelector.
+    /// Label that opts a single object out (with [`Policy::opt_out_value`]); also used by the
+    /// webhook configuration's objectSelector.
     pub opt_out_label: String,
+    /// The value of [`Policy::opt_out_label`] that opts an object out.
+    pub opt_out_value: String,
     /// `defaultMode`: a setting of the front doors, which read it themselves (`crate::config`);
     /// named here so that an unknown field stays an error.
     #[serde(rename = "defaultMode")]
@@ -82,6 +88,7 @@ impl Default for Policy {
             supported_backends: vec!["vllm".into(), "sglang".into(), "vllm-pd".into()],
             opt_out_annotation: "inference-webhook/skip".into(),
             opt_out_label: "inference-monitoring".into(),
+            opt_out_value: DEFAULT_OPT_OUT_VALUE.into(),
             front_door_mode: serde::de::IgnoredAny,
             rules: BTreeMap::new(),
             exemptions: Exemptions::default(),
@@ -191,6 +198,12 @@ impl Policy {
                 "portName: {:?} is not a valid port name (IANA_SVC_NAME: at most 15 lowercase \
                  letters, digits and '-', with at least one letter)",
                 self.port_name
+            ));
+        }
+        if self.opt_out_value.is_empty() || !super::labels::is_label_value(&self.opt_out_value) {
+            return Err(format!(
+                "optOutValue: {:?} is not a valid label value",
+                self.opt_out_value
             ));
         }
         if self.supported_backends.is_empty() {

@@ -107,7 +107,7 @@ caBundle (base64, may be empty), failurePolicy.
     matchExpressions:
       - key: {{ $root.Values.webhook.optInLabel }}
         operator: NotIn
-        values: ["disabled"]
+        values: [{{ $root.Values.webhook.optOutValue | quote }}]
   matchPolicy: Equivalent
   sideEffects: None
   admissionReviewVersions: ["v1"]
@@ -118,7 +118,8 @@ caBundle (base64, may be empty), failurePolicy.
   {{- end }}
 {{- end -}}
 
-{{/* The policy file; its optOutLabel is the opt-in label key, as the objectSelector uses. */}}
+{{/* The policy file; its optOutLabel and optOutValue are the opt-in label key and the opt-out
+value, as the objectSelector uses them. */}}
 {{- define "inference-webhook.policy" -}}
 labels:
   workload: {{ .Values.labels.workload | quote }}
@@ -128,6 +129,7 @@ portName: {{ .Values.portName | quote }}
 supportedBackends: {{ .Values.supportedBackends | toJson }}
 optOutAnnotation: {{ .Values.optOutAnnotation | quote }}
 optOutLabel: {{ .Values.webhook.optInLabel | quote }}
+optOutValue: {{ .Values.webhook.optOutValue | quote }}
 defaultMode: {{ .Values.defaultMode }}
 rules: {{ .Values.rules | toJson }}
 exemptions:
