@@ -4,6 +4,7 @@
 //! (`serve`), the audit command (`audit`), the cluster reporter (`report`), and the
 //! certificate helper (`certs`).
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 pub mod admission;
 pub mod audit;

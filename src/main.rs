@@ -1,4 +1,5 @@
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 //! Command line: `serve`, `audit`, `report` and `certs` are thin front doors over one engine.
 
 use std::path::Path;

@@ -311,19 +311,9 @@ fn audit_stream<W: Write>(
     reporter: &mut Reporter<W>,
     mut fix_out: Option<&mut dyn Write>,
 ) -> io::Result<bool> {
-    match reader.fill_buf() {
-        Ok(head) if head.contains(&0) => {
-            reporter.error(InputError::whole(
-                name,
-                "binary file (contains NUL bytes): not a YAML or JSON manifest",
-            ));
-            return Ok(false);
-        }
-        Ok(_) => {}
-        Err(e) => {
-            reporter.error(InputError::whole(name, format!("cannot read: {e}")));
-            return Ok(false);
-        }
+    if let Err(problem) = readable(&mut reader) {
+        reporter.error(InputError::whole(name, problem));
+        return Ok(false);
     }
     let policy = reporter.policy().clone();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
@@ -334,60 +324,10 @@ fn audit_stream<W: Write>(
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Piece)>(workers * 2);
         let read_done_tx = done_tx.clone();
-        scope.spawn(move || {
-            let mut docs = DocumentReader::new(reader);
-            let mut batch = Batch::new();
-            let mut batch_bytes = 0;
-            // Batches are numbered 0, 1, 2, ... so that they can be put back in order.
-            let mut seq = 0;
-            loop {
-                let (more, error) = match docs.next_document() {
-                    Ok(Some((raw, has_content))) => {
-                        batch_bytes += raw.bytes.len();
-                        batch.push((raw, has_content));
-                        (true, None)
-                    }
-                    Ok(None) => (false, None),
-                    Err(e) => (false, Some(e)),
-                };
-                let full = batch.len() >= BATCH_DOCUMENTS || batch_bytes >= BATCH_BYTES;
-                if !batch.is_empty() && (full || !more) {
-                    batch_bytes = 0;
-                    if work_tx.send((seq, std::mem::take(&mut batch))).is_err() {
-                        break;
-                    }
-                    seq += 1;
-                }
-                if let Some(e) = error {
-                    // The receiver only goes away when the output failed.
-                    let _ = read_done_tx.send((seq, Piece::ReadError(e)));
-                }
-                if !more {
-                    break;
-                }
-            }
-        });
+        scope.spawn(move || read_batches(reader, &work_tx, &read_done_tx));
         for _ in 0..workers {
             let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
-            scope.spawn(move || {
-                loop {
-                    // The lock is only held while waiting for the next batch.
-                    let next = match work_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((seq, batch)) = next else {
-                        break;
-                    };
-                    let judged = batch
-                        .into_iter()
-                        .map(|(raw, has_content)| judge_document(raw, has_content, policy, known))
-                        .collect();
-                    if done_tx.send((seq, Piece::Documents(judged))).is_err() {
-                        break;
-                    }
-                }
-            });
+            scope.spawn(move || judge_batches(&work_rx, &done_tx, policy, known));
         }
         drop((done_tx, work_rx));
         // Batches come back out of order; report them in input order.
@@ -419,6 +359,82 @@ fn audit_stream<W: Write>(
         out.flush()?;
     }
     Ok(changed)
+}
+
+/// Whether the stream can be read as text at all: a binary file is not a manifest.
+fn readable(reader: &mut impl BufRead) -> Result<(), String> {
+    match reader.fill_buf() {
+        Ok(head) if head.contains(&0) => {
+            Err("binary file (contains NUL bytes): not a YAML or JSON manifest".into())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("cannot read: {e}")),
+    }
+}
+
+/// The reader thread: split the stream into documents and send them in numbered batches
+/// (0, 1, 2, ... so that they can be put back in order), then a read error if one ended it.
+fn read_batches(
+    reader: impl BufRead,
+    work: &mpsc::SyncSender<(usize, Batch)>,
+    done: &mpsc::SyncSender<(usize, Piece)>,
+) {
+    let mut docs = DocumentReader::new(reader);
+    let mut batch = Batch::new();
+    let mut batch_bytes = 0;
+    let mut seq = 0;
+    loop {
+        let (more, error) = match docs.next_document() {
+            Ok(Some((raw, has_content))) => {
+                batch_bytes += raw.bytes.len();
+                batch.push((raw, has_content));
+                (true, None)
+            }
+            Ok(None) => (false, None),
+            Err(e) => (false, Some(e)),
+        };
+        let full = batch.len() >= BATCH_DOCUMENTS || batch_bytes >= BATCH_BYTES;
+        if !batch.is_empty() && (full || !more) {
+            batch_bytes = 0;
+            if work.send((seq, std::mem::take(&mut batch))).is_err() {
+                break;
+            }
+            seq += 1;
+        }
+        if let Some(e) = error {
+            // The receiver only goes away when the output failed.
+            let _ = done.send((seq, Piece::ReadError(e)));
+        }
+        if !more {
+            break;
+        }
+    }
+}
+
+/// A worker thread: parse and judge batches until there are none.
+fn judge_batches(
+    work: &Mutex<mpsc::Receiver<(usize, Batch)>>,
+    done: &mpsc::SyncSender<(usize, Piece)>,
+    policy: &Policy,
+    known: &KnownEnv,
+) {
+    loop {
+        // The lock is only held while waiting for the next batch.
+        let next = match work.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => break,
+        };
+        let Ok((seq, batch)) = next else {
+            break;
+        };
+        let judged = batch
+            .into_iter()
+            .map(|(raw, has_content)| judge_document(raw, has_content, policy, known))
+            .collect();
+        if done.send((seq, Piece::Documents(judged))).is_err() {
+            break;
+        }
+    }
 }
 
 /// What `--fix` writes for a document.
@@ -484,42 +500,39 @@ fn report_document<W: Write>(
     if patches.is_empty() {
         return Ok(unchanged(raw));
     }
-    let failed = |reporter: &mut Reporter<W>, message: String| {
-        reporter.error(InputError {
-            file: name.to_string(),
-            document: Some(raw.index),
-            line: Some(raw.line),
-            message,
-        });
-    };
-    // Re-read the document into a tree that keeps key order, so the rewrite reads like the
-    // original; only documents that change pay for it.
-    let mut ordered = match documents::parse::<serde_yaml::Value>(&raw) {
-        Ok(ordered) if ordered.values.len() == parsed.values.len() => ordered,
-        _ => {
-            failed(
-                reporter,
-                "cannot re-read the document to write the fix".into(),
-            );
-            return Ok(unchanged(raw));
-        }
-    };
-    for (index, at, decision) in &patches {
-        if let Err(e) = fix::apply(&mut ordered.values[*index].0, at, &decision.patch) {
-            failed(reporter, format!("the engine's patch does not apply: {e}"));
-            return Ok(unchanged(raw));
-        }
-    }
-    match fix::render(&raw, &ordered) {
+    match fixed_document(&raw, parsed.values.len(), &patches) {
         Ok(bytes) => Ok(FixedDocument {
             bytes,
             changed: true,
         }),
-        Err(e) => {
-            failed(reporter, format!("cannot write the fixed document: {e}"));
+        Err(message) => {
+            reporter.error(InputError {
+                file: name.to_string(),
+                document: Some(raw.index),
+                line: Some(raw.line),
+                message,
+            });
             Ok(unchanged(raw))
         }
     }
+}
+
+/// The document with the engine's patches applied. It is re-read into a tree that keeps key
+/// order, so the rewrite reads like the original; only documents that change pay for it.
+fn fixed_document(
+    raw: &RawDocument,
+    values: usize,
+    patches: &[(usize, String, Decision)],
+) -> Result<Vec<u8>, String> {
+    let mut ordered = match documents::parse::<serde_yaml::Value>(raw) {
+        Ok(ordered) if ordered.values.len() == values => ordered,
+        _ => return Err("cannot re-read the document to write the fix".into()),
+    };
+    for (index, at, decision) in patches {
+        fix::apply(&mut ordered.values[*index].0, at, &decision.patch)
+            .map_err(|e| format!("the engine's patch does not apply: {e}"))?;
+    }
+    fix::render(raw, &ordered).map_err(|e| format!("cannot write the fixed document: {e}"))
 }
 
 /// Call `f` on each object of a value: the value itself, or the `items` of a `List` kind

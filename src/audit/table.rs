@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::engine::{Decision, Finding};
+use crate::engine::{Decision, Detection, Finding};
 
 use super::report::Verdict;
 
@@ -70,21 +70,7 @@ impl Table {
             Verdict::Allowed if violations.is_empty() => Tone::Good,
             Verdict::Allowed => Tone::Warn,
         };
-        let mut rules: Vec<String> = Vec::new();
-        for f in violations {
-            let rule = match f.exemption {
-                None => f.rule.as_str().to_string(),
-                Some(_) => format!("{}(exempt)", f.rule.as_str()),
-            };
-            if !rules.contains(&rule) {
-                rules.push(rule);
-            }
-        }
-        let rules = if rules.is_empty() {
-            "-".to_string()
-        } else {
-            rules.join(",")
-        };
+        let rules = rules_cell(violations);
         let first = [
             object.to_string(),
             source.to_string(),
@@ -120,19 +106,7 @@ impl Table {
             });
             cells[4] = t.metrics_port.map_or("-".to_string(), |p| p.to_string());
             let evidence = if self.explain {
-                t.detections
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{} in container {} ({}), {} evidence: {}",
-                            d.engine,
-                            d.container,
-                            d.path,
-                            d.strength.as_str(),
-                            d.evidence.join("; ")
-                        )
-                    })
-                    .collect()
+                t.detections.iter().map(explained).collect()
             } else {
                 Vec::new()
             };
@@ -202,4 +176,35 @@ impl Table {
         }
         writeln!(out)
     }
+}
+
+/// The rules column: each rule once, an exempted one marked.
+fn rules_cell(violations: &[&Finding]) -> String {
+    let mut rules: Vec<String> = Vec::new();
+    for f in violations {
+        let rule = match f.exemption {
+            None => f.rule.as_str().to_string(),
+            Some(_) => format!("{}(exempt)", f.rule.as_str()),
+        };
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    if rules.is_empty() {
+        "-".to_string()
+    } else {
+        rules.join(",")
+    }
+}
+
+/// The `--explain` line of a detection: the engine, where, and what it rests on.
+fn explained(d: &Detection) -> String {
+    format!(
+        "{} in container {} ({}), {} evidence: {}",
+        d.engine,
+        d.container,
+        d.path,
+        d.strength.as_str(),
+        d.evidence.join("; ")
+    )
 }

@@ -75,96 +75,94 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("inference_webhook");
-        let reviews = Family::default();
-        let review_errors = Family::default();
-        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
-        let detections = Family::default();
-        let violations = Family::default();
-        let exempted = Family::default();
-        let cert_not_after = Gauge::default();
-        let cert_reloads = Counter::default();
-        let cert_reload_failures = Counter::default();
-        let connections_open = Gauge::default();
-        let connections_rejected = Counter::default();
-        let log_lines_dropped = Counter::default();
-        registry.register(
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("inference_webhook"),
+            reviews: Family::default(),
+            review_errors: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            detections: Family::default(),
+            violations: Family::default(),
+            exempted: Family::default(),
+            cert_not_after: Gauge::default(),
+            cert_reloads: Counter::default(),
+            cert_reload_failures: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_rejected: Counter::default(),
+            log_lines_dropped: Counter::default(),
+        };
+        metrics.register_reviews();
+        metrics.register_server();
+        metrics
+    }
+
+    /// What the reviews were and what they found.
+    fn register_reviews(&mut self) {
+        self.registry.register(
             "reviews",
             "Admission reviews answered, by kind, operation, mode, route and decision",
-            reviews.clone(),
+            self.reviews.clone(),
         );
-        registry.register(
+        self.registry.register(
             "review_errors",
             "Requests rejected with a 4xx before a decision, by reason",
-            review_errors.clone(),
+            self.review_errors.clone(),
         );
-        registry.register_with_unit(
+        self.registry.register_with_unit(
             "review_duration",
             "Time to read, decide and answer one review",
             Unit::Seconds,
-            latency.clone(),
+            self.latency.clone(),
         );
-        registry.register(
+        self.registry.register(
             "detections",
             "Inference engine containers detected in reviewed objects, by backend",
-            detections.clone(),
+            self.detections.clone(),
         );
-        registry.register(
+        self.registry.register(
             "violations",
             "Rule findings in reviewed objects, by rule id and level (exempted ones not included)",
-            violations.clone(),
+            self.violations.clone(),
         );
-        registry.register(
+        self.registry.register(
             "exempted_violations",
             "Rule findings exempted by the object's annotations, by rule id and level",
-            exempted.clone(),
+            self.exempted.clone(),
         );
-        registry.register_with_unit(
+    }
+
+    /// The server's certificate, connections and log writer.
+    fn register_server(&mut self) {
+        self.registry.register_with_unit(
             "certificate_not_after",
             "Expiry of the serving certificate in use, as a Unix timestamp",
             Unit::Seconds,
-            cert_not_after.clone(),
+            self.cert_not_after.clone(),
         );
-        registry.register(
+        self.registry.register(
             "certificate_reloads",
             "Serving certificate pairs loaded from files after the first",
-            cert_reloads.clone(),
+            self.cert_reloads.clone(),
         );
-        registry.register(
+        self.registry.register(
             "certificate_reload_failures",
             "Changed certificate files that could not be loaded (the last good pair stays)",
-            cert_reload_failures.clone(),
+            self.cert_reload_failures.clone(),
         );
-        registry.register(
+        self.registry.register(
             "connections_open",
             "TLS connections currently open on the webhook port",
-            connections_open.clone(),
+            self.connections_open.clone(),
         );
-        registry.register(
+        self.registry.register(
             "connections_rejected",
             "Connections refused because the connection limit was reached",
-            connections_rejected.clone(),
+            self.connections_rejected.clone(),
         );
-        registry.register(
+        self.registry.register(
             "log_lines_dropped",
             "Per-review log lines dropped because the log writer fell behind",
-            log_lines_dropped.clone(),
+            self.log_lines_dropped.clone(),
         );
-        Metrics {
-            registry,
-            reviews,
-            review_errors,
-            latency,
-            detections,
-            violations,
-            exempted,
-            cert_not_after,
-            cert_reloads,
-            cert_reload_failures,
-            connections_open,
-            connections_rejected,
-            log_lines_dropped,
-        }
     }
 
     /// Count one answered review.
