@@ -1,15 +1,21 @@
 //! Properties over generated workloads: the patch applies, the result is still a valid object of
 //! its Kubernetes type, a second review gives an empty patch and the same verdict, and nothing
-//! but the two labels and the named port is ever added — nothing changed, nothing removed.
+//! but the two labels and the named port is ever added — nothing changed, nothing removed. And
+//! the engine's reading contract: `decide` answers the same on the object the server reads
+//! (members the engine never reads kept as text, `status` and `managedFields` dropped) as on the
+//! full object, on CREATE and on UPDATE.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use inference_webhook::admission;
+use inference_webhook::engine::{Operation, Policy};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use support::engine::*;
+use support::fixtures::review;
 
 fn image() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
@@ -251,5 +257,81 @@ proptest! {
         let second = create(&patched);
         prop_assert!(second.patch.is_empty(), "second patch: {:?}", second.patch);
         prop_assert_eq!(second.denies(), first.denies());
+    }
+
+    #[test]
+    fn decide_answers_the_same_on_what_the_server_reads_and_on_the_full_object(
+        (_, obj) in workload(),
+        noise in any::<u8>(),
+    ) {
+        let full = with_unread_members(&obj, noise, "1");
+        let policy = Policy::default();
+        let create = serde_json::to_vec(&review(json!({
+            "uid": "u", "operation": "CREATE", "object": full,
+        }))).unwrap();
+        let parsed = admission::parse(&create).unwrap();
+        prop_assert_eq!(
+            format!("{:?}", decide_request(&parsed, &policy)),
+            format!("{:?}", decide_input(&full, None, Operation::Create, None, &policy))
+        );
+        // An UPDATE whose old object differs only in members the engine never reads.
+        let old = with_unread_members(&obj, noise, "2");
+        let update = serde_json::to_vec(&review(json!({
+            "uid": "u", "operation": "UPDATE", "object": full, "oldObject": old,
+        }))).unwrap();
+        let parsed = admission::parse(&update).unwrap();
+        prop_assert_eq!(
+            format!("{:?}", decide_request(&parsed, &policy)),
+            format!("{:?}", decide_input(&full, Some(&old), Operation::Update, None, &policy))
+        );
+    }
+}
+
+/// The object with members the engine never reads in every pod spec and container (which of
+/// them by the bits of `noise`, their values by `version`), and the `status` and
+/// `managedFields` an API server adds.
+fn with_unread_members(obj: &Value, noise: u8, version: &str) -> Value {
+    let mut out = obj.clone();
+    out["status"] = json!({"replicas": 1, "observedGeneration": version});
+    out["metadata"]["managedFields"] = json!([{"manager": "kubectl", "time": version}]);
+    add_unread(&mut out, noise, version);
+    out
+}
+
+fn add_unread(value: &mut Value, noise: u8, version: &str) {
+    let bit = |n: u8| noise & (1 << n) != 0;
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("containers") {
+                if bit(0) {
+                    map.insert(
+                        "volumes".into(),
+                        json!([{"name": "cache", "emptyDir": {"sizeLimit": version}}]),
+                    );
+                }
+                if bit(1) {
+                    map.insert("nodeSelector".into(), json!({"gpu": version}));
+                }
+            }
+            if map.contains_key("image") {
+                if bit(2) {
+                    map.insert(
+                        "resources".into(),
+                        json!({"limits": {"nvidia.com/gpu": version}}),
+                    );
+                }
+                if bit(3) {
+                    map.insert("livenessProbe".into(), json!({"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": version}));
+                }
+                if bit(4) {
+                    map.insert("securityContext".into(), json!({"runAsUser": version}));
+                }
+            }
+            for v in map.values_mut() {
+                add_unread(v, noise, version);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| add_unread(v, noise, version)),
+        _ => {}
     }
 }
