@@ -11,7 +11,7 @@ use std::path::Path;
 use inference_webhook::engine::Policy;
 use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
-use inference_webhook::report::state::{State, Store, Verdict, evaluate};
+use inference_webhook::report::state::{Record, State, Store, evaluate};
 use serde_json::{Value, json};
 use support::fixtures::repo;
 use support::metrics::sample;
@@ -83,18 +83,18 @@ fn plain(name: &str, uid: &str) -> Value {
     )
 }
 
-fn verdict(object: &Value) -> Verdict {
+fn record(object: &Value) -> Record {
     evaluate(&Policy::default(), object).expect("a handled kind with a name and uid")
 }
 
 #[test]
 fn workloads_are_monitored_unmonitored_or_denied() {
-    let v = verdict(&labeled("a", "u1"));
+    let v = record(&labeled("a", "u1"));
     assert_eq!(v.state, Some(State::Monitored), "{v:?}");
     assert_eq!(v.backend, "vllm");
     assert!(v.findings.is_empty(), "{v:?}");
 
-    let v = verdict(&unlabeled("b", "u2"));
+    let v = record(&unlabeled("b", "u2"));
     assert_eq!(v.state, Some(State::Unmonitored), "{v:?}");
     assert!(
         v.findings
@@ -102,7 +102,7 @@ fn workloads_are_monitored_unmonitored_or_denied() {
             .any(|f| f.rule.as_str() == "monitoring-labels-missing")
     );
 
-    let v = verdict(&denied("c", "u3"));
+    let v = record(&denied("c", "u3"));
     assert_eq!(v.state, Some(State::Denied), "{v:?}");
     assert!(
         v.findings
@@ -110,7 +110,7 @@ fn workloads_are_monitored_unmonitored_or_denied() {
             .any(|f| f.rule.as_str() == "metrics-disabled")
     );
 
-    let v = verdict(&plain("d", "u4"));
+    let v = record(&plain("d", "u4"));
     assert_eq!(v.state, None);
     assert_eq!(v.backend, "none");
     assert!(!v.is_reported());
@@ -135,7 +135,7 @@ fn an_opted_out_workload_is_reported_as_skipped() {
     let mut object = unlabeled("b", "u2");
     object["metadata"]["labels"] =
         json!({policy.opt_out_label.clone(): policy.opt_out_value.clone()});
-    let v = verdict(&object);
+    let v = record(&object);
     assert!(v.skipped.is_some(), "{v:?}");
     assert!(v.is_reported());
     let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
@@ -148,7 +148,7 @@ fn gauge(metrics: &Metrics, name: &str, labels: &str) -> Option<i64> {
 }
 
 fn apply(store: &mut Store, metrics: &Metrics, watch: usize, object: &Value) {
-    let change = store.apply(watch, verdict(object));
+    let change = store.apply(watch, record(object));
     metrics.record(&change);
 }
 
@@ -173,8 +173,8 @@ fn gauges_follow_create_fix_and_delete() {
     );
     assert_eq!(store.len(), 3);
 
-    // The same verdict again (a status update) changes nothing.
-    let again = store.apply(0, verdict(&unlabeled("b", "u2")));
+    // The same record again (a status update) changes nothing.
+    let again = store.apply(0, record(&unlabeled("b", "u2")));
     assert!(again.is_noop());
     metrics.record(&again);
     assert_eq!(
@@ -231,7 +231,7 @@ fn a_relist_forgets_what_was_deleted_while_the_watch_was_down() {
 #[test]
 fn a_kind_served_in_two_versions_is_kept_once_by_the_earlier_row() {
     let mut store = Store::default();
-    let newer = verdict(&unlabeled("b", "u2"));
+    let newer = record(&unlabeled("b", "u2"));
     let mut older = newer.clone();
     older.api_version = "apps/v1beta2".into();
     assert!(store.apply(1, older.clone()).added.is_some());
@@ -254,11 +254,11 @@ fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
     ];
     let mut store = Store::default();
     for o in &objects {
-        store.apply(0, verdict(o));
+        store.apply(0, record(o));
     }
-    let verdicts = store.reported_in("ml");
-    assert_eq!(verdicts.len(), 3, "the plain Deployment is not reported");
-    let report = policyreport::build(POLICY_REPORT, "ml", &verdicts, 1_700_000_000);
+    let records = store.reported_in("ml");
+    assert_eq!(records.len(), 3, "the plain Deployment is not reported");
+    let report = policyreport::build(POLICY_REPORT, "ml", &records, 1_700_000_000);
     assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(report["metadata"]["namespace"], "ml");
     let results = report["results"].as_array().expect("results");
@@ -298,15 +298,15 @@ fn reports_fit_the_policyreport_and_openreports_crds() {
     }
     let mut store = Store::default();
     for o in [labeled("a", "u1"), unlabeled("b", "u2"), denied("c", "u3")] {
-        store.apply(0, verdict(&o));
+        store.apply(0, record(&o));
     }
-    let verdicts = store.reported_in("ml");
+    let records = store.reported_in("ml");
     for (format, file) in [
         (POLICY_REPORT, "wgpolicyk8s.io_policyreports.yaml"),
         (OPEN_REPORT, "openreports.io_reports.yaml"),
     ] {
         let schema = crd_schema(&crds.join(file), format);
-        let report = policyreport::build(format, "ml", &verdicts, 1);
+        let report = policyreport::build(format, "ml", &records, 1);
         let mut problems = Vec::new();
         check(&schema, &report, "", &mut problems);
         assert!(problems.is_empty(), "{file}: {problems:#?}");
@@ -380,7 +380,7 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
         policy.exemptions.rules_annotation.clone(): "metrics-disabled",
         policy.exemptions.reason_annotation.clone(): "metrics come from a sidecar"
     });
-    let v = verdict(&object);
+    let v = record(&object);
     let exempted: Vec<_> = v.findings.iter().filter(|f| f.exempted.is_some()).collect();
     assert_eq!(exempted.len(), 1, "{v:?}");
     assert_eq!(exempted[0].rule.as_str(), "metrics-disabled");

@@ -1,5 +1,5 @@
 //! How a front door applies the engine's decision: the mode (enforce, warn, audit) and the route
-//! (`/mutate` may patch, `/validate` only judges) turn a [`Decision`] into an admission
+//! (`/mutate` may patch, `/validate` only answers) turn a [`Decision`] into an admission
 //! [`Outcome`]: allowed or denied, the patch, warnings and audit annotations. The one place where
 //! modes are interpreted.
 

@@ -1,5 +1,5 @@
 //! Manifest inputs: files, directories (recursive) and stdin, streamed: split into documents,
-//! parsed and judged in small batches on worker threads, reported in input order.
+//! parsed and decided in small batches on worker threads, reported in input order.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -248,8 +248,8 @@ fn rewrite_in_place(
     result
 }
 
-/// A document after a worker thread has parsed it and the engine has judged its objects.
-struct Judged {
+/// A document after a worker thread has parsed it and the engine has decided on its objects.
+struct Decided {
     raw: RawDocument,
     /// `None` for documents with nothing but comments and blank lines.
     parsed: Option<Result<ParsedDocument, DocumentError>>,
@@ -258,22 +258,22 @@ struct Judged {
 }
 
 enum Piece {
-    Documents(Vec<Judged>),
+    Documents(Vec<Decided>),
     ReadError(io::Error),
 }
 
 /// Documents handed to a worker at once: batching keeps thread hand-offs rare.
 type Batch = Vec<(RawDocument, bool)>;
 
-/// Parse a document and judge its objects: the expensive, pure part, run on worker threads.
+/// Parse a document and decide on its objects: the expensive, pure part, run on worker threads.
 /// Only what the report shows of the objects is kept (`--fix` re-reads the documents it
 /// changes), so that they are freed by the thread that allocated them.
-fn judge_document(
+fn decide_document(
     raw: RawDocument,
     has_content: bool,
     policy: &Policy,
     known: &KnownEnv,
-) -> Judged {
+) -> Decided {
     let mut decisions = Vec::new();
     let mut parsed = has_content.then(|| documents::parse(&raw));
     if let Some(Ok(doc)) = &mut parsed {
@@ -284,14 +284,14 @@ fn judge_document(
                 "",
                 0,
                 &mut |object, _, _| -> Result<(), Infallible> {
-                    decisions.push(report::judge(policy, object, Some(known)));
+                    decisions.push(report::decide_object(policy, object, Some(known)));
                     *object = report::identity(object);
                     Ok(())
                 },
             );
         }
     }
-    Judged {
+    Decided {
         raw,
         parsed,
         decisions,
@@ -301,7 +301,7 @@ fn judge_document(
 /// Audit one input stream; with `fix_out`, write every document to it (patched where the
 /// engine has a patch, byte for byte otherwise). Returns whether any document changed.
 ///
-/// A reader thread splits the stream into documents, worker threads parse and judge them,
+/// A reader thread splits the stream into documents, worker threads parse and decide on them,
 /// and this thread reports them in input order. Channels are bounded, so only a few documents
 /// are in memory at any time.
 fn audit_stream<W: Write>(
@@ -327,7 +327,7 @@ fn audit_stream<W: Write>(
         scope.spawn(move || read_batches(reader, &work_tx, &read_done_tx));
         for _ in 0..workers {
             let (work_rx, done_tx, policy) = (Arc::clone(&work_rx), done_tx.clone(), &policy);
-            scope.spawn(move || judge_batches(&work_rx, &done_tx, policy, known));
+            scope.spawn(move || decide_batches(&work_rx, &done_tx, policy, known));
         }
         drop((done_tx, work_rx));
         // Batches come back out of order; report them in input order.
@@ -337,15 +337,15 @@ fn audit_stream<W: Write>(
             waiting.insert(seq, piece);
             while let Some(piece) = waiting.remove(&next) {
                 next += 1;
-                let judged = match piece {
+                let decided = match piece {
                     Piece::ReadError(e) => {
                         reporter.error(InputError::whole(name, format!("cannot read: {e}")));
                         continue;
                     }
-                    Piece::Documents(judged) => judged,
+                    Piece::Documents(decided) => decided,
                 };
-                for judged in judged {
-                    let fixed = report_document(name, judged, reporter, fix_out.is_some())?;
+                for decided in decided {
+                    let fixed = report_document(name, decided, reporter, fix_out.is_some())?;
                     if let Some(out) = fix_out.as_mut() {
                         changed |= fixed.changed;
                         out.write_all(&fixed.bytes)?;
@@ -411,8 +411,8 @@ fn read_batches(
     }
 }
 
-/// A worker thread: parse and judge batches until there are none.
-fn judge_batches(
+/// A worker thread: parse batches and decide on them until there are none.
+fn decide_batches(
     work: &Mutex<mpsc::Receiver<(usize, Batch)>>,
     done: &mpsc::SyncSender<(usize, Piece)>,
     policy: &Policy,
@@ -427,11 +427,11 @@ fn judge_batches(
         let Ok((seq, batch)) = next else {
             break;
         };
-        let judged = batch
+        let decided = batch
             .into_iter()
-            .map(|(raw, has_content)| judge_document(raw, has_content, policy, known))
+            .map(|(raw, has_content)| decide_document(raw, has_content, policy, known))
             .collect();
-        if done.send((seq, Piece::Documents(judged))).is_err() {
+        if done.send((seq, Piece::Documents(decided))).is_err() {
             break;
         }
     }
@@ -443,19 +443,19 @@ struct FixedDocument {
     changed: bool,
 }
 
-/// Report the objects of a judged document. With `fix`, returns the rewritten document when a
+/// Report the objects of a decided document. With `fix`, returns the rewritten document when a
 /// patch applied to it, and the original bytes otherwise.
 fn report_document<W: Write>(
     name: &str,
-    judged: Judged,
+    decided: Decided,
     reporter: &mut Reporter<W>,
     fix: bool,
 ) -> io::Result<FixedDocument> {
-    let Judged {
+    let Decided {
         raw,
         parsed,
         decisions,
-    } = judged;
+    } = decided;
     let unchanged = |raw: RawDocument| FixedDocument {
         bytes: if fix { raw.bytes } else { Vec::new() },
         changed: false,

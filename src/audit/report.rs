@@ -1,4 +1,4 @@
-//! The audit report: each object is judged once, counted, and written either as a line of the
+//! The audit report: each object is decided on once, counted, and written either as a line of the
 //! streamed JSON document or as rows of the table. The exit code is decided here.
 
 use std::io::{self, Write};
@@ -220,7 +220,7 @@ pub struct Reporter<W: Write> {
 
 /// The engine's decision on an object as if it were created now, with the ConfigMaps of the
 /// same input for its `envFrom` and `configMapKeyRef` variables.
-pub fn judge(policy: &Policy, value: &Value, known_env: Option<&KnownEnv>) -> Decision {
+pub fn decide_object(policy: &Policy, value: &Value, known_env: Option<&KnownEnv>) -> Decision {
     decide(
         &Input {
             object: &Json::from(value),
@@ -253,7 +253,7 @@ pub fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
 }
 
 /// The findings a report shows: every one whose level is not `allow`.
-pub fn violations(decision: &Decision) -> Vec<&Finding> {
+pub fn reported_findings(decision: &Decision) -> Vec<&Finding> {
     decision
         .findings
         .iter()
@@ -320,9 +320,9 @@ impl<W: Write> Reporter<W> {
         &self.policy
     }
 
-    /// Judge one object and report it; see [`Reporter::record`].
+    /// Decide on one object and report it; see [`Reporter::record`].
     pub fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
-        let decision = judge(&self.policy, value, None);
+        let decision = decide_object(&self.policy, value, None);
         self.record(value, source, decision)
     }
 
@@ -348,7 +348,7 @@ impl<W: Write> Reporter<W> {
         let outcome = Outcome::of(&decision, self.opts.mode, self.opts.route);
         let skipped_reason = skipped_reason(&decision);
         let verdict = verdict(&decision, &outcome);
-        let violations = violations(&decision);
+        let violations = reported_findings(&decision);
         self.count(&decision, verdict, &violations);
 
         let report = ObjectReport {

@@ -41,7 +41,7 @@ impl Strength {
     }
 }
 
-/// Why the engine judged a container to run an inference engine.
+/// Why the engine detected an inference engine in a container.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detection {

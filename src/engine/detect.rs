@@ -105,13 +105,13 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
         {
             evidence.push(format!("image {}", show(img)));
         }
-        let judged = Judged {
+        let detected = Detected {
             spec,
             strength: Strength::Command,
             container: read.container,
             evidence,
         };
-        Some(judged.found(cmd, read.vars, read.seen))
+        Some(detected.found(cmd, read.vars, read.seen))
     })
 }
 
@@ -167,13 +167,13 @@ fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[String]) -> Option<Fo
     if let Some(r) = &spec.requires {
         evidence.push(format!("{} sets up {}", r.flag, r.what));
     }
-    let judged = Judged {
+    let detected = Detected {
         spec,
         strength,
         container: read.container,
         evidence,
     };
-    Some(judged.found(&entry, read.vars, read.seen))
+    Some(detected.found(&entry, read.vars, read.seen))
 }
 
 impl Found {
@@ -194,14 +194,14 @@ impl Found {
 }
 
 /// An engine and the evidence for it, before its port and switches are read.
-struct Judged<'c, 'a> {
+struct Detected<'c, 'a> {
     spec: &'static EngineSpec,
     strength: Strength,
     container: &'c Json<'a>,
     evidence: Vec<String>,
 }
 
-impl Judged<'_, '_> {
+impl Detected<'_, '_> {
     fn found(mut self, cmd: &Cmd, vars: &Vars, seen: Seen<'_>) -> Found {
         let spec = self.spec;
         if let Some(marker) = worker_flag(spec, cmd, seen.worker_variant, &mut self.evidence) {

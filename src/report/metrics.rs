@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::state::{Change, Verdict};
+use super::state::{Change, Record};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
@@ -135,19 +135,19 @@ impl Metrics {
         }
     }
 
-    fn count(&self, verdict: &Verdict, by: i64) {
-        if let Some(state) = verdict.state {
+    fn count(&self, record: &Record, by: i64) {
+        if let Some(state) = record.state {
             let labels = WorkloadLabels {
-                namespace: verdict.namespace.clone(),
-                kind: verdict.kind,
-                backend: verdict.backend,
+                namespace: record.namespace.clone(),
+                kind: record.kind,
+                backend: record.backend,
                 state: state.as_str(),
             };
             add(&self.workloads, labels, by);
         }
-        for finding in verdict.findings.iter().filter(|f| f.exempted.is_none()) {
+        for finding in record.findings.iter().filter(|f| f.exempted.is_none()) {
             let labels = FindingLabels {
-                namespace: verdict.namespace.clone(),
+                namespace: record.namespace.clone(),
                 rule: finding.rule.as_str(),
                 level: finding.level.as_str(),
             };

@@ -1,5 +1,5 @@
 //! `inference-webhook report`: watches every kind of the engine's table in a live cluster,
-//! judges each object as `audit --cluster` does, and publishes the verdicts continuously:
+//! decides on each object as `audit --cluster` does, and publishes the records continuously:
 //! Prometheus gauges on the metrics port, and a policy report per namespace.
 
 pub mod metrics;

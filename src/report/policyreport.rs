@@ -1,4 +1,4 @@
-//! Policy reports in the ecosystem's formats, built from the verdicts of one namespace:
+//! Policy reports in the ecosystem's formats, built from the records of one namespace:
 //! `wgpolicyk8s.io/v1alpha2` PolicyReport and `openreports.io/v1alpha1` Report share the
 //! result and summary shapes. One result per workload and rule that fired; a monitored
 //! workload on which nothing fired gets one `pass`; an opted-out one gets one `skip`, and so
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::engine::{Level, RuleId};
 
-use super::state::{State, Verdict};
+use super::state::{Record, State};
 
 /// Name of the report object in every namespace.
 pub const REPORT_NAME: &str = "inference-webhook";
@@ -62,8 +62,8 @@ fn severity_of(level: Level) -> &'static str {
 }
 
 /// The whole report object for a namespace (for a server-side apply).
-pub fn build(format: Format, namespace: &str, verdicts: &[&Verdict], seconds: i64) -> Value {
-    let results: Vec<Value> = verdicts
+pub fn build(format: Format, namespace: &str, records: &[&Record], seconds: i64) -> Value {
+    let results: Vec<Value> = records
         .iter()
         .flat_map(|v| results_of(v, seconds))
         .collect();
@@ -88,13 +88,13 @@ pub fn build(format: Format, namespace: &str, verdicts: &[&Verdict], seconds: i6
     })
 }
 
-fn results_of(verdict: &Verdict, seconds: i64) -> Vec<Value> {
+fn results_of(record: &Record, seconds: i64) -> Vec<Value> {
     let resource = json!([{
-        "apiVersion": verdict.api_version,
-        "kind": verdict.kind,
-        "name": verdict.name,
-        "namespace": verdict.namespace,
-        "uid": verdict.uid,
+        "apiVersion": record.api_version,
+        "kind": record.kind,
+        "name": record.name,
+        "namespace": record.namespace,
+        "uid": record.uid,
     }]);
     let result = |rule: &str, result: &str, severity: &str, message: &str| {
         json!({
@@ -107,11 +107,11 @@ fn results_of(verdict: &Verdict, seconds: i64) -> Vec<Value> {
             "category": "Observability",
             "message": message,
             "resources": resource,
-            "properties": {"backend": verdict.backend},
+            "properties": {"backend": record.backend},
             "timestamp": {"seconds": seconds, "nanos": 0},
         })
     };
-    if let Some(reason) = &verdict.skipped {
+    if let Some(reason) = &record.skipped {
         return vec![result(
             RuleId::MonitoringLabelsMissing.as_str(),
             "skip",
@@ -119,7 +119,7 @@ fn results_of(verdict: &Verdict, seconds: i64) -> Vec<Value> {
             reason,
         )];
     }
-    if verdict.findings.is_empty() && verdict.state == Some(State::Monitored) {
+    if record.findings.is_empty() && record.state == Some(State::Monitored) {
         return vec![result(
             RuleId::MonitoringLabelsMissing.as_str(),
             "pass",
@@ -127,7 +127,7 @@ fn results_of(verdict: &Verdict, seconds: i64) -> Vec<Value> {
             "labeled for monitoring, with the named metrics port",
         )];
     }
-    verdict
+    record
         .findings
         .iter()
         .map(|f| match &f.exempted {

@@ -1,11 +1,11 @@
-//! What the reporter remembers: one small verdict per workload (never the object), grouped by
+//! What the reporter remembers: one small record per workload (never the object), grouped by
 //! namespace, so reports and gauges can be rebuilt from it at any time.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::audit::report::{judge, skipped_reason, violations};
+use crate::audit::report::{decide_object, reported_findings, skipped_reason};
 use crate::engine::{Decision, Level, Policy, RuleId};
 
 /// How an inference workload stands.
@@ -31,7 +31,7 @@ impl State {
 
 /// One rule that fired on a workload.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Fired {
+pub struct RecordedFinding {
     pub rule: RuleId,
     pub level: Level,
     /// `path: message`, as the audit shows it.
@@ -41,9 +41,9 @@ pub struct Fired {
     pub exempted: Option<String>,
 }
 
-/// The verdict kept for one workload.
+/// The record kept for one workload.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
+pub struct Record {
     pub namespace: String,
     pub name: String,
     pub uid: String,
@@ -53,12 +53,12 @@ pub struct Verdict {
     pub backend: &'static str,
     /// `None` for a workload that runs no inference engine.
     pub state: Option<State>,
-    /// Set when the workload opted out: the reason, and nothing else is judged.
+    /// Set when the workload opted out: the reason, and nothing else is examined.
     pub skipped: Option<String>,
-    pub findings: Vec<Fired>,
+    pub findings: Vec<RecordedFinding>,
 }
 
-impl Verdict {
+impl Record {
     /// Whether the workload shows up in reports and gauges: it runs an engine, a rule fired on
     /// it, or it opted out. Other workloads (most of a cluster) are only counted as seen.
     pub fn is_reported(&self) -> bool {
@@ -66,23 +66,23 @@ impl Verdict {
     }
 }
 
-/// Judge one object as `audit --cluster` does, and keep only what the reports need.
+/// Decide on one object as `audit --cluster` does, and keep only what the reports need.
 /// `None` for an object of a kind the engine does not handle, or one without a namespace,
 /// name or uid.
-pub fn evaluate(policy: &Policy, object: &Value) -> Option<Verdict> {
-    let decision = judge(policy, object, None);
+pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
+    let decision = decide_object(policy, object, None);
     let kind = decision.kind?;
     let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-    let findings: Vec<Fired> = violations(&decision)
+    let findings: Vec<RecordedFinding> = reported_findings(&decision)
         .into_iter()
-        .map(|f| Fired {
+        .map(|f| RecordedFinding {
             rule: f.rule,
             level: f.level,
             message: format!("{}: {}", f.path, f.message),
             exempted: f.exemption.as_ref().map(|e| e.reason.clone()),
         })
         .collect();
-    Some(Verdict {
+    Some(Record {
         namespace: text("/metadata/namespace")?.to_string(),
         name: text("/metadata/name")?.to_string(),
         uid: text("/metadata/uid")?.to_string(),
@@ -105,7 +105,7 @@ fn backend(decision: &Decision) -> &'static str {
         .unwrap_or("none")
 }
 
-fn state(decision: &Decision, findings: &[Fired]) -> Option<State> {
+fn state(decision: &Decision, findings: &[RecordedFinding]) -> Option<State> {
     if findings
         .iter()
         .any(|f| f.level == Level::Deny && f.exempted.is_none())
@@ -124,14 +124,14 @@ fn state(decision: &Decision, findings: &[Fired]) -> Option<State> {
 struct Entry {
     /// Which watch last wrote it (a kind served in two versions is watched twice).
     watch: usize,
-    verdict: Verdict,
+    record: Record,
 }
 
 /// A change to the store: what the gauges must drop and add.
 #[derive(Debug, Default, PartialEq)]
 pub struct Change {
-    pub removed: Option<Verdict>,
-    pub added: Option<Verdict>,
+    pub removed: Option<Record>,
+    pub added: Option<Record>,
 }
 
 impl Change {
@@ -155,34 +155,31 @@ pub struct Store {
 }
 
 impl Store {
-    /// Record the verdict a watch made. A workload served in several versions is kept once:
+    /// Keep the record a watch made. A workload served in several versions is kept once:
     /// the watch of the earlier table row (the newer version) owns it.
-    pub fn apply(&mut self, watch: usize, verdict: Verdict) -> Change {
-        let entries = self
-            .namespaces
-            .entry(verdict.namespace.clone())
-            .or_default();
-        match entries.get_mut(&verdict.uid) {
+    pub fn apply(&mut self, watch: usize, record: Record) -> Change {
+        let entries = self.namespaces.entry(record.namespace.clone()).or_default();
+        match entries.get_mut(&record.uid) {
             Some(entry) if entry.watch < watch => Change::default(),
             Some(entry) => {
                 entry.watch = watch;
-                let old = std::mem::replace(&mut entry.verdict, verdict.clone());
+                let old = std::mem::replace(&mut entry.record, record.clone());
                 Change {
                     removed: Some(old),
-                    added: Some(verdict),
+                    added: Some(record),
                 }
             }
             None => {
                 entries.insert(
-                    verdict.uid.clone(),
+                    record.uid.clone(),
                     Entry {
                         watch,
-                        verdict: verdict.clone(),
+                        record: record.clone(),
                     },
                 );
                 Change {
                     removed: None,
-                    added: Some(verdict),
+                    added: Some(record),
                 }
             }
         }
@@ -193,7 +190,7 @@ impl Store {
         let Some(entries) = self.namespaces.get_mut(namespace) else {
             return Change::default();
         };
-        let removed = entries.remove(uid).map(|e| e.verdict);
+        let removed = entries.remove(uid).map(|e| e.record);
         if entries.is_empty() {
             self.namespaces.remove(namespace);
         }
@@ -220,12 +217,12 @@ impl Store {
     }
 
     /// The reported workloads of one namespace, in a stable order.
-    pub fn reported_in(&self, namespace: &str) -> Vec<&Verdict> {
-        let mut out: Vec<&Verdict> = self
+    pub fn reported_in(&self, namespace: &str) -> Vec<&Record> {
+        let mut out: Vec<&Record> = self
             .namespaces
             .get(namespace)
             .into_iter()
-            .flat_map(|entries| entries.values().map(|e| &e.verdict))
+            .flat_map(|entries| entries.values().map(|e| &e.record))
             .filter(|v| v.is_reported())
             .collect();
         out.sort_by(|a, b| (a.kind, &a.name, &a.uid).cmp(&(b.kind, &b.name, &b.uid)));

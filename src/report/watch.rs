@@ -1,5 +1,5 @@
-//! One watch per row and version of the kinds table, without a reflector: each object is judged
-//! as it arrives and dropped, only its verdict is kept. A failing watch (CRD not installed,
+//! One watch per row and version of the kinds table, without a reflector: each object is decided on
+//! as it arrives and dropped, only its record is kept. A failing watch (CRD not installed,
 //! forbidden, API server away) is retried with backoff for ever, and shown in the metrics,
 //! the log and `/readyz`; it never stops the process.
 
@@ -102,13 +102,13 @@ pub async fn run(shared: Arc<Shared>, client: kube::Client, index: usize) {
 fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
     let resource = &shared.watched[index].resource;
-    let verdict = engine_input(object, resource)
+    let record = engine_input(object, resource)
         .ok()
         .and_then(|value| evaluate(&shared.policy, &value));
-    let Some(verdict) = verdict else {
+    let Some(record) = record else {
         return;
     };
-    let change: Change = shared.store_mut(|store| store.apply(index, verdict));
+    let change: Change = shared.store_mut(|store| store.apply(index, record));
     shared.changed(std::slice::from_ref(&change));
 }
 

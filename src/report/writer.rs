@@ -1,4 +1,4 @@
-//! Writes the policy reports: a namespace whose verdicts changed is written once its debounce
+//! Writes the policy reports: a namespace whose records changed is written once its debounce
 //! has passed (many changes, one write), and all writes share a token bucket, so a re-list of
 //! a large cluster cannot flood the API server. Each write is a server-side apply of the whole
 //! report (the results list is replaced, so results of deleted workloads disappear); a
@@ -158,10 +158,10 @@ async fn mark_existing(shared: &Shared, client: &kube::Client, format: Format) {
 
 async fn write(shared: &Shared, client: &kube::Client, format: Format, namespace: &str) {
     let report = shared.store(|store| {
-        let verdicts = store.reported_in(namespace);
-        (!verdicts.is_empty()).then(|| {
+        let records = store.reported_in(namespace);
+        (!records.is_empty()).then(|| {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            policyreport::build(format, namespace, &verdicts, now)
+            policyreport::build(format, namespace, &records, now)
         })
     });
     let api = api(client, format, Some(namespace));
