@@ -5,6 +5,7 @@
 //! certificate helper (`certs`).
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
+#![warn(unreachable_pub)]
 
 pub mod admission;
 pub mod audit;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use inference_webhook::certs;
-use inference_webhook::server::tls::CertStatus;
+use inference_webhook::server::CertStatus;
 use support::commands::run_async;
 use support::fixtures::{VLLM, fixture_value};
 use support::metrics::scrape;

@@ -1,16 +1,28 @@
-//! The argv/shell reader: any bytes as a `sh -c` script, as argv words, and as env values
-//! (`$(VAR)` expansion) must be read without a panic and with bounded output.
+//! The argv/shell reader, through the engine's entry point: any bytes as a `sh -c` script, as
+//! `command`/`args` words, and as env values (`$(VAR)` expansion) must be read without a panic
+//! and with bounded output.
 #![no_main]
 
-use inference_webhook::engine::argv::{self, Vars};
+use inference_webhook::engine::{Input, Json, Operation, Policy, decide};
 use libfuzzer_sys::fuzz_target;
-use serde_json::json;
+use serde_json::{Value, json};
+
+fn review(container: Value) {
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "f"},
+        "spec": {"template": {"spec": {"containers": [container]}}}});
+    let input = Input {
+        object: &Json::from(&object),
+        old_object: None,
+        operation: Operation::Create,
+        known_env: None,
+    };
+    let _ = decide(&input, &Policy::default());
+}
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // As a script.
-    let mut vars = Vars::default();
-    let _ = argv::split_script(&text, &mut vars);
+    review(json!({"name": "c", "image": "x", "command": ["sh", "-c", text]}));
     // As argv words (split on NUL), with env values taken from the same input.
     let words: Vec<String> = text.split('\0').map(str::to_string).collect();
     let env: Vec<_> = words
@@ -18,12 +30,6 @@ fuzz_target!(|data: &[u8]| {
         .enumerate()
         .map(|(i, w)| json!({"name": format!("V{}", i % 4), "value": w}))
         .collect();
-    let mut vars = Vars::from_env(Some(&json!(env)));
     let (command, args) = words.split_at(words.len().min(3));
-    for cmd in argv::commands(command, args, &mut vars) {
-        let _ = cmd.describe();
-        let _ = cmd.flag("--port");
-    }
-    let mut vars = Vars::default();
-    let _ = argv::commands(&["sh".into(), "-c".into(), text.into_owned()], &[], &mut vars);
+    review(json!({"name": "c", "image": "vllm/vllm-openai", "command": command, "args": args, "env": env}));
 });

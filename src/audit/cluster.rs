@@ -22,7 +22,7 @@ const MAX_PAGES: usize = 10_000;
 
 /// Which cluster and namespaces to audit.
 #[derive(Debug, Default)]
-pub struct Target {
+pub(crate) struct Target {
     /// One namespace; `None` means the context's default namespace (unless `all_namespaces`).
     pub namespace: Option<String>,
     pub all_namespaces: bool,
@@ -32,7 +32,7 @@ pub struct Target {
 
 /// Audit every handled kind in the cluster. Connection and permission problems are reported
 /// as errors (exit code 2); a kind whose API is not served (a CRD not installed) is a note.
-pub async fn audit<W: Write>(target: &Target, reporter: &mut Reporter<W>) -> io::Result<()> {
+pub(crate) async fn audit<W: Write>(target: &Target, reporter: &mut Reporter<W>) -> io::Result<()> {
     let config = match config(target).await {
         Ok(config) => config,
         Err(e) => {

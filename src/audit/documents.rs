@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 /// One document as it appeared in the input, separator line included, byte for byte.
 #[derive(Debug)]
-pub struct RawDocument {
+pub(super) struct RawDocument {
     /// 1-based position among the documents of this input that have content.
     pub index: usize,
     /// 1-based line where the document's bytes start (its `---` line, if it has one).
@@ -22,7 +22,7 @@ pub struct RawDocument {
 
 /// The text format of a document, kept so that `--fix` writes JSON back as JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(super) enum Format {
     Yaml,
     Json,
 }
@@ -30,7 +30,7 @@ pub enum Format {
 /// A document that parsed. YAML documents hold one value; a JSON document may hold a stream of
 /// concatenated values.
 #[derive(Debug)]
-pub struct ParsedDocument<V = serde_json::Value> {
+pub(super) struct ParsedDocument<V = serde_json::Value> {
     pub format: Format,
     /// Each value with the 1-based line where it starts.
     pub values: Vec<(V, usize)>,
@@ -38,7 +38,7 @@ pub struct ParsedDocument<V = serde_json::Value> {
 
 /// Why a document could not be read; `line` is absolute in the input.
 #[derive(Debug, PartialEq, Eq)]
-pub struct DocumentError {
+pub(super) struct DocumentError {
     pub line: usize,
     pub message: String,
 }
@@ -46,7 +46,7 @@ pub struct DocumentError {
 /// Splits a byte stream into documents on lines that are `---` (optionally followed by a space
 /// or tab and more YAML, or a comment). Documents with nothing but blanks and comments are
 /// passed through for `--fix` but not counted.
-pub struct DocumentReader<R> {
+pub(super) struct DocumentReader<R> {
     reader: R,
     next_line: usize,
     /// The separator line that opened the next document, already read.
@@ -56,7 +56,7 @@ pub struct DocumentReader<R> {
 }
 
 impl<R: BufRead> DocumentReader<R> {
-    pub fn new(reader: R) -> Self {
+    pub(super) fn new(reader: R) -> Self {
         DocumentReader {
             reader,
             next_line: 1,
@@ -67,7 +67,7 @@ impl<R: BufRead> DocumentReader<R> {
     }
 
     /// The next document (content or not), or `None` at the end of the input.
-    pub fn next_document(&mut self) -> io::Result<Option<(RawDocument, bool)>> {
+    pub(super) fn next_document(&mut self) -> io::Result<Option<(RawDocument, bool)>> {
         if self.done {
             return Ok(None);
         }
@@ -149,7 +149,9 @@ fn trim_ascii(mut s: &[u8]) -> &[u8] {
 
 /// Parse one document. Text that starts with `{` or `[` is read as JSON first (faster, and
 /// `--fix` keeps it JSON); YAML is the fallback and the default.
-pub fn parse<V: DeserializeOwned>(doc: &RawDocument) -> Result<ParsedDocument<V>, DocumentError> {
+pub(super) fn parse<V: DeserializeOwned>(
+    doc: &RawDocument,
+) -> Result<ParsedDocument<V>, DocumentError> {
     if doc.bytes.contains(&0) {
         return Err(DocumentError {
             line: doc.start + count_lines(&doc.bytes[..nul_offset(&doc.bytes)]),

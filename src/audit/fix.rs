@@ -9,7 +9,7 @@ use super::documents::{Format, ParsedDocument, RawDocument};
 
 /// Apply RFC 6902 `add` operations (the only kind the engine emits) in order, each under
 /// `prefix` (the pointer of a `List` item, or empty).
-pub fn apply(target: &mut Value, prefix: &str, ops: &[PatchOp]) -> Result<(), String> {
+pub(super) fn apply(target: &mut Value, prefix: &str, ops: &[PatchOp]) -> Result<(), String> {
     for op in ops {
         let PatchOp::Add { path, value } = op;
         let value = serde_yaml::to_value(value).map_err(|e| e.to_string())?;
@@ -63,7 +63,7 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
 
 /// A patched document, re-serialized. Leading comment lines (such as Helm's `# Source:`) and
 /// a bare `---` separator are kept; comments inside the document are not.
-pub fn render(raw: &RawDocument, parsed: &ParsedDocument<Value>) -> Result<Vec<u8>, String> {
+pub(super) fn render(raw: &RawDocument, parsed: &ParsedDocument<Value>) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(raw.bytes.len() + 256);
     for line in raw.bytes.split_inclusive(|b| *b == b'\n') {
         let text = String::from_utf8_lossy(line);

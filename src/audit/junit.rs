@@ -27,12 +27,12 @@ struct Suite {
 }
 
 #[derive(Default)]
-pub struct Junit {
+pub(super) struct Junit {
     suites: Vec<Suite>,
 }
 
 impl Junit {
-    pub fn add(&mut self, object: &ObjectReport<'_>, mode: Mode, patch_applied: bool) {
+    pub(super) fn add(&mut self, object: &ObjectReport<'_>, mode: Mode, patch_applied: bool) {
         if object.handled_kind.is_none() {
             return;
         }
@@ -73,7 +73,7 @@ impl Junit {
         self.suite(&object.source.suite_name()).extend(cases);
     }
 
-    pub fn error(&mut self, e: &InputError) {
+    pub(super) fn error(&mut self, e: &InputError) {
         let case = Case {
             name: "read input".to_string(),
             error: Some(e.to_string()),
@@ -96,7 +96,7 @@ impl Junit {
         &mut self.suites[at].cases
     }
 
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(super) fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let all: Vec<&Case> = self.suites.iter().flat_map(|s| &s.cases).collect();
         let _ = writeln!(

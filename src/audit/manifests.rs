@@ -26,7 +26,7 @@ const BATCH_DOCUMENTS: usize = 16;
 const BATCH_BYTES: usize = 128 * 1024;
 
 /// What `--fix` does with the documents.
-pub enum Fix<'a> {
+pub(super) enum Fix<'a> {
     No,
     /// Print every document, patched where needed.
     Print(Joined<'a>),
@@ -36,7 +36,7 @@ pub enum Fix<'a> {
 
 /// Audit every input in order. Errors that stop one input are reported and the next is read;
 /// only an output error ends the run.
-pub fn audit<W: Write>(
+pub(super) fn audit<W: Write>(
     paths: &[PathBuf],
     reporter: &mut Reporter<W>,
     fix: &mut Fix<'_>,
@@ -92,13 +92,13 @@ fn fix_output<'f>(fix: &'f mut Fix<'_>) -> io::Result<Option<&'f mut dyn Write>>
 
 /// The printed `--fix` output: the inputs' documents joined into one valid YAML stream (a
 /// `---` line between inputs, and a line break where an input did not end with one).
-pub struct Joined<'a> {
+pub(super) struct Joined<'a> {
     out: &'a mut dyn Write,
     last: Option<u8>,
 }
 
 impl<'a> Joined<'a> {
-    pub fn new(out: &'a mut dyn Write) -> Self {
+    pub(super) fn new(out: &'a mut dyn Write) -> Self {
         Joined { out, last: None }
     }
 

@@ -17,7 +17,7 @@ use super::sarif::Sarif;
 use super::table::Table;
 
 /// Version of the JSON report's schema; bumped on any incompatible change.
-pub const SCHEMA: &str = "inference-webhook.audit/v1";
+pub(crate) const SCHEMA: &str = "inference-webhook.audit/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -32,7 +32,7 @@ pub enum OutputFormat {
 /// Where an object came from.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
-pub enum Source {
+pub(crate) enum Source {
     File {
         file: String,
         /// 1-based index of the document in the file.
@@ -52,7 +52,7 @@ pub enum Source {
 
 impl Source {
     /// The input a JUnit test suite groups: the file, or the listed cluster resource.
-    pub fn suite_name(&self) -> String {
+    pub(crate) fn suite_name(&self) -> String {
         match self {
             Source::File { file, .. } => file.clone(),
             Source::Cluster { resource, .. } => resource.clone(),
@@ -82,7 +82,7 @@ impl std::fmt::Display for Source {
 
 /// An input (or a part of one) that could not be audited.
 #[derive(Clone, Debug, Serialize)]
-pub struct InputError {
+pub(crate) struct InputError {
     pub file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<usize>,
@@ -92,7 +92,7 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub fn whole(file: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn whole(file: impl Into<String>, message: impl Into<String>) -> Self {
         InputError {
             file: file.into(),
             document: None,
@@ -117,14 +117,14 @@ impl std::fmt::Display for InputError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     Denied,
     Skipped,
 }
 
 impl Verdict {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Verdict::Allowed => "allowed",
             Verdict::Denied => "denied",
@@ -135,7 +135,7 @@ impl Verdict {
 
 /// One object of the JSON report; the SARIF and JUnit writers read the same.
 #[derive(Serialize)]
-pub struct ObjectReport<'a> {
+pub(crate) struct ObjectReport<'a> {
     pub kind: Option<&'a str>,
     #[serde(rename = "apiVersion")]
     pub api_version: Option<&'a str>,
@@ -158,7 +158,7 @@ pub struct ObjectReport<'a> {
 
 impl ObjectReport<'_> {
     /// `Kind namespace/name`, as the table and the CI formats name an object.
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         format!(
             "{} {}{}",
             self.kind.unwrap_or("<no kind>"),
@@ -170,7 +170,7 @@ impl ObjectReport<'_> {
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Kubernetes objects seen (documents and `List` items with a `kind`).
     pub objects: usize,
     /// Objects of a handled kind that were examined.
@@ -195,7 +195,7 @@ pub struct Summary {
 }
 
 /// How the report is written.
-pub struct ReportOptions {
+pub(crate) struct ReportOptions {
     pub format: OutputFormat,
     pub explain: bool,
     pub color: bool,
@@ -205,7 +205,7 @@ pub struct ReportOptions {
     pub route: Route,
 }
 
-pub struct Reporter<W: Write> {
+pub(crate) struct Reporter<W: Write> {
     policy: Policy,
     opts: ReportOptions,
     out: W,
@@ -220,7 +220,11 @@ pub struct Reporter<W: Write> {
 
 /// The engine's decision on an object as if it were created now, with the ConfigMaps of the
 /// same input for its `envFrom` and `configMapKeyRef` variables.
-pub fn decide_object(policy: &Policy, value: &Value, known_env: Option<&KnownEnv>) -> Decision {
+pub(crate) fn decide_object(
+    policy: &Policy,
+    value: &Value,
+    known_env: Option<&KnownEnv>,
+) -> Decision {
     decide(
         &Input {
             object: &Json::from(value),
@@ -233,7 +237,7 @@ pub fn decide_object(policy: &Policy, value: &Value, known_env: Option<&KnownEnv
 }
 
 /// Why the engine examined nothing in the object, if it did not.
-pub fn skipped_reason(decision: &Decision) -> Option<&str> {
+pub(crate) fn skipped_reason(decision: &Decision) -> Option<&str> {
     match (&decision.skipped, decision.kind) {
         (Some(reason), _) => Some(reason.as_str()),
         (None, None) => Some("kind not handled"),
@@ -242,7 +246,7 @@ pub fn skipped_reason(decision: &Decision) -> Option<&str> {
 }
 
 /// The audit's verdict on a decision, given the outcome under the audit's mode and route.
-pub fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
+pub(crate) fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
     if skipped_reason(decision).is_some() {
         Verdict::Skipped
     } else if outcome.allowed {
@@ -253,7 +257,7 @@ pub fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
 }
 
 /// The findings a report shows: every one whose level is not `allow`.
-pub fn reported_findings(decision: &Decision) -> Vec<&Finding> {
+pub(crate) fn reported_findings(decision: &Decision) -> Vec<&Finding> {
     decision
         .findings
         .iter()
@@ -263,7 +267,7 @@ pub fn reported_findings(decision: &Decision) -> Vec<&Finding> {
 
 /// The part of an object that the report shows (kind, apiVersion, namespace, name); other
 /// values are returned as they are.
-pub fn identity(value: &Value) -> Value {
+pub(crate) fn identity(value: &Value) -> Value {
     let Value::Object(object) = value else {
         return value.clone();
     };
@@ -289,7 +293,7 @@ fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
 }
 
 impl<W: Write> Reporter<W> {
-    pub fn new(policy: Policy, opts: ReportOptions, mut out: W) -> io::Result<Self> {
+    pub(crate) fn new(policy: Policy, opts: ReportOptions, mut out: W) -> io::Result<Self> {
         if opts.format == OutputFormat::Json {
             write!(
                 out,
@@ -312,23 +316,23 @@ impl<W: Write> Reporter<W> {
         })
     }
 
-    pub fn summary(&self) -> &Summary {
+    pub(crate) fn summary(&self) -> &Summary {
         &self.summary
     }
 
-    pub fn policy(&self) -> &Policy {
+    pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// Decide on one object and report it; see [`Reporter::record`].
-    pub fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
+    pub(crate) fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
         let decision = decide_object(&self.policy, value, None);
         self.record(value, source, decision)
     }
 
     /// Report an object with the engine's decision on it. Documents without a `kind` are
     /// noted, not reported. Returns the decision (for `--fix`), or `None` for a non-object.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         value: &Value,
         source: Source,
@@ -422,7 +426,7 @@ impl<W: Write> Reporter<W> {
     }
 
     /// An unreadable input or document: shown at once on stderr, and in the report.
-    pub fn error(&mut self, error: InputError) {
+    pub(crate) fn error(&mut self, error: InputError) {
         eprintln!("error: {error}");
         self.summary.errors += 1;
         if self.opts.format == OutputFormat::Junit {
@@ -432,14 +436,14 @@ impl<W: Write> Reporter<W> {
     }
 
     /// Something the user should know that is not an error (a CRD that is not installed).
-    pub fn note(&mut self, note: String) {
+    pub(crate) fn note(&mut self, note: String) {
         self.notes.push(note);
     }
 
     /// Write the end of the report and return the exit code: 2 when any input could not be
     /// read (the audit is incomplete, whatever else it found), else 1 when any object is
     /// denied, else 0.
-    pub fn finish(mut self) -> io::Result<u8> {
+    pub(crate) fn finish(mut self) -> io::Result<u8> {
         let code = if self.summary.errors > 0 {
             2
         } else if self.summary.denied > 0 {

@@ -19,19 +19,19 @@ const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 const SRCROOT: &str = "%SRCROOT%";
 
 #[derive(Default)]
-pub struct Sarif {
+pub(super) struct Sarif {
     results: Vec<Value>,
 }
 
 impl Sarif {
-    pub fn add(&mut self, object: &ObjectReport<'_>) {
+    pub(super) fn add(&mut self, object: &ObjectReport<'_>) {
         let name = object.display_name();
         for f in &object.violations {
             self.results.push(result(f, &name, object.source));
         }
     }
 
-    pub fn write(&self, out: &mut impl Write, errors: &[InputError]) -> io::Result<()> {
+    pub(super) fn write(&self, out: &mut impl Write, errors: &[InputError]) -> io::Result<()> {
         let notifications: Vec<Value> = errors.iter().map(notification).collect();
         let mut run = json!({
             "tool": {"driver": {
@@ -84,7 +84,7 @@ fn pascal_case(id: &str) -> String {
         .collect()
 }
 
-pub fn help_uri(rule: RuleId) -> String {
+pub(super) fn help_uri(rule: RuleId) -> String {
     format!(
         "{INFORMATION_URI}/blob/main/docs/rules.md#{}",
         rule.as_str()

@@ -39,7 +39,7 @@ struct Row {
     evidence: Vec<String>,
 }
 
-pub struct Table {
+pub(super) struct Table {
     color: bool,
     explain: bool,
     rows: Vec<Row>,
@@ -47,7 +47,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(color: bool, explain: bool) -> Self {
+    pub(super) fn new(color: bool, explain: bool) -> Self {
         Table {
             color,
             explain,
@@ -56,7 +56,7 @@ impl Table {
         }
     }
 
-    pub fn add(
+    pub(super) fn add(
         &mut self,
         object: &str,
         source: &str,
@@ -125,7 +125,7 @@ impl Table {
         }
     }
 
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(super) fn write(&self, out: &mut impl Write) -> io::Result<()> {
         if self.rows.is_empty() {
             writeln!(out, "No workload of a handled kind in the input.")?;
         } else {

@@ -55,7 +55,7 @@ impl KnownEnv {
 /// Variables visible to a container's processes: literal `env` values, values from known
 /// ConfigMaps, and script assignments.
 #[derive(Clone, Debug)]
-pub struct Vars {
+pub(super) struct Vars {
     values: HashMap<String, String>,
     /// Names whose value comes from somewhere this review cannot see (`valueFrom`).
     unseen: Vec<String>,
@@ -77,15 +77,10 @@ impl Default for Vars {
 }
 
 impl Vars {
-    /// Build from a container's `env` list, in order: each literal value may use `$(NAME)` of the
-    /// variables defined before it, as the kubelet does (so references cannot loop).
-    pub fn from_env(env: Option<&Json<'_>>) -> Vars {
-        Vars::from_container(env, None, None)
-    }
-
     /// Build from a container's `envFrom` and `env` (which wins, as in the kubelet), resolving
-    /// ConfigMaps of `known` in `namespace`.
-    pub fn from_container(
+    /// ConfigMaps of `known` in `namespace`. Each literal `env` value may use `$(NAME)` of the
+    /// variables defined before it, as the kubelet does (so references cannot loop).
+    pub(super) fn from_container(
         env: Option<&Json<'_>>,
         env_from: Option<&Json<'_>>,
         known: Option<(&KnownEnv, &str)>,
@@ -143,11 +138,11 @@ impl Vars {
 
     /// Whether a variable's value may be set where this review cannot see: it comes from
     /// `valueFrom`, or it is unset while an unseen `envFrom` source may set it.
-    pub fn may_be_unseen(&self, name: &str) -> bool {
+    pub(super) fn may_be_unseen(&self, name: &str) -> bool {
         self.unseen.iter().any(|n| n == name) || (self.unseen_env_from && self.get(name).is_none())
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 
@@ -167,7 +162,7 @@ impl Vars {
 
 /// Kubernetes' expansion of `$(NAME)` in `command`, `args` and `env`: known names are replaced,
 /// unknown ones stay as written, and `$$` stands for a literal `$`.
-pub fn kube_expand(text: &str, vars: &Vars) -> String {
+pub(super) fn kube_expand(text: &str, vars: &Vars) -> String {
     if !text.contains('$') {
         return text.to_string();
     }
@@ -286,7 +281,7 @@ impl Cmd {
 
 /// The simple commands a container runs, in order, from its `command` and `args`.
 /// `vars` gains the assignments the scripts make.
-pub fn commands(command: &[String], args: &[String], vars: &mut Vars) -> Vec<Cmd> {
+pub(super) fn commands(command: &[String], args: &[String], vars: &mut Vars) -> Vec<Cmd> {
     let words: Vec<String> = command
         .iter()
         .chain(args)
@@ -512,7 +507,7 @@ fn is_c_flag(word: &str) -> bool {
 /// quotes, escapes, line continuations, comments, `;` `&&` `||` `|` `&` newlines and parentheses
 /// as separators, redirections dropped, `$VAR` / `${VAR}` expanded when known. Assignments
 /// made by earlier commands are visible to later ones. Unterminated quotes end at the script's end.
-pub fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
+pub(super) fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
     let mut lexer = Lexer {
         text: script,
         pos: 0,
@@ -863,7 +858,7 @@ mod tests {
     #[test]
     fn variables_come_from_env_and_assignments() {
         let env = json!([{"name": "PORT", "value": "8000"}, {"name": "P2", "value": "$(PORT)1"}]);
-        let mut vars = Vars::from_env(Some(&Json::from(&env)));
+        let mut vars = Vars::from_container(Some(&Json::from(&env)), None, None);
         assert_eq!(vars.get("P2"), Some("80001"));
         let c = commands(
             &strings(&[
@@ -883,7 +878,7 @@ mod tests {
     #[test]
     fn kubernetes_expansion_keeps_unknown_and_escaped_references() {
         let env = json!([{"name": "A", "value": "$(B)"}, {"name": "B", "value": "$(A)"}]);
-        let vars = Vars::from_env(Some(&Json::from(&env)));
+        let vars = Vars::from_container(Some(&Json::from(&env)), None, None);
         // A is defined before B exists: it keeps `$(B)`; B sees A's value. No loop.
         assert_eq!(vars.get("A"), Some("$(B)"));
         assert_eq!(vars.get("B"), Some("$(B)"));
@@ -898,7 +893,7 @@ mod tests {
                 json!({"name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1)}),
             );
         }
-        let vars = Vars::from_env(Some(&Json::from(&json!(env))));
+        let vars = Vars::from_container(Some(&Json::from(&json!(env))), None, None);
         let longest = (0..40)
             .filter_map(|i| vars.get(&format!("V{i}")))
             .map(str::len)

@@ -18,7 +18,7 @@ use super::json::Json;
 
 /// An engine found in a container.
 #[derive(Debug)]
-pub struct Found {
+pub(super) struct Found {
     pub spec: &'static EngineSpec,
     pub strength: Strength,
     pub worker_only: bool,
@@ -39,7 +39,7 @@ pub struct Found {
 
 /// What detection needs besides the container.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Seen<'k> {
+pub(super) struct Seen<'k> {
     /// The worker template of a leader/worker pair, where an unresolved rank means a worker.
     pub worker_variant: bool,
     /// ConfigMaps the front door knows, and the object's namespace.
@@ -50,7 +50,7 @@ pub struct Seen<'k> {
 }
 
 /// Detect the engine of one (non-init) container.
-pub fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
+pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
     let image_text = container.get("image").and_then(Json::as_str);
     let image = image_text.and_then(image::parse);
     let command = string_list(container.get("command"));

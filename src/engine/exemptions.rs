@@ -12,7 +12,7 @@ use super::policy::Policy;
 use super::rules::RuleId;
 
 /// Mark the findings the object's exemption annotations cover, and report misused exemptions.
-pub fn apply(metadata: Option<&Json<'_>>, policy: &Policy, findings: &mut Vec<Finding>) {
+pub(super) fn apply(metadata: Option<&Json<'_>>, policy: &Policy, findings: &mut Vec<Finding>) {
     let keys = &policy.exemptions;
     let annotation = |key: &str| {
         metadata

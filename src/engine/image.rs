@@ -3,7 +3,7 @@
 
 /// A parsed image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
+pub(super) struct ImageRef {
     pub registry: String,
     /// Repository path without the registry, e.g. `vllm/vllm-openai`, `library/nginx`.
     pub repository: String,
@@ -13,7 +13,7 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// The last path component: the name mirrors keep (`vllm-openai`).
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.repository
             .rsplit('/')
             .next()
@@ -22,7 +22,7 @@ impl ImageRef {
 }
 
 /// Parse an image reference; `None` when it is not one (empty, placeholders such as `<image>`).
-pub fn parse(reference: &str) -> Option<ImageRef> {
+pub(super) fn parse(reference: &str) -> Option<ImageRef> {
     let reference = reference.trim();
     if reference.is_empty() {
         return None;

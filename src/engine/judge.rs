@@ -19,13 +19,13 @@ use super::templates::{Layer, PodTemplate};
 
 /// The workload label value for an object, and whether it had to be shortened.
 #[derive(Clone, Debug)]
-pub struct Workload {
+pub(super) struct Workload {
     pub value: String,
     pub shortened_from: Option<String>,
 }
 
 /// What the judge needs besides the template.
-pub struct Context<'p, 'b, 'd> {
+pub(super) struct Context<'p, 'b, 'd> {
     pub policy: &'p Policy,
     /// ConfigMaps the front door knows, and the object's namespace.
     pub known_env: Option<(&'b KnownEnv, &'b str)>,
@@ -92,7 +92,7 @@ struct Judged<'t, 'a> {
 
 /// Judge one pod template, in phases: its shape, detection, the engine rules, the backend label
 /// rules, the metrics rules, and the patch plan.
-pub fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
+pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
     let mut report = TemplateReport {
         path: t.display.clone(),
         role: t.role.clone(),

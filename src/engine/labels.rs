@@ -7,7 +7,7 @@ const MAX_LABEL_VALUE: usize = 63;
 
 /// A label value: empty, or at most 63 characters of `[A-Za-z0-9._-]` that start and end
 /// alphanumeric.
-pub fn is_label_value(v: &str) -> bool {
+pub(super) fn is_label_value(v: &str) -> bool {
     if v.is_empty() {
         return true;
     }
@@ -20,7 +20,7 @@ pub fn is_label_value(v: &str) -> bool {
 }
 
 /// A qualified name: `[prefix/]name`, prefix a DNS subdomain, name a non-empty label value.
-pub fn is_qualified_name(key: &str) -> bool {
+pub(super) fn is_qualified_name(key: &str) -> bool {
     let (prefix, name) = match key.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -42,7 +42,7 @@ pub fn is_qualified_name(key: &str) -> bool {
 }
 
 /// An IANA_SVC_NAME: 1–15 of `[a-z0-9-]`, at least one letter, no leading, trailing or double `-`.
-pub fn is_port_name(name: &str) -> bool {
+pub(super) fn is_port_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 15
@@ -57,7 +57,7 @@ pub fn is_port_name(name: &str) -> bool {
 /// The workload label value for an object name: the name itself when it is a valid, non-empty
 /// label value, otherwise a deterministic short form — the name's valid characters cut to fit,
 /// then `-` and the first 8 hex digits of its SHA-256. The flag says whether it was shortened.
-pub fn workload_value(name: &str) -> (String, bool) {
+pub(super) fn workload_value(name: &str) -> (String, bool) {
     if !name.is_empty() && is_label_value(name) {
         return (name.to_string(), false);
     }

@@ -3,29 +3,31 @@
 //! that adds the monitoring labels and the named metrics port, and the rules that fired.
 //! No I/O, no clock, no async: the server, the audit command and the tests all call [`decide`].
 
-pub mod argv;
+mod argv;
 pub mod catalogue;
-pub mod decision;
-pub mod detect;
-pub mod exemptions;
-pub mod image;
-pub mod json;
-pub mod judge;
+mod decision;
+mod detect;
+mod exemptions;
+mod image;
+mod json;
+mod judge;
 pub mod kinds;
-pub mod labels;
-pub mod path;
-pub mod plan;
-pub mod policy;
-pub mod rules;
-pub mod templates;
-pub mod unread;
+mod labels;
+mod path;
+mod plan;
+mod policy;
+mod rules;
+mod templates;
+mod unread;
 
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
 pub use json::{Json, Object};
-pub use policy::{DEFAULT_OPT_OUT_VALUE, Policy, PolicyError};
+pub use kinds::Variant;
+pub use policy::{DEFAULT_OPT_OUT_VALUE, Exemptions, LabelKeys, Policy, PolicyError};
 pub use rules::{Level, RuleId};
-pub use unread::{Pruned, UNREAD_MEMBERS};
+pub(crate) use unread::Pruned;
+pub use unread::UNREAD_MEMBERS;
 
 use judge::{Context, Workload};
 use plan::PatchBuilder;

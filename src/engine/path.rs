@@ -9,30 +9,30 @@ use super::json::Json;
 /// One step of a path. Keys are mostly the kind table's and the contract's own words, borrowed
 /// for good: cloning a path copies no strings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Tok {
+pub(super) enum Tok {
     Key(Cow<'static, str>),
     Index(usize),
     /// The end of a list, where `add` appends (`-`).
     Append,
 }
 
-pub type Path = Vec<Tok>;
+pub(super) type Path = Vec<Tok>;
 
 /// Extend a path with dotted keys (`templateRef.patch`).
-pub fn join(base: &[Tok], dotted: &'static str) -> Path {
+pub(super) fn join(base: &[Tok], dotted: &'static str) -> Path {
     let mut p = base.to_vec();
     p.extend(dotted.split('.').map(|k| Tok::Key(Cow::Borrowed(k))));
     p
 }
 
-pub fn key(base: &[Tok], k: impl Into<Cow<'static, str>>) -> Path {
+pub(super) fn key(base: &[Tok], k: impl Into<Cow<'static, str>>) -> Path {
     let mut p = base.to_vec();
     p.push(Tok::Key(k.into()));
     p
 }
 
 /// The RFC 6901 pointer of a path: inside a token, `~` is written `~0` and `/` is written `~1`.
-pub fn pointer(path: &[Tok]) -> String {
+pub(super) fn pointer(path: &[Tok]) -> String {
     let mut out = String::with_capacity(path.len() * 12);
     for t in path {
         out.push('/');
@@ -60,7 +60,7 @@ pub fn pointer(path: &[Tok]) -> String {
     out
 }
 
-pub fn display(path: &[Tok]) -> String {
+pub(super) fn display(path: &[Tok]) -> String {
     let mut out = String::new();
     for t in path {
         match t {
@@ -79,7 +79,7 @@ pub fn display(path: &[Tok]) -> String {
 }
 
 /// The value at a path, if every step exists.
-pub fn get<'v, 'a>(v: &'v Json<'a>, path: &[Tok]) -> Option<&'v Json<'a>> {
+pub(super) fn get<'v, 'a>(v: &'v Json<'a>, path: &[Tok]) -> Option<&'v Json<'a>> {
     path.iter().try_fold(v, |cur, t| match t {
         Tok::Key(k) => cur.as_object()?.get(k),
         Tok::Index(i) => cur.as_array()?.get(*i),

@@ -10,7 +10,7 @@ use super::decision::PatchOp;
 use super::json::Json;
 use super::path::{self, Path, Tok};
 
-pub struct PatchBuilder<'a> {
+pub(super) struct PatchBuilder<'a> {
     doc: &'a Json<'a>,
     ops: Vec<(Path, Value)>,
     /// The operations that can own later additions (no `Append` step), by path.
@@ -66,13 +66,13 @@ enum Shape {
 
 /// Why an addition was not planned.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Blocked {
+pub(super) struct Blocked {
     /// Display path of the value in the way.
     pub at: String,
 }
 
 impl<'a> PatchBuilder<'a> {
-    pub fn new(doc: &'a Json<'a>) -> Self {
+    pub(super) fn new(doc: &'a Json<'a>) -> Self {
         PatchBuilder {
             doc,
             ops: Vec::new(),
@@ -82,7 +82,7 @@ impl<'a> PatchBuilder<'a> {
 
     /// Put `value` at `path` (its last step a key, or `Append` to add to a list), creating missing
     /// parents. Refuses when something that is not a map or list is in the way.
-    pub fn add(&mut self, path: &[Tok], value: Value) -> Result<(), Blocked> {
+    pub(super) fn add(&mut self, path: &[Tok], value: Value) -> Result<(), Blocked> {
         let Some((slot, parents)) = path.split_last() else {
             return Err(Blocked { at: String::new() });
         };
@@ -134,7 +134,7 @@ impl<'a> PatchBuilder<'a> {
         Ok(())
     }
 
-    pub fn into_ops(self) -> Vec<PatchOp> {
+    pub(super) fn into_ops(self) -> Vec<PatchOp> {
         self.ops
             .into_iter()
             .map(|(p, value)| PatchOp::Add {
@@ -142,10 +142,6 @@ impl<'a> PatchBuilder<'a> {
                 value,
             })
             .collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
     }
 
     /// The value at `prefix`, in the object or a planned operation. A YAML/JSON `null` map or
@@ -299,6 +295,6 @@ mod tests {
                 at: "metadata.labels".into()
             })
         );
-        assert!(b.is_empty());
+        assert!(b.into_ops().is_empty());
     }
 }

@@ -12,14 +12,14 @@ use super::path::{self, Path, Tok};
 
 /// A writable layer of a template: the inline template itself or a patch over it.
 #[derive(Debug)]
-pub struct Layer<'a> {
+pub(super) struct Layer<'a> {
     pub value: &'a Json<'a>,
     pub path: Path,
 }
 
 /// One pod template as the pods will see it.
 #[derive(Debug)]
-pub struct PodTemplate<'a> {
+pub(super) struct PodTemplate<'a> {
     /// Display path of the template (or the `templateRef`) with its variant.
     pub display: String,
     pub role: Option<String>,
@@ -40,13 +40,13 @@ pub struct PodTemplate<'a> {
 
 /// Templates found, and the places whose shape could not be read.
 #[derive(Debug, Default)]
-pub struct Walk<'a> {
+pub(super) struct Walk<'a> {
     pub templates: Vec<PodTemplate<'a>>,
     pub unreadable: Vec<(String, String)>,
 }
 
 /// Walk an object of a handled kind.
-pub fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
+pub(super) fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
     let mut walk = Walk::default();
     // By name, the first of each name winning: one search per reference is quadratic.
     let mut role_templates: HashMap<&str, &Json<'a>> = HashMap::new();
@@ -350,7 +350,7 @@ fn merge_key(list: &str) -> Option<&'static str> {
 
 /// Strategic-merge `patch` over `base` as far as detection needs: maps merge, pod-spec lists
 /// merge by their keys, other lists and scalars are replaced, `null` deletes.
-pub fn merge<'a>(base: &Json<'a>, patch: &Json<'a>) -> Json<'a> {
+pub(super) fn merge<'a>(base: &Json<'a>, patch: &Json<'a>) -> Json<'a> {
     merge_in(base, patch, None)
 }
 

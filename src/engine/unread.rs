@@ -38,7 +38,7 @@ pub const UNREAD_MEMBERS: &[&str] = &[
 ];
 
 /// An object read under the contract; strings borrow from the text where they can.
-pub struct Pruned<'de>(pub Json<'de>);
+pub(crate) struct Pruned<'de>(pub Json<'de>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Pruned<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -5,8 +5,8 @@
 pub mod metrics;
 pub mod policyreport;
 pub mod state;
-pub mod watch;
-pub mod writer;
+mod watch;
+mod writer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -39,7 +39,7 @@ pub struct Watched {
 }
 
 /// Every row and version of the kinds table: a new row is watched without any other change.
-pub fn watched() -> Vec<Watched> {
+pub(super) fn watched() -> Vec<Watched> {
     KINDS
         .iter()
         .flat_map(|spec| spec.versions.iter().map(move |v| api_resource(spec, v)))
@@ -54,7 +54,7 @@ pub fn watched() -> Vec<Watched> {
 }
 
 /// Watch one resource until the process ends.
-pub async fn run(shared: Arc<Shared>, client: kube::Client, index: usize) {
+pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize) {
     let watched = &shared.watched[index];
     let labels = ResourceLabels {
         resource: watched.name.clone(),

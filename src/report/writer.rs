@@ -21,7 +21,7 @@ const FIELD_MANAGER: &str = "inference-webhook-reporter";
 
 /// A token bucket: `burst` writes at once, then `rate` per second.
 #[derive(Debug)]
-pub struct TokenBucket {
+pub(super) struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -29,7 +29,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(rate: f64, burst: u32, now: Instant) -> TokenBucket {
+    pub(super) fn new(rate: f64, burst: u32, now: Instant) -> TokenBucket {
         let burst = f64::from(burst.max(1));
         TokenBucket {
             rate: rate.max(0.001),
@@ -40,7 +40,7 @@ impl TokenBucket {
     }
 
     /// Take a token, or say how long until one is there.
-    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(super) fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = now;
@@ -101,7 +101,7 @@ impl Dirty {
 }
 
 /// Write reports until the process ends.
-pub async fn run(shared: Arc<Shared>, client: kube::Client, formats: Vec<Format>) {
+pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, formats: Vec<Format>) {
     let settings = &shared.settings;
     for format in &formats {
         mark_existing(&shared, &client, *format).await;

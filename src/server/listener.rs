@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::metrics::Metrics;
 
-pub struct Limits {
+pub(super) struct Limits {
     pub max_connections: usize,
     /// Deadline for the TLS handshake and for each HTTP/1 request head.
     pub header_read_timeout: Duration,
@@ -24,7 +24,7 @@ pub struct Limits {
 }
 
 /// Serve `app` over TLS until `shutdown` turns true, then drain open connections.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,

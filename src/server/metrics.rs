@@ -17,7 +17,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReviewLabels {
+pub(super) struct ReviewLabels {
     /// A kind from the engine's table, or `other`.
     pub kind: &'static str,
     /// `create`, `update` or `other`.
@@ -29,31 +29,31 @@ pub struct ReviewLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
+pub(super) struct RouteLabels {
     pub route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabels {
+pub(super) struct ErrorLabels {
     /// A [`crate::admission::ReviewError::code`] or an HTTP-level reason.
     pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabels {
+pub(super) struct BackendLabels {
     /// Backend value from the engine catalogue.
     pub backend: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RuleLabels {
+pub(super) struct RuleLabels {
     pub rule: &'static str,
     pub level: &'static str,
 }
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
-pub struct Metrics {
+pub(super) struct Metrics {
     registry: Registry,
     reviews: Family<ReviewLabels, Counter>,
     review_errors: Family<ErrorLabels, Counter>,
@@ -74,7 +74,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(super) fn new() -> Metrics {
         let mut metrics = Metrics {
             registry: Registry::with_prefix("inference_webhook"),
             reviews: Family::default(),
@@ -166,7 +166,13 @@ impl Metrics {
     }
 
     /// Count one answered review.
-    pub fn observe_review(&self, reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) {
+    pub(super) fn observe_review(
+        &self,
+        reviewed: &Reviewed<'_>,
+        mode: Mode,
+        route: Route,
+        seconds: f64,
+    ) {
         let decision = &reviewed.decision;
         self.reviews
             .get_or_create(&ReviewLabels {
@@ -204,14 +210,14 @@ impl Metrics {
         }
     }
 
-    pub fn observe_error(&self, reason: &'static str) {
+    pub(super) fn observe_error(&self, reason: &'static str) {
         self.review_errors
             .get_or_create(&ErrorLabels { reason })
             .inc();
     }
 
     /// The registry in the Prometheus text format.
-    pub fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -233,7 +239,7 @@ fn operation_label(operation: Operation) -> &'static str {
     }
 }
 
-pub fn decision_label(reviewed: &Reviewed<'_>) -> &'static str {
+pub(super) fn decision_label(reviewed: &Reviewed<'_>) -> &'static str {
     match (&reviewed.outcome.allowed, &reviewed.outcome.patch) {
         (false, _) => "denied",
         (true, Some(_)) => "patched",

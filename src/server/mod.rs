@@ -5,7 +5,7 @@ mod listener;
 mod metrics;
 mod review_log;
 mod routes;
-pub mod tls;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 use crate::certs;
 use crate::config::Config;
 use metrics::Metrics;
-use tls::{CertResolver, CertStatus, CertWatcher, TlsVersion};
+use tls::{CertResolver, CertWatcher};
+pub use tls::{CertStatus, TlsVersion};
 
 #[derive(clap::Parser, Debug, Clone)]
 #[command(name = "serve")]

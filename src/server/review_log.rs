@@ -11,11 +11,11 @@ use prometheus_client::metrics::counter::Counter;
 const TARGET: &str = "inference_webhook::server::routes";
 
 /// How many lines may wait for the writer thread; at ~200 bytes a record, about 1.6 MB.
-pub const CAPACITY: usize = 8192;
+pub(super) const CAPACITY: usize = 8192;
 
 /// One review's log fields. Never the object's contents: env values may be secrets.
 #[derive(Debug)]
-pub struct ReviewLine {
+pub(super) struct ReviewLine {
     pub uid: String,
     pub kind: String,
     pub namespace: String,
@@ -36,7 +36,7 @@ pub struct ReviewLine {
 }
 
 /// The sending half, shared by every handler.
-pub struct ReviewLog {
+pub(super) struct ReviewLog {
     queue: SyncSender<ReviewLine>,
     dropped: Counter,
 }
@@ -44,7 +44,7 @@ pub struct ReviewLog {
 impl ReviewLog {
     /// Start the writer thread, which emits each line as a `tracing` event (so the format and
     /// filter flags apply as to every other line). It ends when the last sender is dropped.
-    pub fn start(dropped: Counter) -> std::io::Result<ReviewLog> {
+    pub(super) fn start(dropped: Counter) -> std::io::Result<ReviewLog> {
         Self::start_with(CAPACITY, dropped, emit)
     }
 
@@ -61,12 +61,12 @@ impl ReviewLog {
     }
 
     /// Whether a line would be written at all: skip building one when info is filtered out.
-    pub fn enabled() -> bool {
+    pub(super) fn enabled() -> bool {
         tracing::enabled!(target: TARGET, tracing::Level::INFO)
     }
 
     /// Queue a line; never blocks.
-    pub fn record(&self, line: ReviewLine) {
+    pub(super) fn record(&self, line: ReviewLine) {
         match self.queue.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {

@@ -17,7 +17,7 @@ use crate::admission::{self, Mode, Reviewed, Route};
 use crate::engine::{Policy, Strength};
 
 /// What every handler shares.
-pub struct AppState {
+pub(super) struct AppState {
     pub policy: Policy,
     /// Mode of the routes without a `{mode}` segment.
     pub default_mode: Mode,
@@ -29,7 +29,7 @@ pub struct AppState {
     pub log: ReviewLog,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(super) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate", reviews(Route::Mutate))
         .route("/mutate/{mode}", reviews(Route::Mutate))

@@ -27,7 +27,7 @@ pub enum TlsVersion {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CertError {
+pub(super) enum CertError {
     #[error("no CERTIFICATE block in the certificate file")]
     NoCertificate,
     #[error("unreadable PEM: {0}")]
@@ -36,13 +36,13 @@ pub enum CertError {
     Tls(#[from] rustls::Error),
 }
 
-pub fn provider() -> Arc<CryptoProvider> {
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Parse a certificate chain (leaf first) and its private key (PKCS#8, RSA or SEC1), and check
 /// that they belong together.
-pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, CertError> {
+pub(super) fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, CertError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
     if chain.is_empty() {
         return Err(CertError::NoCertificate);
@@ -53,12 +53,12 @@ pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, CertEr
 
 /// Hands every handshake the pair currently in use.
 #[derive(Debug)]
-pub struct CertResolver {
+pub(super) struct CertResolver {
     current: ArcSwap<CertifiedKey>,
 }
 
 impl CertResolver {
-    pub fn new(initial: CertifiedKey) -> CertResolver {
+    pub(super) fn new(initial: CertifiedKey) -> CertResolver {
         CertResolver {
             current: ArcSwap::from_pointee(initial),
         }
@@ -76,7 +76,7 @@ impl ResolvesServerCert for CertResolver {
 }
 
 /// A rustls server configuration over `resolver`, with h2 and http/1.1 offered by ALPN.
-pub fn server_config(
+pub(super) fn server_config(
     resolver: Arc<CertResolver>,
     min_version: TlsVersion,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
@@ -102,7 +102,7 @@ pub struct CertStatus {
 }
 
 /// Re-reads a certificate and key file pair when their contents change.
-pub struct CertWatcher {
+pub(super) struct CertWatcher {
     cert: PathBuf,
     key: PathBuf,
     resolver: Arc<CertResolver>,
@@ -129,7 +129,7 @@ fn fingerprint(cert: &std::io::Result<Vec<u8>>, key: &std::io::Result<Vec<u8>>) 
 
 impl CertWatcher {
     /// Load the pair for the first time; failing here fails start-up.
-    pub fn start(
+    pub(super) fn start(
         cert: PathBuf,
         key: PathBuf,
         metrics: Arc<Metrics>,
@@ -152,12 +152,12 @@ impl CertWatcher {
         Ok((watcher, resolver))
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<CertStatus> {
+    pub(super) fn subscribe(&self) -> watch::Receiver<CertStatus> {
         self.status.subscribe()
     }
 
     /// Check the files once; load them if their contents changed.
-    pub async fn poll(&mut self) {
+    pub(super) async fn poll(&mut self) {
         let cert = tokio::fs::read(&self.cert).await;
         let key = tokio::fs::read(&self.key).await;
         // A Secret volume's `..data` swap between the two reads gives an old certificate with a
@@ -196,7 +196,7 @@ impl CertWatcher {
     }
 
     /// Poll every `interval` until the task is dropped.
-    pub async fn run(mut self, interval: Duration) {
+    pub(super) async fn run(mut self, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -216,7 +216,7 @@ fn set_not_after(metrics: &Metrics, pair: &CertifiedKey) {
 
 /// The `notAfter` of a DER certificate as a Unix timestamp (RFC 5280 4.1: Certificate →
 /// tbsCertificate → [version], serialNumber, signature, issuer, validity).
-pub fn not_after(der: &[u8]) -> Option<i64> {
+pub(super) fn not_after(der: &[u8]) -> Option<i64> {
     let (_, certificate, _) = der_item(der).filter(|(tag, ..)| *tag == 0x30)?;
     let (_, tbs, _) = der_item(certificate).filter(|(tag, ..)| *tag == 0x30)?;
     let (tag, _, after_version) = der_item(tbs)?;
