@@ -293,47 +293,53 @@ pub(super) fn commands(command: &[String], args: &[String], vars: &mut Vars) -> 
 }
 
 /// Normalise one simple command, following shells into their scripts.
-fn expand(words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+fn expand(mut words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
     let Some((start, program)) = program_start(&words, vars) else {
         return;
     };
-    let base = basename(program);
-    let rest = &words[start + 1..];
-    if is_shell(base) {
+    let base = basename(program).to_string();
+    // The words after the program move into what is built from them: no copies.
+    let rest = words.split_off(start + 1);
+    if is_shell(&base) {
         expand_shell(rest, vars, depth, out);
-        return;
+    } else if is_python(&base) {
+        out.extend(python(rest));
+    } else {
+        out.push(Cmd {
+            invocation: Invocation::Program(base),
+            args: rest,
+        });
     }
-    if is_python(base) {
-        let mut i = 0;
-        while let Some(w) = rest.get(i) {
-            match w.as_str() {
-                "-m" => {
-                    if let Some(module) = rest.get(i + 1) {
-                        out.push(Cmd {
-                            invocation: Invocation::Module(module.clone()),
-                            args: rest[i + 2..].to_vec(),
-                        });
-                    }
-                    return;
-                }
-                "-c" => return,
-                "-X" | "-W" => i += 2,
-                w if w.starts_with('-') => i += 1,
-                script => {
-                    out.push(Cmd {
-                        invocation: Invocation::Script(script.to_string()),
-                        args: rest[i + 1..].to_vec(),
-                    });
-                    return;
-                }
+}
+
+/// `python [options] -m module args...` or `python [options] script args...`; `python -c`
+/// runs no file this reader can name.
+fn python(mut rest: Vec<String>) -> Option<Cmd> {
+    let mut i = 0;
+    while let Some(w) = rest.get(i) {
+        match w.as_str() {
+            "-m" => {
+                let args = rest.split_off((i + 2).min(rest.len()));
+                let module = rest.pop().filter(|_| rest.len() > i)?;
+                return Some(Cmd {
+                    invocation: Invocation::Module(module),
+                    args,
+                });
+            }
+            "-c" => return None,
+            "-X" | "-W" => i += 2,
+            w if w.starts_with('-') => i += 1,
+            _ => {
+                let args = rest.split_off(i + 1);
+                let script = rest.pop()?;
+                return Some(Cmd {
+                    invocation: Invocation::Script(script),
+                    args,
+                });
             }
         }
-        return;
     }
-    out.push(Cmd {
-        invocation: Invocation::Program(base.to_string()),
-        args: rest.to_vec(),
-    });
+    None
 }
 
 /// Programs that run the command after them: name, options that take a value, and how many
@@ -377,7 +383,7 @@ const WRAPPERS: &[(&str, &[&str], usize)] = &[
 ];
 
 /// `sh|bash [options] -c [--] script [name args...]`, or `bash [options] script.sh args`.
-fn expand_shell(rest: &[String], vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
     let mut i = 0;
     let mut script_follows = false;
     while let Some(w) = rest.get(i) {
@@ -403,10 +409,13 @@ fn expand_shell(rest: &[String], vars: &mut Vars, depth: usize, out: &mut Vec<Cm
         return;
     }
     // The script runs with its arguments.
-    out.push(Cmd {
-        invocation: Invocation::Script(first.clone()),
-        args: rest[i + 1..].to_vec(),
-    });
+    let args = rest.split_off(i + 1);
+    if let Some(script) = rest.pop() {
+        out.push(Cmd {
+            invocation: Invocation::Script(script),
+            args,
+        });
+    }
 }
 
 /// Skip what precedes the program (wrappers such as `exec`, `env`, `timeout`, `uv run`,

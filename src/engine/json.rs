@@ -38,6 +38,10 @@ impl<'a> Object<'a> {
         Object(Vec::new())
     }
 
+    pub(crate) fn with_capacity(members: usize) -> Self {
+        Object(Vec::with_capacity(members))
+    }
+
     /// The value of `key` (its last occurrence).
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)

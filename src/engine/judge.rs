@@ -105,7 +105,7 @@ pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> Templa
         return report;
     };
     j.found = detect_containers(&j, cx);
-    report.detections = j.found.iter().map(Container::detection).collect();
+    report.detections = j.found.iter_mut().map(Container::detection).collect();
     judge_engines(&j, cx);
     let supported: Vec<&Container<'_>> = j
         .found
@@ -211,7 +211,8 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
 }
 
 impl Container<'_> {
-    fn detection(&self) -> Detection {
+    /// What the report shows of the detection; the evidence moves there (no rule reads it).
+    fn detection(&mut self) -> Detection {
         Detection {
             container: self.name.clone(),
             path: self.display.clone(),
@@ -225,7 +226,7 @@ impl Container<'_> {
                 .as_ref()
                 .and_then(|p| p.as_ref().ok().copied()),
             metrics_path: self.found.spec.metrics_path,
-            evidence: self.found.evidence.clone(),
+            evidence: std::mem::take(&mut self.found.evidence),
         }
     }
 

@@ -70,7 +70,7 @@ impl<'de> Visitor<'de> for Level {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut out = Object::new();
+        let mut out = Object::with_capacity(8);
         while let Some(Key(key)) = map.next_key()? {
             let value = match (self, key.as_ref()) {
                 (Level::Object, "status") | (Level::Metadata, "managedFields") => {
