@@ -61,19 +61,24 @@ pub(super) fn pointer(path: &[Tok]) -> String {
 }
 
 pub(super) fn display(path: &[Tok]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(path.len() * 12);
     for t in path {
-        match t {
-            Tok::Key(k) if k.contains(['.', '/']) => out.push_str(&format!("[{k:?}]")),
+        // Writing into a String cannot fail.
+        let _ = match t {
+            Tok::Key(k) if k.contains(['.', '/']) => write!(out, "[{k:?}]"),
             Tok::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
                 }
                 out.push_str(k);
+                Ok(())
             }
-            Tok::Index(i) => out.push_str(&format!("[{i}]")),
-            Tok::Append => out.push_str("[+]"),
-        }
+            Tok::Index(i) => write!(out, "[{i}]"),
+            Tok::Append => {
+                out.push_str("[+]");
+                Ok(())
+            }
+        };
     }
     out
 }
