@@ -1,9 +1,15 @@
-//! The per-review log line, off the request path. A review hands a small record to a bounded
-//! queue and goes on; one background thread formats and writes the lines. When the queue is
-//! full (stdout blocked by a stalled log pipe, a burst faster than the terminal), the line is
-//! dropped and counted rather than making an admission review wait.
+//! The per-review log line, off the request path. A review appends a small record to a bounded
+//! queue and goes on; one background thread wakes every [`FLUSH_EVERY`] and formats and writes
+//! what has queued. Reviews never wake it: under load, a thread wake-up per review cost the
+//! server more CPU than the review itself. When the queue is full (stdout blocked by a stalled
+//! log pipe, a burst faster than the terminal), the line is dropped and counted rather than
+//! making an admission review wait.
 
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -12,6 +18,13 @@ const TARGET: &str = "inference_webhook::server::routes";
 
 /// How many lines may wait for the writer thread; at ~200 bytes a record, about 1.6 MB.
 pub(super) const CAPACITY: usize = 8192;
+
+/// How often the writer thread writes what has queued: a line is at most this late.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// How long shutdown waits for the writer to write the last lines (a stalled log pipe must not
+/// hold the process).
+const LAST_FLUSH: Duration = Duration::from_secs(2);
 
 /// One review's log fields. Never the object's contents: env values may be secrets.
 #[derive(Debug)]
@@ -35,15 +48,31 @@ pub(super) struct ReviewLine {
     pub latency_us: u64,
 }
 
-/// The sending half, shared by every handler.
+/// The queue, shared by every handler; dropping it writes what is left and stops the writer.
 pub(super) struct ReviewLog {
-    queue: SyncSender<ReviewLine>,
+    queue: Arc<Queue>,
+    writer: Option<JoinHandle<()>>,
+    /// Signalled by the writer when it has written its last line (in a mutex only to be
+    /// `Sync`: it is read once, on drop).
+    finished: Mutex<mpsc::Receiver<()>>,
+}
+
+struct Queue {
+    lines: Mutex<Vec<ReviewLine>>,
+    capacity: usize,
     dropped: Counter,
+    closed: AtomicBool,
+}
+
+impl Queue {
+    fn take(&self) -> Vec<ReviewLine> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl ReviewLog {
     /// Start the writer thread, which emits each line as a `tracing` event (so the format and
-    /// filter flags apply as to every other line). It ends when the last sender is dropped.
+    /// filter flags apply as to every other line).
     pub(super) fn start(dropped: Counter) -> std::io::Result<ReviewLog> {
         Self::start_with(CAPACITY, dropped, emit)
     }
@@ -53,11 +82,32 @@ impl ReviewLog {
         dropped: Counter,
         mut write: impl FnMut(ReviewLine) + Send + 'static,
     ) -> std::io::Result<ReviewLog> {
-        let (queue, lines) = mpsc::sync_channel(capacity);
-        std::thread::Builder::new()
+        let queue = Arc::new(Queue {
+            lines: Mutex::new(Vec::new()),
+            capacity,
+            dropped,
+            closed: AtomicBool::new(false),
+        });
+        let (finish, finished) = mpsc::channel();
+        let shared = Arc::clone(&queue);
+        let writer = std::thread::Builder::new()
             .name("review-log".into())
-            .spawn(move || lines.into_iter().for_each(&mut write))?;
-        Ok(ReviewLog { queue, dropped })
+            .spawn(move || {
+                loop {
+                    let closing = shared.closed.load(Ordering::Acquire);
+                    shared.take().into_iter().for_each(&mut write);
+                    if closing {
+                        break;
+                    }
+                    std::thread::park_timeout(FLUSH_EVERY);
+                }
+                finish.send(()).ok();
+            })?;
+        Ok(ReviewLog {
+            queue,
+            writer: Some(writer),
+            finished: Mutex::new(finished),
+        })
     }
 
     /// Whether a line would be written at all: skip building one when info is filtered out.
@@ -65,16 +115,35 @@ impl ReviewLog {
         tracing::enabled!(target: TARGET, tracing::Level::INFO)
     }
 
-    /// Queue a line; never blocks.
+    /// Queue a line; never blocks on the writer (the lock is only held to append or to take the
+    /// queue).
     pub(super) fn record(&self, line: ReviewLine) {
-        match self.queue.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.inc();
-            }
-            // The writer thread is gone (it panicked while writing): nothing can be logged.
-            Err(TrySendError::Disconnected(_)) => {
-                self.dropped.inc();
+        let mut lines = self
+            .queue
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if lines.len() < self.queue.capacity {
+            lines.push(line);
+        } else {
+            drop(lines);
+            self.queue.dropped.inc();
+        }
+    }
+}
+
+impl Drop for ReviewLog {
+    fn drop(&mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        if let Some(writer) = self.writer.take() {
+            writer.thread().unpark();
+            // The writer's last lines, unless the log pipe is stalled.
+            let finished = self
+                .finished
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            if finished.recv_timeout(LAST_FLUSH).is_ok() {
+                writer.join().ok();
             }
         }
     }
