@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
 use super::metrics::{self, Metrics};
-use super::review_log::{ReviewLine, ReviewLog};
+use super::review_log::{ReviewLine, ReviewLog, Texts};
 use crate::admission::{self, Mode, Reviewed, Route};
 use crate::engine::{Policy, Strength};
 
@@ -163,16 +163,18 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
 fn log_line(reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) -> ReviewLine {
     let meta = &reviewed.meta;
     ReviewLine {
-        uid: meta.uid.to_string(),
-        kind: meta.kind.to_string(),
-        namespace: meta.namespace.to_string(),
-        name: meta.name.to_string(),
-        operation: meta.operation.to_string(),
+        texts: Texts::new([
+            &meta.uid,
+            &meta.kind,
+            &meta.namespace,
+            &meta.name,
+            &meta.operation,
+            reviewed.decision.backend().unwrap_or(""),
+        ]),
         dry_run: meta.dry_run,
         route: route.as_str(),
         mode: mode.as_str(),
         decision: metrics::decision_label(reviewed),
-        backend: reviewed.decision.backend().unwrap_or("").to_string(),
         evidence: reviewed.decision.strength().map_or("", Strength::as_str),
         patched: reviewed.outcome.patch.is_some(),
         findings: reviewed.decision.findings.len(),
