@@ -58,6 +58,8 @@ pub(super) struct Texts {
 /// Bytes kept inline; longer texts go to the heap.
 const INLINE: usize = 240;
 
+// The inline variant is large on purpose: it is what keeps the line off the heap.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Text {
     Inline([u8; INLINE]),
