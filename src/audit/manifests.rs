@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
+use memchr::memmem;
 use serde_json::Value;
 
 use crate::engine::{Decision, KnownEnv, Policy};
@@ -193,20 +194,19 @@ fn audit_file<W: Write>(
 
 /// The ConfigMaps of a file, for the `envFrom` and `configMapKeyRef` variables of its workloads
 /// (a file with a Deployment and the ConfigMap it reads its port from). A first pass over the
-/// file, made only when it names both a ConfigMap and such a reference.
+/// file, made only when it names both a ConfigMap and such a reference; both passes stream, so
+/// memory stays flat in the file's size.
 fn known_env_of(path: &Path) -> KnownEnv {
     let mut known = KnownEnv::default();
-    let Ok(bytes) = fs::read(path) else {
-        return known;
-    };
-    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    if !has(b"ConfigMap") || !(has(b"envFrom") || has(b"configMapKeyRef")) {
+    if !names_config_map_references(path).unwrap_or(false) {
         return known;
     }
-    let mut docs = DocumentReader::new(&bytes[..]);
+    let Ok(file) = fs::File::open(path) else {
+        return known;
+    };
+    let mut docs = DocumentReader::new(BufReader::with_capacity(READ_BUFFER, file));
     while let Ok(Some((raw, has_content))) = docs.next_document() {
-        let names_config_map = raw.bytes.windows(9).any(|w| w == b"ConfigMap");
-        if !has_content || !names_config_map {
+        if !has_content || memmem::find(&raw.bytes, b"ConfigMap").is_none() {
             continue;
         }
         if let Ok(doc) = documents::parse::<Value>(&raw) {
@@ -214,6 +214,33 @@ fn known_env_of(path: &Path) -> KnownEnv {
         }
     }
     known
+}
+
+/// Whether a file names a ConfigMap and an `envFrom` or `configMapKeyRef`, read in chunks.
+fn names_config_map_references(path: &Path) -> io::Result<bool> {
+    const WORDS: [&[u8]; 3] = [b"ConfigMap", b"envFrom", b"configMapKeyRef"];
+    // Each chunk is searched with the end of the one before, so a word cut in two is found.
+    const OVERLAP: usize = 15;
+    let mut file = fs::File::open(path)?;
+    let mut window = vec![0; OVERLAP + READ_BUFFER];
+    let mut kept = 0;
+    let mut found = [false; 3];
+    loop {
+        let n = io::Read::read(&mut file, &mut window[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let text = &window[..kept + n];
+        for (seen, word) in found.iter_mut().zip(WORDS) {
+            *seen |= memmem::find(text, word).is_some();
+        }
+        if found[0] && (found[1] || found[2]) {
+            return Ok(true);
+        }
+        kept = OVERLAP.min(text.len());
+        let end = text.len();
+        window.copy_within(end - kept..end, 0);
+    }
 }
 
 /// Write a file's new content to a temporary file beside it, then rename it over the original
@@ -560,5 +587,28 @@ where
             Ok(())
         }
         _ => f(value, item, at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("m.yaml");
+        fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        (dir, path)
+    }
+
+    #[test]
+    fn config_map_references_are_found_across_read_chunks() {
+        // "ConfigMap" cut in two by the end of the first chunk, "envFrom" in the second.
+        let mut text = vec![b'#'; READ_BUFFER - 4];
+        text.extend_from_slice(b"ConfigMap\nenvFrom: []\n");
+        let (_dir, path) = file_with(&text);
+        assert!(names_config_map_references(&path).unwrap_or(false));
+        let (_dir, path) = file_with(b"kind: ConfigMap\n---\nkind: Deployment\n");
+        assert!(!names_config_map_references(&path).unwrap_or(true));
     }
 }
