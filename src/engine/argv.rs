@@ -281,7 +281,7 @@ impl Cmd {
 
 /// The simple commands a container runs, in order, from its `command` and `args`.
 /// `vars` gains the assignments the scripts make.
-pub(super) fn commands(command: &[String], args: &[String], vars: &mut Vars) -> Vec<Cmd> {
+pub(super) fn commands(command: &[&str], args: &[&str], vars: &mut Vars) -> Vec<Cmd> {
     let words: Vec<String> = command
         .iter()
         .chain(args)
@@ -798,12 +798,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
     fn cmds(command: &[&str], args: &[&str]) -> Vec<Cmd> {
-        commands(&strings(command), &strings(args), &mut Vars::default())
+        commands(command, args, &mut Vars::default())
     }
 
     #[test]
@@ -860,7 +856,7 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(
             c[0].args,
-            strings(&["serve", "my model", "--port", "8000", "--x=a b"])
+            ["serve", "my model", "--port", "8000", "--x=a b"]
         );
     }
 
@@ -870,11 +866,11 @@ mod tests {
         let mut vars = Vars::from_container(Some(&Json::from(&env)), None, None);
         assert_eq!(vars.get("P2"), Some("80001"));
         let c = commands(
-            &strings(&[
+            &[
                 "sh",
                 "-c",
                 "export MP=9000; vllm serve m --port ${PORT} --mp $MP --u $UNSET --d ${D:-7}",
-            ]),
+            ],
             &[],
             &mut vars,
         );
@@ -988,7 +984,7 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(c[0].args, strings(&["serve", "m", "--port", "8001"]));
-        assert_eq!(c[1].args, strings(&["open"]));
+        assert_eq!(c[0].args, ["serve", "m", "--port", "8001"]);
+        assert_eq!(c[1].args, ["open"]);
     }
 }

@@ -117,7 +117,7 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
 
 /// No command names an engine: the image may, when the container runs the image's entrypoint
 /// (no `command`) or an opaque launcher script.
-fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[String]) -> Option<Found> {
+fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Found> {
     let (img, spec) = (read.image?, read.image_spec?);
     let mut evidence = vec![format!("image {}", show(img))];
     if let Some(marker) = worker_marker(spec, img, read.cmds) {
@@ -558,14 +558,9 @@ fn show(img: &ImageRef) -> String {
     }
 }
 
-fn string_list(v: Option<&Json<'_>>) -> Vec<String> {
+fn string_list<'j>(v: Option<&'j Json<'_>>) -> Vec<&'j str> {
     v.and_then(Json::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Json::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default()
 }
 
