@@ -493,6 +493,37 @@ fn fix_keeps_json_as_json() {
     assert_eq!(fixed["items"][0]["data"], json!({"a": "1"}));
 }
 
+/// A YAML key with no value is null; the API server reads a null `metadata`, `labels` or
+/// `ports` as empty, so the audit reads the template and `--fix` fills the maps in.
+#[test]
+fn yaml_null_maps_are_empty_for_the_audit_and_fix() {
+    for template_metadata in ["metadata:", "metadata:\n      labels:\n      annotations:"] {
+        let input = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: q\nspec:\n  template:\n    {template_metadata}\n    spec:\n      containers:\n      - name: vllm\n        image: vllm/vllm-openai:v0.10.0\n        command: [vllm, serve, m]\n        ports:\n"
+        );
+        let before = json_report(&audit_with_stdin(
+            &["-o", "json", "-"],
+            Some(input.as_bytes()),
+        ));
+        assert_eq!(before["errors"], json!([]), "{input}");
+        assert_eq!(before["summary"]["patched"], 1, "{}", before["summary"]);
+        let out = audit_with_stdin(&["--fix", "-"], Some(input.as_bytes()));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let fixed = &yaml_documents(&stdout(&out))[0];
+        let template = &fixed["spec"]["template"];
+        assert_eq!(
+            template["metadata"]["labels"]["alibabacloud.com/inference-backend"], "vllm",
+            "{fixed}"
+        );
+        assert_eq!(
+            template["spec"]["containers"][0]["ports"][0]["name"], "http",
+            "{fixed}"
+        );
+        let after = json_report(&audit_with_stdin(&["-o", "json", "-"], Some(&out.stdout)));
+        assert_eq!(after["summary"]["patched"], 0, "{}", after["summary"]);
+    }
+}
+
 #[test]
 fn fix_keeps_the_key_order_the_user_wrote() {
     let input = "kind: Deployment\napiVersion: apps/v1\nmetadata:\n  name: q\nspec:\n  template:\n    spec:\n      containers:\n        - name: vllm\n          image: vllm/vllm-openai:v0.10.0\n          args: [m]\n  selector: {}\n";
