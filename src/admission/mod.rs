@@ -424,18 +424,23 @@ mod tests {
         assert_eq!(parse(&b).err().as_ref().and_then(|e| e.uid()), Some("u-7"));
     }
 
-    #[test]
-    fn render_encodes_patch_and_denial() {
-        let outcome = Outcome {
+    /// A denial that also carries a patch, a warning and an annotation: every member.
+    fn denial_with_everything(message: &str) -> Outcome {
+        Outcome {
             allowed: false,
-            message: Some("no".into()),
+            message: Some(message.into()),
             patch: Some(vec![engine::PatchOp::Add {
                 path: "/a".into(),
                 value: json!(1),
             }]),
             warnings: vec!["w".into()],
             audit_annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
-        };
+        }
+    }
+
+    #[test]
+    fn render_encodes_patch_and_denial() {
+        let outcome = denial_with_everything("no");
         let out: Value = serde_json::from_slice(&render("u\"1", &outcome)).unwrap_or_default();
         let patch = out["response"]["patch"].as_str().unwrap_or_default();
         let decoded = base64::engine::general_purpose::STANDARD
@@ -457,16 +462,7 @@ mod tests {
 
     #[test]
     fn render_writes_the_members_in_order() {
-        let outcome = Outcome {
-            allowed: false,
-            message: Some("no \"x\"".into()),
-            patch: Some(vec![engine::PatchOp::Add {
-                path: "/a".into(),
-                value: json!(1),
-            }]),
-            warnings: vec!["w".into()],
-            audit_annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
-        };
+        let outcome = denial_with_everything("no \"x\"");
         let patch = base64::engine::general_purpose::STANDARD
             .encode(r#"[{"op":"add","path":"/a","value":1}]"#);
         let want = format!(
