@@ -195,10 +195,6 @@ impl<'a> Json<'a> {
     pub fn is_object(&self) -> bool {
         matches!(self, Json::Object(_))
     }
-
-    pub fn is_array(&self) -> bool {
-        matches!(self, Json::Array(_))
-    }
 }
 
 /// Borrow a `serde_json::Value` as the engine's tree.
