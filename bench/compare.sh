@@ -11,7 +11,9 @@
 # Each server, each round: h2load -c4 -m32 (HTTP/2 throughput), wrk -t2 -c32 (HTTP/1.1
 # throughput), wrk -t1 -c4 (HTTP/1.1 p99 at 4 connections, closed loop), h2load --h1 -c4 --rps
 # (p99 at 4 connections at a fixed 10,000 requests/s, PACED_RPS), then its peak RSS (VmHWM,
-# in MiB).
+# in MiB). During the two throughput runs the server's CPU time (user + system, /proc/PID/stat)
+# is read too: CPU per request does not depend on how much of the cores the load tools take, and
+# the summary turns the null floor's into the budget a server has per review for a floor ratio.
 # Every server's answer is checked first and last (HTTP/1.1 and HTTP/2: status 200, an
 # admission.k8s.io/v1 AdmissionReview whose response.uid is the request's, a decodable JSONPatch
 # if any) and every load run must end with no failed, errored, timed-out or non-2xx request:
@@ -93,6 +95,15 @@ kube_rs_certs() {
     -out "$WORK/kube-rs/admission-controller-tls.crt" 2>/dev/null
 }
 
+# The server's CPU time so far, in clock ticks (user + system).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+# cpu_us_per_request TICKS_BEFORE REQUESTS: microseconds of server CPU per request since then.
+cpu_us_per_request() {
+  awk -v t0="$1" -v t1="$(cpu_ticks)" -v n="$2" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.1f", (t1 - t0) / hz * 1e6 / n; else print 0 }'
+}
+
 port_in_use() { [ -n "$(ss -Htln "( sport = :$PORT )")" ]; }
 
 # start SERVER: launch it on 127.0.0.1:$PORT, wait until it answers; sets PID and CA.
@@ -164,36 +175,42 @@ PY
   done
 }
 
-# h2: HTTP/2, 4 connections x 32 streams; sets H2_RATE (req/s). Fails on any bad request.
+# h2: HTTP/2, 4 connections x 32 streams; sets H2_RATE (req/s) and H2_CPU (server CPU per
+# request, µs). Fails on any bad request.
 h2() {
-  local out="$WORK/h2load.txt"
+  local out="$WORK/h2load.txt" ticks ok
+  ticks=$(cpu_ticks)
   h2load -c4 -m32 -t2 -D "$SECONDS_PER_RUN" -d "$WORK/review.json" \
     -H 'Content-Type: application/json' "https://127.0.0.1:$PORT/mutate" >"$out" 2>&1 || true
   # requests: T total, S started, D done, OK succeeded, F failed, E errored, TO timeout
   # status codes: A 2xx, B 3xx, C 4xx, D 5xx
-  read -r H2_RATE bad < <(awk '
+  read -r H2_RATE ok bad < <(awk '
     /^finished in/ { gsub(",", "", $4); rate = $4 }
     /^requests:/ { ok = $8; bad += $10 + $12 + $14 }
     /^status codes:/ { bad += $5 + $7 + $9 }
     /^Application protocol:/ { proto = $3 }
-    END { if (proto != "h2" || ok == 0 || rate == "") bad = bad + 1; print rate + 0, bad + 0 }' "$out")
+    END { if (proto != "h2" || ok == 0 || rate == "") bad = bad + 1; print rate + 0, ok + 0, bad + 0 }' "$out")
   [ "$bad" = 0 ] || { cat "$out" >&2; die "h2load: not every request got a 2xx answer (output above)"; }
+  H2_CPU=$(cpu_us_per_request "$ticks" "$ok")
 }
 
-# h1 THREADS CONNECTIONS: HTTP/1.1 with wrk; sets H1_RATE (req/s) and H1_P99 (ms).
+# h1 THREADS CONNECTIONS: HTTP/1.1 with wrk; sets H1_RATE (req/s), H1_P99 (ms) and H1_CPU
+# (server CPU per request, µs).
 h1() {
-  local out="$WORK/wrk.txt"
+  local out="$WORK/wrk.txt" ticks n
+  ticks=$(cpu_ticks)
   wrk -t"$1" -c"$2" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/post.lua" \
     "https://127.0.0.1:$PORT/mutate" >"$out" 2>&1 || true
-  read -r H1_RATE H1_P99 bad < <(awk '
+  read -r H1_RATE H1_P99 n bad < <(awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return -1 }
     / requests in / { n = $1 }
     /^Requests\/sec:/ { rate = $2 }
     /^ +99%/ { p99 = ms($2) }
     /^ +Non-2xx or 3xx responses:/ { bad += $NF }
     /^ +Socket errors:/ { gsub(",", ""); bad += $4 + $6 + $8 + $10 }
-    END { if (n == 0 || rate == "" || p99 == "") bad = bad + 1; print rate + 0, p99 + 0, bad + 0 }' "$out")
+    END { if (n == 0 || rate == "" || p99 == "") bad = bad + 1; print rate + 0, p99 + 0, n + 0, bad + 0 }' "$out")
   [ "$bad" = 0 ] || { cat "$out" >&2; die "wrk: socket errors or non-2xx answers (output above)"; }
+  H1_CPU=$(cpu_us_per_request "$ticks" "$n")
 }
 
 # paced: HTTP/1.1 at a fixed rate, 4 connections x PACED_RPS/4 requests a second (h2load --rps,
@@ -217,19 +234,19 @@ paced() {
 
 # measure SERVER ROUND: one server through the runs; appends a line to $RESULTS.
 measure() {
-  local server=$1 round=$2 h1_rate
+  local server=$1 round=$2 h1_rate h1_cpu
   start "$server"
   check_answer "$server"
   h2
-  h1 2 32; h1_rate=$H1_RATE
+  h1 2 32; h1_rate=$H1_RATE h1_cpu=$H1_CPU
   h1 1 4
   paced
   check_answer "$server"
   stop
-  printf 'round %s %-8s h2 %8.0f/s  h1 %8.0f/s  p99@4 %6.3f ms  paced p99 %6.3f ms  peak RSS %5.1f MiB  (%s)\n' \
+  printf 'round %s %-8s h2 %8.0f/s  h1 %8.0f/s  p99@4 %6.3f ms  paced p99 %6.3f ms  peak RSS %5.1f MiB  CPU/request h2 %5.1f µs h1 %5.1f µs  (%s)\n' \
     "$round" "$server" "$H2_RATE" "$h1_rate" "$H1_P99" "$PACED_P99" "$(awk -v k="$RSS_KB" 'BEGIN {print k / 1024}')" \
-    "$(cat "$WORK/verdict-$server")"
-  echo "$server $H2_RATE $h1_rate $H1_P99 $PACED_P99 $RSS_KB" >>"$RESULTS"
+    "$H2_CPU" "$h1_cpu" "$(cat "$WORK/verdict-$server")"
+  echo "$server $H2_RATE $h1_rate $H1_P99 $PACED_P99 $RSS_KB $H2_CPU $h1_cpu" >>"$RESULTS"
 }
 
 # The control-plane benchmark (e2e/bench): Deployment creates with the webhook off and on.
@@ -252,13 +269,14 @@ summary() {
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    s, h2, h1, p99, paced, rss = line.split()
-    rows.setdefault(s, []).append((float(h2), float(h1), float(p99), float(paced), int(rss)))
+    s, h2, h1, p99, paced, rss, h2_cpu, h1_cpu = line.split()
+    rows.setdefault(s, []).append((float(h2), float(h1), float(p99), float(paced), int(rss), float(h2_cpu), float(h1_cpu)))
 med = {s: [statistics.median(col) for col in zip(*v)] for s, v in rows.items()}
 peak = {s: max(r[4] for r in v) / 1024 for s, v in rows.items()}
 print(f"\nmedians of {sys.argv[3]} rounds (peak RSS: the largest of the rounds):")
-for s, (h2, h1, p99, paced, _) in med.items():
-    print(f"  {s:8} h2 {h2:8.0f}/s  h1 {h1:8.0f}/s  p99@4 {p99:.3f} ms  paced p99 {paced:.3f} ms  peak RSS {peak[s]:.1f} MiB")
+for s, (h2, h1, p99, paced, _, h2_cpu, h1_cpu) in med.items():
+    print(f"  {s:8} h2 {h2:8.0f}/s  h1 {h1:8.0f}/s  p99@4 {p99:.3f} ms  paced p99 {paced:.3f} ms  peak RSS {peak[s]:.1f} MiB"
+          f"  CPU/request h2 {h2_cpu:.1f} µs h1 {h1_cpu:.1f} µs")
 
 w, n, k = med["webhook"], med["null"], med.get("kube-rs")
 goals = [  # (what, value, shown, goal text, met)
@@ -280,6 +298,14 @@ for what, value, shown, goal, ok in goals:
     met += ok(value)
     print(f"  {what:50} {shown.format(value):>10}  goal {goal:9}  {'pass' if ok(value) else 'FAIL'}")
 print(f"  {met} of {measured} measured goals met" + ("" if measured == len(goals) else f", {len(goals) - measured} not measured"))
+
+# With the cores saturated, throughput goes as 1 / (CPU per request): a server reaches a share
+# of the floor's rate only if its CPU per request is at most the floor's divided by that share.
+print("\nserver CPU per request, and what a floor ratio allows (the floor's CPU / the ratio):")
+for proto, col, share in (("HTTP/2", 5, 0.85), ("HTTP/1.1", 6, 0.55)):
+    floor, mine = n[col], w[col]
+    print(f"  {proto:8} webhook {mine:5.1f} µs, null floor {floor:5.1f} µs: {share:.0%} of the floor allows"
+          f" {floor / share:5.1f} µs, {floor / share - floor:4.1f} µs more than the floor spends")
 
 api = {}
 for line in open(sys.argv[2]):
