@@ -6,8 +6,8 @@
 //! statically stay as written (`$PORT`), so whoever reads a flag can say why it is unresolved.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
+use super::Map;
 use super::json::Json;
 
 /// How deep `sh -c "bash -c '...'"` nesting is followed.
@@ -23,7 +23,7 @@ const EXPANSION_BUDGET: usize = 64 * 1024;
 /// `valueFrom.configMapKeyRef` resolve from here.
 #[derive(Clone, Debug, Default)]
 pub struct KnownEnv {
-    config_maps: HashMap<(String, String), HashMap<String, String>>,
+    config_maps: Map<(String, String), Map<String, String>>,
 }
 
 impl KnownEnv {
@@ -46,7 +46,7 @@ impl KnownEnv {
         self.config_maps.insert((namespace, name.to_string()), data);
     }
 
-    fn config_map(&self, namespace: &str, name: &str) -> Option<&HashMap<String, String>> {
+    fn config_map(&self, namespace: &str, name: &str) -> Option<&Map<String, String>> {
         self.config_maps
             .get(&(namespace.to_string(), name.to_string()))
     }
@@ -56,7 +56,7 @@ impl KnownEnv {
 /// ConfigMaps, and script assignments.
 #[derive(Clone, Debug)]
 pub(super) struct Vars {
-    values: HashMap<String, String>,
+    values: Map<String, String>,
     /// Names whose value comes from somewhere this review cannot see (`valueFrom`).
     unseen: Vec<String>,
     /// The container takes variables from an `envFrom` source this review cannot see.
@@ -68,7 +68,7 @@ pub(super) struct Vars {
 impl Default for Vars {
     fn default() -> Vars {
         Vars {
-            values: HashMap::new(),
+            values: Map::default(),
             unseen: Vec::new(),
             unseen_env_from: false,
             budget: Cell::new(EXPANSION_BUDGET),
@@ -592,11 +592,8 @@ pub(super) fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
                     st.skip_next_word = true;
                 }
             }
-            other => {
-                st.push(other);
-                // The rest of a plain word at once: most of a script is plain words.
-                st.word.push_str(lexer.plain_run());
-            }
+            // Most of a script is plain words: each is copied once, sized once.
+            other => st.push_str(lexer.plain_word(other)),
         }
     }
     st.end_command(vars);
@@ -616,6 +613,11 @@ struct Splitter {
 impl Splitter {
     fn push(&mut self, c: char) {
         self.word.push(c);
+        self.in_word = true;
+    }
+
+    fn push_str(&mut self, text: &str) {
+        self.word.push_str(text);
         self.in_word = true;
     }
 
@@ -674,8 +676,10 @@ impl<'s> Lexer<'s> {
         self.pos += len;
     }
 
-    /// The characters up to the next one a shell treats specially inside a word.
-    fn plain_run(&mut self) -> &'s str {
+    /// `first` (just read) and the characters after it up to the next one a shell treats
+    /// specially inside a word.
+    fn plain_word(&mut self, first: char) -> &'s str {
+        let start = self.pos - first.len_utf8();
         let rest = self.rest();
         let special = |b: u8| {
             matches!(
@@ -697,9 +701,8 @@ impl<'s> Lexer<'s> {
             )
         };
         // Special characters are ASCII, so the cut is on a character boundary.
-        let len = rest.bytes().position(special).unwrap_or(rest.len());
-        self.pos += len;
-        &rest[..len]
+        self.pos += rest.bytes().position(special).unwrap_or(rest.len());
+        &self.text[start..self.pos]
     }
 
     /// After `<<`: the delimiter word of a here-document (`<<EOF`, `<<-'EOF'`, `<< "EOF"`),

@@ -1,10 +1,9 @@
 //! Judge one pod template: detect engines in its containers, apply the rules, and plan the
 //! labels and the named metrics port.
 
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 
+use super::Map;
 use super::argv::KnownEnv;
 use super::catalogue::family_of;
 use super::decision::{Detection, Finding, TemplateReport};
@@ -610,12 +609,12 @@ fn port_addition<'t, 'a>(
 
 /// Each layer's containers by name, the first of each name winning, so that finding a
 /// container's entry is O(1): a search per container is quadratic in long container lists.
-struct LayerNames<'a>(Vec<HashMap<&'a str, usize>>);
+struct LayerNames<'a>(Vec<Map<&'a str, usize>>);
 
 impl<'a> LayerNames<'a> {
     fn of(t: &PodTemplate<'a>) -> Self {
         let index = |layer: &Layer<'a>| {
-            let mut names = HashMap::new();
+            let mut names = Map::default();
             let list = layer.value.get("spec").and_then(|s| s.get("containers"));
             for (j, c) in list
                 .and_then(Json::as_array)

@@ -30,6 +30,11 @@ pub(crate) use unread::Pruned;
 pub use unread::UNREAD_MEMBERS;
 
 use judge::{Context, Workload};
+
+/// The engine's hash maps, keyed by what a manifest spells (env names, role names, paths):
+/// foldhash is several times cheaper than SipHash on such short keys, and its per-process random
+/// seed keeps colliding keys from being chosen in advance.
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use plan::PatchBuilder;
 
 /// The admission operation being reviewed.

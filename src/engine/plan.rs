@@ -2,8 +2,6 @@
 //! the whole map or list; later additions under a parent an earlier operation creates are folded
 //! into that operation's value, so every operation applies in order to the original object.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 
 use super::decision::PatchOp;
@@ -22,7 +20,7 @@ pub(super) struct PatchBuilder<'a> {
 #[derive(Default)]
 struct Owners {
     few: Vec<(Path, usize)>,
-    many: HashMap<Path, usize>,
+    many: super::Map<Path, usize>,
     /// Bit `n` is set when an owner's path has `n` steps (bit 63: 63 or more), so that only
     /// prefixes of those lengths are looked up.
     lengths: u64,

@@ -4,8 +4,8 @@
 //! and the writable layers a patch may touch.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
+use super::Map;
 use super::json::Json;
 use super::kinds::{KindSpec, Site, Variant};
 use super::path::{self, Path, Tok};
@@ -49,7 +49,7 @@ pub(super) struct Walk<'a> {
 pub(super) fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'a> {
     let mut walk = Walk::default();
     // By name, the first of each name winning: one search per reference is quadratic.
-    let mut role_templates: HashMap<&str, &Json<'a>> = HashMap::new();
+    let mut role_templates: Map<&str, &Json<'a>> = Map::default();
     let listed = kind
         .role_templates
         .and_then(|p| path::get(object, &path::join(&[], p)))
@@ -82,7 +82,7 @@ pub(super) fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'
 /// A variant shows in the display path when its pattern has both; a variant alone (a
 /// LeaderWorkerSet without a leader template) runs on every pod and is no variant at all.
 fn name_variants(templates: &mut [PodTemplate<'_>]) {
-    let mut per_pattern: HashMap<&Path, usize> = HashMap::new();
+    let mut per_pattern: Map<&Path, usize> = Map::default();
     for t in templates.iter().filter(|t| t.variant.is_some()) {
         *per_pattern.entry(&t.pattern).or_default() += 1;
     }
@@ -182,7 +182,7 @@ fn visit<'a>(
     at: Path,
     pattern: &'a Json<'a>,
     role: Option<String>,
-    role_templates: &HashMap<&str, &'a Json<'a>>,
+    role_templates: &Map<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) {
     let inline = path::get(pattern, &path::join(&[], site.template));
@@ -266,7 +266,7 @@ fn referenced_template<'a>(
     site: &Site,
     at: &[Tok],
     pattern: &'a Json<'a>,
-    role_templates: &HashMap<&str, &'a Json<'a>>,
+    role_templates: &Map<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) -> Option<Resolved<'a>> {
     let (ref_key, patch_rel) = site.template_ref?;
@@ -363,7 +363,7 @@ fn merge_in<'a>(base: &Json<'a>, patch: &Json<'a>, list_key: Option<&str>) -> Js
             let mut out = b.clone();
             // Items by merge key, the first of each winning: one search per patch item is
             // quadratic in long lists.
-            let mut by_key: HashMap<String, usize> = HashMap::new();
+            let mut by_key: Map<String, usize> = Map::default();
             for (i, o) in out.iter().enumerate() {
                 if let Some(id) = o.get(key) {
                     by_key.entry(merge_id(id)).or_insert(i);
