@@ -772,6 +772,57 @@ fn a_port_resting_on_a_default_an_unseen_env_from_may_change_never_denies_a_conf
 }
 
 #[test]
+fn metrics_switched_on_where_the_review_cannot_see_never_deny() {
+    let policy = every_backend();
+    let level = |container: Value| {
+        let d = create_with(&deployment("m", pod(json!([container]))), &policy);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.rule.as_str() == "metrics-disabled");
+        (f.map(|f| f.level), f.map(|f| f.message.clone()), d.denies())
+    };
+    // llama.cpp reads --metrics from LLAMA_ARG_ENDPOINT_METRICS: set, it is on; possibly set
+    // by an envFrom source the review cannot see, it only warns.
+    let llama = json!({"name": "l", "image": "ghcr.io/ggml-org/llama.cpp:server",
+                       "command": ["/app/llama-server", "-m", "/m.gguf"]});
+    assert_eq!(level(llama.clone()).0, Some(Level::Deny));
+    let mut on = llama.clone();
+    on["env"] = json!([{"name": "LLAMA_ARG_ENDPOINT_METRICS", "value": "1"}]);
+    assert_eq!(level(on), (None, None, false));
+    let mut unseen = llama;
+    unseen["envFrom"] = json!([{"configMapRef": {"name": "llama-settings"}}]);
+    let (lvl, message, denies) = level(unseen);
+    assert_eq!((lvl, denies), (Some(Level::Warn), false));
+    assert!(
+        message
+            .unwrap()
+            .contains("(not denied: an environment source")
+    );
+    // LMDeploy turned metrics on by default in v0.11: a tag that names no version only warns,
+    // and the message says which versions need the flag.
+    let lmdeploy = |image: &str| {
+        json!({"name": "d", "image": image,
+               "command": ["lmdeploy", "serve", "api_server", "internlm/internlm2-chat-7b"]})
+    };
+    let (lvl, message, denies) = level(lmdeploy("openmmlab/lmdeploy:latest"));
+    assert_eq!((lvl, denies), (Some(Level::Warn), false));
+    let message = message.unwrap();
+    assert!(
+        message.contains("before v0.11") && message.contains("--enable-metrics"),
+        "{message}"
+    );
+    assert_eq!(
+        level(lmdeploy("openmmlab/lmdeploy:v0.10.3")).0,
+        Some(Level::Deny)
+    );
+    assert_eq!(
+        level(lmdeploy("openmmlab/lmdeploy:v0.11.0")),
+        (None, None, false)
+    );
+}
+
+#[test]
 fn a_router_s_serving_port_named_http_is_reported_not_denied() {
     let router = json!({"name": "r", "image": "lmsysorg/sglang-router:v0.2.4",
                         "command": ["python3", "-m", "sglang_router.launch_router", "--port", "8000",

@@ -111,10 +111,21 @@ pub enum MetricsListener {
 #[derive(Debug)]
 pub enum MetricsSwitch {
     On,
-    /// Served only with this flag.
-    RequiresFlag(&'static str),
+    /// Served only with `flag`, or with the environment variable `env` set true (llama.cpp reads
+    /// each flag from an `LLAMA_ARG_*` variable too).
+    RequiresFlag {
+        flag: &'static str,
+        env: Option<&'static str>,
+    },
     /// Recorded unless this flag is given.
     DisabledBy(&'static str),
+    /// The engine changed its default at `since` (`major.minor` of the image tag): before, served
+    /// only with `enable`; from then on, unless `disable` (and `enable` is gone).
+    OnByDefaultSince {
+        since: (u32, u32),
+        enable: &'static str,
+        disable: &'static str,
+    },
 }
 
 /// A sign that a container runs only a worker process of a multi-node engine.
@@ -375,7 +386,10 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(30000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        switch: MetricsSwitch::RequiresFlag("--enable-metrics"),
+        switch: MetricsSwitch::RequiresFlag {
+            flag: "--enable-metrics",
+            env: None,
+        },
         workers: &[WorkerMatch::RankFlag("--node-rank")],
     },
     // TGI: `launcher/src/main.rs` (clap: `--port`, env `PORT`, default 3000; `--model-id`);
@@ -481,8 +495,10 @@ pub const CATALOGUE: &[EngineSpec] = &[
         switch: MetricsSwitch::On,
         workers: &[],
     },
-    // LMDeploy: `lmdeploy/cli/serve.py` (`lmdeploy serve api_server`, `--server-port` 23333,
-    // `--enable-metrics` from `lmdeploy/cli/utils.py`); `/metrics` on the serving port.
+    // LMDeploy: `lmdeploy/cli/serve.py` (`lmdeploy serve api_server`, `--server-port` 23333);
+    // `/metrics` on the serving port. Metrics: `--enable-metrics` (`lmdeploy/cli/utils.py`) until
+    // v0.11.0 turned them on by default and replaced it with `--disable-metrics` (InternLM/lmdeploy
+    // 28de9a86, "enable metrics by default", #4108; `enable_metrics=not args.disable_metrics`).
     EngineSpec {
         id: "lmdeploy",
         name: "LMDeploy",
@@ -500,10 +516,15 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(23333),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        switch: MetricsSwitch::RequiresFlag("--enable-metrics"),
+        switch: MetricsSwitch::OnByDefaultSince {
+            since: (0, 11),
+            enable: "--enable-metrics",
+            disable: "--disable-metrics",
+        },
         workers: &[],
     },
-    // llama.cpp: `common/arg.cpp` (`--port` default 8080, env `LLAMA_ARG_PORT`; `--metrics`);
+    // llama.cpp: `common/arg.cpp` (`--port` default 8080, env `LLAMA_ARG_PORT`; `--metrics`, env
+    // `LLAMA_ARG_ENDPOINT_METRICS`, true as `1`/`true`/`on`/`enabled`);
     // `tools/server/server.cpp` serves `/metrics` on the serving port.
     EngineSpec {
         id: "llamacpp",
@@ -528,7 +549,10 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8080),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        switch: MetricsSwitch::RequiresFlag("--metrics"),
+        switch: MetricsSwitch::RequiresFlag {
+            flag: "--metrics",
+            env: Some("LLAMA_ARG_ENDPOINT_METRICS"),
+        },
         workers: &[
             WorkerMatch::Program("rpc-server", None),
             WorkerMatch::ImageNameContains("worker"),

@@ -28,13 +28,22 @@ pub(super) struct Found {
     /// change (an `envFrom` source, a `valueFrom` variable): never a reason to deny.
     pub port_weak: bool,
     /// Why metrics are switched off, when they are.
-    pub metrics_off: Option<String>,
+    pub metrics_off: Option<MetricsOff>,
     /// Why the metrics listener cannot be scraped from outside the pod, when it cannot.
     pub metrics_local: Option<String>,
     /// The serving port of an engine whose metrics listener is separate: a port named for the
     /// collector on it is a mistake to report, not a misconfigured engine to reject.
     pub serving_port: Option<u16>,
     pub evidence: Vec<String>,
+}
+
+/// Metrics switched off, and what makes that uncertain.
+#[derive(Debug)]
+pub(super) struct MetricsOff {
+    pub why: String,
+    /// Why this review cannot be sure (a source it cannot see, a version it cannot tell):
+    /// never a reason to deny.
+    pub doubt: Option<String>,
 }
 
 /// What detection needs besides the container.
@@ -109,6 +118,7 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
             spec,
             strength: Strength::Command,
             container: read.container,
+            image: read.image,
             evidence,
         };
         Some(detected.found(cmd, read.vars, read.seen))
@@ -171,6 +181,7 @@ fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Foun
         spec,
         strength,
         container: read.container,
+        image: read.image,
         evidence,
     };
     Some(detected.found(&entry, read.vars, read.seen))
@@ -198,6 +209,7 @@ struct Detected<'c, 'a> {
     spec: &'static EngineSpec,
     strength: Strength,
     container: &'c Json<'a>,
+    image: Option<&'c ImageRef>,
     evidence: Vec<String>,
 }
 
@@ -238,7 +250,7 @@ impl Detected<'_, '_> {
             worker_only: false,
             port: Some(port.map(|p| p.number)),
             port_weak,
-            metrics_off: metrics_off(spec, cmd),
+            metrics_off: metrics_off(spec, cmd, vars, self.image),
             metrics_local: metrics_local(spec, cmd),
             serving_port: separate_serving_port(spec, cmd),
             evidence: self.evidence,
@@ -498,22 +510,76 @@ fn declared_port(container: &Json<'_>, port_name: &str) -> Option<Port> {
     })
 }
 
-fn metrics_off(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
+fn metrics_off(
+    spec: &EngineSpec,
+    cmd: &Cmd,
+    vars: &Vars,
+    image: Option<&ImageRef>,
+) -> Option<MetricsOff> {
+    let certain = |why: String| MetricsOff { why, doubt: None };
+    let disabled_by = |flag: &str| {
+        format!(
+            "{flag} switches off {}'s metrics (dashboards stay empty); remove {flag}",
+            spec.name
+        )
+    };
     match spec.switch {
         MetricsSwitch::On => None,
-        MetricsSwitch::RequiresFlag(flag) => (!cmd.has_flag(flag)).then(|| {
-            format!(
-                "{} serves no Prometheus metrics without {flag}; add {flag} to its arguments",
+        MetricsSwitch::RequiresFlag { flag, env } => {
+            let env_value = env.and_then(|e| vars.get(e));
+            if cmd.has_flag(flag) || env_value.is_some_and(is_true) {
+                return None;
+            }
+            let fix = match env {
+                Some(e) => format!("add {flag} to its arguments (or set {e}=1)"),
+                None => format!("add {flag} to its arguments"),
+            };
+            Some(MetricsOff {
+                why: format!(
+                    "{} serves no Prometheus metrics without {flag}; {fix}",
+                    spec.name
+                ),
+                doubt: env
+                    .filter(|e| env_value.is_none() && vars.may_be_unseen(e))
+                    .map(|e| format!("an environment source this review cannot see may set {e}")),
+            })
+        }
+        MetricsSwitch::DisabledBy(flag) => cmd
+            .args
+            .iter()
+            .any(|a| a == flag)
+            .then(|| certain(disabled_by(flag))),
+        MetricsSwitch::OnByDefaultSince {
+            since: (major, minor),
+            enable,
+            disable,
+        } => {
+            if cmd.has_flag(disable) {
+                return Some(certain(disabled_by(disable)));
+            }
+            let version = image.and_then(ImageRef::version);
+            if cmd.has_flag(enable) || version.is_some_and(|v| v >= (major, minor)) {
+                return None;
+            }
+            let why = format!(
+                "{} before v{major}.{minor} serves no Prometheus metrics without {enable}; add \
+                 {enable} to its arguments (from v{major}.{minor} metrics are on by default and \
+                 {enable} is not accepted)",
                 spec.name
-            )
-        }),
-        MetricsSwitch::DisabledBy(flag) => cmd.args.iter().any(|a| a == flag).then(|| {
-            format!(
-                "{flag} switches off {}'s metrics (dashboards stay empty); remove {flag}",
-                spec.name
-            )
-        }),
+            );
+            Some(MetricsOff {
+                why,
+                doubt: version.is_none().then(|| {
+                    format!("the image tag does not say whether this is v{major}.{minor} or later")
+                }),
+            })
+        }
     }
+}
+
+/// A boolean environment value as llama.cpp's `common/arg.cpp` reads one.
+fn is_true(value: &str) -> bool {
+    matches!(value, "1" | "true" | "on" | "enabled")
 }
 
 fn separate_serving_port(spec: &EngineSpec, cmd: &Cmd) -> Option<u16> {
@@ -804,6 +870,93 @@ mod tests {
             detect(&c, Seen::default())
                 .and_then(|f| f.metrics_off)
                 .is_some()
+        );
+    }
+
+    /// The metrics switch as detection reads it: `None` when metrics are on, else the doubt.
+    fn switch(container: &serde_json::Value) -> Option<Option<String>> {
+        let found = detect(container, Seen::default()).expect("an engine");
+        found.metrics_off.map(|off| off.doubt)
+    }
+
+    #[test]
+    fn a_metrics_switch_set_by_environment_is_read_and_an_unseen_source_is_a_doubt() {
+        let llama = |env: serde_json::Value| {
+            let mut c = json!({"image": "ghcr.io/ggml-org/llama.cpp:server",
+                "command": ["/app/llama-server", "-m", "/models/m.gguf"]});
+            c.as_object_mut()
+                .expect("object")
+                .extend(env.as_object().cloned().unwrap_or_default());
+            c
+        };
+        assert_eq!(switch(&llama(json!({}))), Some(None));
+        for on in ["1", "true", "on", "enabled"] {
+            let env = json!({"env": [{"name": "LLAMA_ARG_ENDPOINT_METRICS", "value": on}]});
+            assert_eq!(switch(&llama(env)), None, "{on}");
+        }
+        let off = json!({"env": [{"name": "LLAMA_ARG_ENDPOINT_METRICS", "value": "0"}]});
+        assert_eq!(switch(&llama(off)), Some(None));
+        let unseen = json!({"envFrom": [{"configMapRef": {"name": "llama-settings"}}]});
+        let doubt = switch(&llama(unseen)).flatten().expect("a doubt");
+        assert!(doubt.contains("LLAMA_ARG_ENDPOINT_METRICS"), "{doubt}");
+        // A flag the command gives settles it, whatever the environment.
+        let flag = json!({"image": "x", "command": ["llama-server", "--metrics"],
+            "envFrom": [{"configMapRef": {"name": "llama-settings"}}]});
+        assert_eq!(switch(&flag), None);
+    }
+
+    #[test]
+    fn lmdeploy_metrics_follow_the_default_of_the_version_the_tag_names() {
+        let lmdeploy = |image: &str, extra: &[&str]| {
+            let mut command = vec![
+                "lmdeploy",
+                "serve",
+                "api_server",
+                "internlm/internlm2-chat-7b",
+            ];
+            command.extend_from_slice(extra);
+            json!({"image": image, "command": command})
+        };
+        // Before v0.11: only with --enable-metrics.
+        assert_eq!(
+            switch(&lmdeploy("openmmlab/lmdeploy:v0.10.3-cu12", &[])),
+            Some(None)
+        );
+        assert_eq!(
+            switch(&lmdeploy(
+                "openmmlab/lmdeploy:v0.10.3",
+                &["--enable-metrics"]
+            )),
+            None
+        );
+        // From v0.11: on unless --disable-metrics.
+        assert_eq!(
+            switch(&lmdeploy("openmmlab/lmdeploy:v0.11.0-cu12.8", &[])),
+            None
+        );
+        assert_eq!(switch(&lmdeploy("openmmlab/lmdeploy:1.2", &[])), None);
+        assert_eq!(
+            switch(&lmdeploy(
+                "openmmlab/lmdeploy:v0.11.1",
+                &["--disable-metrics"]
+            )),
+            Some(None)
+        );
+        // A tag that names no version: off without the flag, but only as a doubt.
+        for image in [
+            "openmmlab/lmdeploy:latest",
+            "openmmlab/lmdeploy",
+            "registry.local/lmdeploy:nightly",
+        ] {
+            let doubt = switch(&lmdeploy(image, &[])).flatten().expect("a doubt");
+            assert!(doubt.contains("v0.11"), "{image}: {doubt}");
+        }
+        assert_eq!(
+            switch(&lmdeploy(
+                "openmmlab/lmdeploy:latest",
+                &["--disable-metrics"]
+            )),
+            Some(None)
         );
     }
 }

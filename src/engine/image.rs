@@ -19,6 +19,24 @@ impl ImageRef {
             .next()
             .unwrap_or(&self.repository)
     }
+
+    /// The `major.minor` version the tag starts with (`v0.10.2`, `0.11.0-cu12`); `None` for
+    /// `latest`, no tag, or a tag that is not a version.
+    pub(super) fn version(&self) -> Option<(u32, u32)> {
+        let tag = self.tag.as_deref()?;
+        let mut parts = tag.strip_prefix('v').unwrap_or(tag).splitn(3, '.');
+        let number = |part: Option<&str>| -> Option<u32> {
+            let part = part?;
+            let digits = part
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(part.len());
+            part[..digits].parse().ok()
+        };
+        let major = parts
+            .next()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        Some((number(major)?, number(parts.next())?))
+    }
 }
 
 /// Parse an image reference; `None` when it is not one (empty, placeholders such as `<image>`).
@@ -128,6 +146,23 @@ mod tests {
         assert_eq!((r.registry.as_str(), r.tag), ("localhost:5000", None));
         let r = parse("localhost/x/y:1").expect("valid reference");
         assert_eq!(r.registry, "localhost");
+    }
+
+    #[test]
+    fn a_tag_gives_the_major_and_minor_version_it_starts_with() {
+        let version = |r: &str| parse(r).and_then(|i| i.version());
+        assert_eq!(version("openmmlab/lmdeploy:v0.10.2"), Some((0, 10)));
+        assert_eq!(version("openmmlab/lmdeploy:0.11.0-cu12.8"), Some((0, 11)));
+        assert_eq!(version("registry:5000/team/lmdeploy:v1.2"), Some((1, 2)));
+        for none in [
+            "lmdeploy",
+            "lmdeploy:latest",
+            "lmdeploy:v1",
+            "lmdeploy:cu12-0.11",
+            "lmdeploy:x1.2",
+        ] {
+            assert_eq!(version(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -463,12 +463,12 @@ fn plan_monitoring(
 /// The metrics rules of the serving containers of supported engines.
 fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
     for c in supported.iter().filter(|c| !c.found.worker_only) {
-        if let Some(why) = &c.found.metrics_off {
+        if let Some(off) = &c.found.metrics_off {
             cx.report_unless_guess(
                 RuleId::MetricsDisabled,
                 c.display.clone(),
-                why.clone(),
-                c.guess(),
+                off.why.clone(),
+                c.guess().or(off.doubt.as_deref()),
             );
         }
         if let Some(why) = &c.found.metrics_local {
