@@ -823,6 +823,30 @@ fn metrics_switched_on_where_the_review_cannot_see_never_deny() {
 }
 
 #[test]
+fn a_grpc_only_server_is_labeled_without_a_port_and_never_denied() {
+    // SGLang's --grpc-mode starts no HTTP app: adding --enable-metrics could not help.
+    let sglang = json!({"name": "s", "image": "lmsysorg/sglang:v0.5.5",
+                        "command": ["python3", "-m", "sglang.launch_server", "--model-path", "m",
+                                    "--port", "30000", "--grpc-mode"]});
+    let d = create(&deployment("g", pod(json!([sglang]))));
+    assert!(!d.denies(), "{:?}", d.findings);
+    assert_eq!(level_of(&d, "metrics-disabled"), None);
+    let det = &d.templates[0].detections[0];
+    assert_eq!((det.backend, det.metrics_port), ("sglang", None));
+    let patch = serde_json::to_value(&d.patch).unwrap();
+    let paths: Vec<&str> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|op| op["path"].as_str())
+        .collect();
+    assert!(
+        !paths.is_empty() && paths.iter().all(|p| p.contains("/labels")),
+        "{paths:?}"
+    );
+}
+
+#[test]
 fn a_router_s_serving_port_named_http_is_reported_not_denied() {
     let router = json!({"name": "r", "image": "lmsysorg/sglang-router:v0.2.4",
                         "command": ["python3", "-m", "sglang_router.launch_router", "--port", "8000",

@@ -172,6 +172,9 @@ pub struct EngineSpec {
     pub metrics_path: &'static str,
     pub switch: MetricsSwitch,
     pub workers: &'static [WorkerMatch],
+    /// Ways of running the engine that serve no HTTP (gRPC only), so no `/metrics` to scrape:
+    /// labeled, but no port is named and no metrics rule applies.
+    pub no_http: &'static [CommandMatch],
 }
 
 /// vLLM's KV-transfer settings that mean one side of a prefill/decode pair: a producer or
@@ -233,6 +236,7 @@ const VLLM: EngineSpec = EngineSpec {
         CommandMatch::Program("vllm", Some("serve")),
         CommandMatch::Module("vllm.entrypoints.openai.api_server"),
         CommandMatch::Module("vllm.entrypoints.api_server"),
+        CommandMatch::Module("vllm.entrypoints.grpc_server"),
     ],
     requires: None,
     flag_spelling: FlagSpelling::DashOrUnderscore,
@@ -252,6 +256,8 @@ const VLLM: EngineSpec = EngineSpec {
     default_port: Some(8000),
     metrics: MetricsListener::Serving,
     metrics_path: "/metrics",
+    // `vllm/entrypoints/grpc_server.py`: a gRPC server on `--port` (default 50051), no HTTP app.
+    no_http: &[CommandMatch::Module("vllm.entrypoints.grpc_server")],
     switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
     workers: &[
         WorkerMatch::WorkerArg,
@@ -292,6 +298,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -318,6 +325,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: None,
         metrics: MetricsListener::EnvVar("DYN_SYSTEM_PORT"),
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -361,6 +369,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             default_host: Some("127.0.0.1"),
         },
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -386,6 +395,9 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(30000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        // `--grpc-mode`: the scheduler behind a gRPC server instead of the HTTP app that mounts
+        // `/metrics` (`python/sglang/srt/entrypoints/grpc_server.py`).
+        no_http: &[CommandMatch::ArgPrefix("--grpc-mode")],
         switch: MetricsSwitch::RequiresFlag {
             flag: "--enable-metrics",
             env: None,
@@ -416,6 +428,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(80),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -439,6 +452,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(9000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -470,6 +484,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             default_host: None,
         },
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::DisabledBy("--allow-metrics=false"),
         workers: &[WorkerMatch::WorkerArg],
     },
@@ -492,6 +507,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/prometheus/metrics",
+        no_http: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -516,6 +532,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(23333),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::OnByDefaultSince {
             since: (0, 11),
             enable: "--enable-metrics",
@@ -549,6 +566,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8080),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
+        no_http: &[],
         switch: MetricsSwitch::RequiresFlag {
             flag: "--metrics",
             env: Some("LLAMA_ARG_ENDPOINT_METRICS"),

@@ -220,6 +220,19 @@ impl Detected<'_, '_> {
             self.evidence.push(format!("worker-only: {marker}"));
             return Found::worker(spec, self.strength, self.evidence);
         }
+        if let Some(m) = spec.no_http.iter().find(|m| runs(cmd, m)) {
+            let how = match m {
+                CommandMatch::ArgPrefix(flag) => (*flag).to_string(),
+                _ => cmd.describe(),
+            };
+            self.evidence.push(format!(
+                "gRPC only ({how}): no HTTP /metrics to name a port for"
+            ));
+            return Found {
+                worker_only: false,
+                ..Found::worker(spec, self.strength, self.evidence)
+            };
+        }
         let port = match metrics_port(spec, cmd, vars) {
             Err(Unresolved::Variable(why)) => {
                 declared_port(self.container, seen.port_name).ok_or(why)
@@ -330,15 +343,20 @@ fn marks_worker(w: &WorkerMatch, cmd: &Cmd) -> bool {
 
 /// Does this command run this engine's server?
 fn serves(spec: &EngineSpec, cmd: &Cmd) -> bool {
-    let named = spec.commands.iter().any(|m| match (m, &cmd.invocation) {
+    let named = spec.commands.iter().any(|m| runs(cmd, m));
+    named && spec.requires.as_ref().is_none_or(|r| r.holds(cmd))
+}
+
+/// Whether a command is what a catalogue command match names.
+fn runs(cmd: &Cmd, m: &CommandMatch) -> bool {
+    match (m, &cmd.invocation) {
         (CommandMatch::Program(p, sub), _) => cmd.runs(p, *sub),
         (CommandMatch::ProgramContains(p), Invocation::Program(prog)) => prog.contains(p),
         (CommandMatch::Module(m), Invocation::Module(module)) => module == m,
         (CommandMatch::Script(s), Invocation::Script(script)) => script_is(script, s),
         (CommandMatch::ArgPrefix(p), _) => cmd.args.iter().any(|a| a.starts_with(p)),
         _ => false,
-    });
-    named && spec.requires.as_ref().is_none_or(|r| r.holds(cmd))
+    }
 }
 
 /// A script path names a catalogue script: by file name, or by its path's end when the
@@ -870,6 +888,30 @@ mod tests {
             detect(&c, Seen::default())
                 .and_then(|f| f.metrics_off)
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn grpc_only_servers_are_the_engine_with_no_metrics_port() {
+        for c in [
+            json!({"image": "x", "command": ["python3", "-m", "vllm.entrypoints.grpc_server", "--model", "m", "--port", "50051"]}),
+            json!({"image": "x", "command": ["python3", "-m", "sglang.launch_server", "--model-path", "m", "--grpc-mode"]}),
+            json!({"image": "lmsysorg/sglang:v0.5.5", "args": ["--model-path", "m", "--grpc-mode"]}),
+        ] {
+            let f = detect(&c, Seen::default()).expect("an engine");
+            assert_eq!((f.worker_only, f.port.clone()), (false, None), "{c}");
+            assert!(f.metrics_off.is_none(), "{c}: nothing to switch on");
+            assert!(
+                f.evidence.iter().any(|e| e.starts_with("gRPC only")),
+                "{:?}",
+                f.evidence
+            );
+        }
+        // The same servers over HTTP keep their port.
+        let http = json!({"image": "x", "command": ["python3", "-m", "sglang.launch_server", "--model-path", "m", "--port", "30001"]});
+        assert_eq!(
+            detect(&http, Seen::default()).and_then(|f| f.port),
+            Some(Ok(30001))
         );
     }
 
