@@ -716,7 +716,9 @@ fn port_name_conflict_denies_on_command_or_entrypoint_and_warns_on_the_image_alo
         "vllm/vllm-openai:v0.10.0",
         json!(["vllm", "serve", "m"]),
         json!(["Qwen/Qwen3-8B"]),
-        json!({"ports": [{"name": "http", "containerPort": 9090}]}),
+        // 8000 declared too: an image guess whose default port the container does not declare
+        // names no port at all (`metrics-port-unresolved`).
+        json!({"ports": [{"name": "http", "containerPort": 9090}, {"containerPort": 8000}]}),
     );
     assert_denies_only_when_certain("port-name-conflict", containers, json!({}));
 }

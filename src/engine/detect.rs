@@ -159,8 +159,10 @@ fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Foun
         };
         (entry, strength)
     } else {
-        let cmds = read.cmds;
-        let opaque = cmds.first().filter(|c| cmds.len() == 1 && is_opaque(c))?;
+        let mut launchers = read.cmds.iter().filter(|c| !is_setup(c));
+        let opaque = launchers
+            .next()
+            .filter(|c| is_opaque(c) && launchers.next().is_none())?;
         evidence.push(format!(
             "command `{}` is not recognised: the image decides",
             opaque.describe()
@@ -220,6 +222,13 @@ impl Detected<'_, '_> {
             self.evidence.push(format!("worker-only: {marker}"));
             return Found::worker(spec, self.strength, self.evidence);
         }
+        // Multi-node engines' worker pods mostly serve nothing; only a command shows otherwise.
+        if seen.worker_variant && self.strength == Strength::Image {
+            self.evidence.push(
+                "worker-only: a worker template the image name alone cannot show serving".into(),
+            );
+            return Found::worker(spec, self.strength, self.evidence);
+        }
         if let Some(m) = spec.no_http.iter().find(|m| runs(cmd, m)) {
             let how = match m {
                 CommandMatch::ArgPrefix(flag) => (*flag).to_string(),
@@ -238,7 +247,10 @@ impl Detected<'_, '_> {
                 declared_port(self.container, seen.port_name).ok_or(why)
             }
             Err(Unresolved::Invalid(why)) => Err(why),
-            Ok(p) => Ok(p),
+            Ok(p) => match undeclared_guess(&self, &p) {
+                Some(why) => Err(why),
+                None => Ok(p),
+            },
         };
         let port_weak = match &port {
             Ok(p) => {
@@ -415,11 +427,88 @@ fn is_opaque(cmd: &Cmd) -> bool {
     }
 }
 
+/// Programs a container script runs to prepare or report, never to serve: around an opaque
+/// launcher (`echo ...; cd /server; /tgi-entrypoint.sh`) they leave it the only candidate.
+const SETUP_PROGRAMS: &[&str] = &[
+    ":",
+    "[",
+    "cat",
+    "cd",
+    "chmod",
+    "chown",
+    "cp",
+    "curl",
+    "date",
+    "df",
+    "echo",
+    "free",
+    "hostname",
+    "huggingface-cli",
+    "ln",
+    "ls",
+    "mkdir",
+    "mv",
+    "nvidia-smi",
+    "pip",
+    "pip3",
+    "printf",
+    "pwd",
+    "rm",
+    "set",
+    "sleep",
+    "source",
+    "tail",
+    "tee",
+    "test",
+    "touch",
+    "trap",
+    "true",
+    "ulimit",
+    "umask",
+    "unset",
+    "wget",
+    "which",
+];
+
+/// Whether a command only prepares or reports (a [`SETUP_PROGRAMS`] program).
+fn is_setup(cmd: &Cmd) -> bool {
+    matches!(&cmd.invocation, Invocation::Program(p) if SETUP_PROGRAMS.contains(&p.as_str()))
+}
+
 /// A resolved metrics port and where it came from.
 struct Port {
     number: u16,
     source: String,
     weak: bool,
+    /// The engine's default: no flag or variable of the container names it.
+    default: bool,
+}
+
+/// Why an image-name guess's default port is not taken: the container declares ports, and
+/// not that one. The guess, or at least its port, is wrong there, and naming a port nothing
+/// listens on would hide it.
+fn undeclared_guess(detected: &Detected<'_, '_>, port: &Port) -> Option<String> {
+    if detected.strength != Strength::Image || !port.default {
+        return None;
+    }
+    let declared: Vec<String> = detected
+        .container
+        .get("ports")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("containerPort").and_then(Json::as_u64))
+        .map(|n| n.to_string())
+        .collect();
+    let listed = declared.iter().any(|n| *n == port.number.to_string());
+    (!declared.is_empty() && !listed).then(|| {
+        format!(
+            "the image suggests {} on its default port {}, but the container declares only {}",
+            detected.spec.name,
+            port.number,
+            declared.join(", ")
+        )
+    })
 }
 
 /// Why a metrics port is unknown.
@@ -464,6 +553,7 @@ fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unres
             number: p,
             source: format!("{}'s default {what}", spec.name),
             weak,
+            default: true,
         }),
         None => Err(Unresolved::Invalid(format!(
             "{} has no {}",
@@ -483,6 +573,7 @@ fn parse_port(value: &str, shown: &str, source: String, weak: bool) -> Result<Po
             number: n as u16,
             source,
             weak,
+            default: false,
         }),
         _ if value.contains('$') => Err(Unresolved::Variable(format!(
             "{shown} is {value:?}, a variable that is not a literal env value of this container"
@@ -525,6 +616,7 @@ fn declared_port(container: &Json<'_>, port_name: &str) -> Option<Port> {
         number: number(only)?,
         source: format!("the port flag's value is unknown: {how}"),
         weak: true,
+        default: false,
     })
 }
 
@@ -888,6 +980,71 @@ mod tests {
             detect(&c, Seen::default())
                 .and_then(|f| f.metrics_off)
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn setup_commands_around_an_opaque_launcher_leave_the_image_to_decide() {
+        let script = "echo starting; cd /server; mkdir -p /tmp/x && /tgi-entrypoint.sh --model-id=m --port=8080 | tee /tmp/log";
+        let c = json!({"image": "ghcr.io/huggingface/text-generation-inference:3.0.1",
+                       "command": ["/bin/bash", "-c", script]});
+        let f = detect(&c, Seen::default()).expect("TGI from its image");
+        assert_eq!(
+            (f.spec.id, f.strength, f.port),
+            ("tgi", Strength::Image, Some(Ok(8080)))
+        );
+        // Two candidates: the image cannot say which one serves.
+        let two = json!({"image": "ghcr.io/huggingface/text-generation-inference:3.0.1",
+                         "command": ["/bin/bash", "-c", "echo x; /a.sh; /b.sh"]});
+        assert!(detect(&two, Seen::default()).is_none());
+        // An unknown program is no launcher of the image's engine, setup around it or not.
+        let other = json!({"image": "lmsysorg/sglang:v0.5.5",
+                           "command": ["/bin/sh", "-c", "cd /x; mooncake_master --port 50051"]});
+        assert!(detect(&other, Seen::default()).is_none());
+    }
+
+    #[test]
+    fn an_image_guess_names_no_default_port_the_container_contradicts() {
+        let guess = |ports: serde_json::Value| {
+            let c = json!({"image": "vllm/vllm-openai:v0.10.0", "command": ["/opt/run.sh"], "ports": ports});
+            let f = detect(&c, Seen::default()).expect("vLLM from its image");
+            assert_eq!(f.strength, Strength::Image);
+            f.port
+        };
+        assert_eq!(guess(json!([])), Some(Ok(8000)));
+        assert_eq!(
+            guess(json!([{"containerPort": 8000}, {"containerPort": 9090}])),
+            Some(Ok(8000))
+        );
+        let why = guess(json!([{"containerPort": 8080, "name": "http"}]))
+            .expect("a port")
+            .unwrap_err();
+        assert!(
+            why.contains("default port 8000") && why.contains("declares only 8080"),
+            "{why}"
+        );
+        // A command is no guess: its default port stands, declared or not.
+        let c = json!({"image": "x", "command": ["vllm", "serve", "m"], "ports": [{"containerPort": 8080}]});
+        assert_eq!(
+            detect(&c, Seen::default()).and_then(|f| f.port),
+            Some(Ok(8000))
+        );
+    }
+
+    #[test]
+    fn an_image_guess_in_a_worker_template_is_a_worker() {
+        let c = json!({"image": "vllm/vllm-openai:v0.10.0", "command": ["/opt/run.sh"]});
+        let worker = Seen {
+            worker_variant: true,
+            ..Seen::default()
+        };
+        let f = detect(&c, worker).expect("vLLM from its image");
+        assert!(f.worker_only && f.port.is_none(), "{f:?}");
+        // A command that serves is taken at its word in a worker template too.
+        let c = json!({"image": "x", "command": ["vllm", "serve", "m", "--port", "8200"]});
+        assert_eq!(
+            detect(&c, worker).map(|f| (f.worker_only, f.port)),
+            Some((false, Some(Ok(8200))))
         );
     }
 
