@@ -831,6 +831,7 @@ mod tests {
     fn look_alike_images_are_not_engines_and_image_names_are_read_by_word() {
         for image in [
             "aibrix/vllm-mock:nightly",
+            "ghcr.io/faust-benchou/dynamo-mocker-vllm:latest",
             "ghcr.io/x/vllm-sim:v1",
             "sglang-bench:1",
             "myvllmx:1",
