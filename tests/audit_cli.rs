@@ -525,6 +525,33 @@ fn yaml_null_maps_are_empty_for_the_audit_and_fix() {
 }
 
 #[test]
+fn fix_names_the_repeated_key_it_cannot_rewrite_and_leaves_the_document_as_it_is() {
+    // Helm renders can repeat a label key: the audit reads the last value, as kubectl would;
+    // --fix cannot write such a map back, and says which key and line.
+    let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: q\nspec:\n  template:\n    metadata:\n      labels:\n        model: a\n        model: a\n    spec:\n      containers:\n      - name: vllm\n        image: vllm/vllm-openai:v0.10.0\n        command: [vllm, serve, m]\n";
+    let report = json_report(&audit_with_stdin(
+        &["-o", "json", "-"],
+        Some(input.as_bytes()),
+    ));
+    assert_eq!(report["errors"], json!([]));
+    assert_eq!(report["summary"]["patched"], 1, "{}", report["summary"]);
+    let out = audit_with_stdin(&["--fix", "-"], Some(input.as_bytes()));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--fix cannot rewrite this document")
+            && err.contains("duplicate entry with key \"model\"")
+            && err.contains("(line 9)"),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&out),
+        input,
+        "the document is written back as it was"
+    );
+}
+
+#[test]
 fn fix_keeps_the_key_order_the_user_wrote() {
     let input = "kind: Deployment\napiVersion: apps/v1\nmetadata:\n  name: q\nspec:\n  template:\n    spec:\n      containers:\n        - name: vllm\n          image: vllm/vllm-openai:v0.10.0\n          args: [m]\n  selector: {}\n";
     let out = audit_with_stdin(&["--fix", "-"], Some(input.as_bytes()));

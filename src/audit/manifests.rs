@@ -551,9 +551,17 @@ fn fixed_document(
     values: usize,
     patches: &[(usize, String, Decision)],
 ) -> Result<Vec<u8>, String> {
+    // The order-keeping tree is stricter than the first reading: a repeated key is an error.
     let mut ordered = match documents::parse::<serde_yaml::Value>(raw) {
         Ok(ordered) if ordered.values.len() == values => ordered,
-        _ => return Err("cannot re-read the document to write the fix".into()),
+        Ok(_) => return Err("--fix cannot rewrite this document: it reads differently the second time; its findings are reported, the document is left as it is".into()),
+        Err(e) => {
+            return Err(format!(
+                "--fix cannot rewrite this document: {} (line {}); its findings are reported, \
+                 the document is left as it is",
+                e.message, e.line
+            ));
+        }
     };
     for (index, at, decision) in patches {
         fix::apply(&mut ordered.values[*index].0, at, &decision.patch)

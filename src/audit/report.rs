@@ -425,7 +425,7 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// An unreadable input or document: shown at once on stderr, and in the report.
+    /// An unreadable input or document, or a document `--fix` cannot write: shown at once on stderr, and in the report.
     pub(crate) fn error(&mut self, error: InputError) {
         eprintln!("error: {error}");
         self.summary.errors += 1;
@@ -487,7 +487,7 @@ impl<W: Write> Reporter<W> {
                 writeln!(
                     self.out,
                     "{} objects ({} of other kinds), {} workloads ({} running an inference engine), \
-                     {} lacking labels or port, {} denied, {} skipped, {} unreadable input{} \
+                     {} lacking labels or port, {} denied, {} skipped, {} input error{} \
                      (mode {})",
                     s.objects,
                     s.not_handled,
