@@ -200,27 +200,16 @@ fn port_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D
 
 /// Expectations of `expected.yaml` this project holds to be wrong, each with the upstream
 /// evidence: (file, document, template, why).
-const EXTRA_EXCEPTIONS: &[(&str, usize, &str, &str)] = &[
-    (
-        "sgl-project__rbg/examples__inference__ecosystem__dynamo__agg-multi-nodes.yaml",
-        0,
-        "spec.roles[1].leaderWorkerPattern.templateRef",
-        "expects worker_only for a template that leader and workers share, with \
+const EXTRA_EXCEPTIONS: &[(&str, usize, &str, &str)] = &[(
+    "sgl-project__rbg/examples__inference__ecosystem__dynamo__agg-multi-nodes.yaml",
+    0,
+    "spec.roles[1].leaderWorkerPattern.templateRef",
+    "expects worker_only for a template that leader and workers share, with \
          `--node-rank $(RBG_LWP_WORKER_INDEX)`: on the leader pod that index is 0, and the rank-0 \
          Dynamo worker is the one that registers and serves its system port \
          (ai-dynamo/dynamo components/src/dynamo/sglang); that metrics need DYN_SYSTEM_PORT is \
          reported (metrics-port-unresolved), not as metrics-disabled",
-    ),
-    (
-        "sgl-project__sglang/sgl-model-gateway__e2e_test__k8s_integration__manifests__gateway-pd.yaml",
-        0,
-        "spec.template",
-        "expects the Prometheus listener on all interfaces, but the gateway's own CLI \
-         (sgl-project/sglang sgl-router/src/main.rs, `prometheus_host` default \"127.0.0.1\"; \
-         likewise sgl-router/py_src/sglang_router/router_args.py) binds it to 127.0.0.1 when \
-         --prometheus-host is not given, as here",
-    ),
-];
+)];
 
 /// Every document of a file as `yaml.safe_load_all` counts them (empty ones included).
 fn all_documents(path: &Path) -> Vec<Value> {

@@ -109,6 +109,9 @@ pub enum MetricsListener {
         default: Option<u16>,
         host_flag: Option<&'static str>,
         default_host: Option<&'static str>,
+        /// Program or image names (the last path component) of later builds whose default is
+        /// all interfaces: the engine changed its default and renamed itself.
+        all_interfaces_by_default: &'static [&'static str],
     },
     /// On a port named by an environment variable; no metrics when it is unset.
     EnvVar(&'static str),
@@ -338,7 +341,10 @@ pub const CATALOGUE: &[EngineSpec] = &[
     },
     // SGLang router / model gateway: `sgl-router/py_src/sglang_router/router_args.py` and the
     // gateway binary's `sgl-router/src/main.rs` (`--port` 30000; `--prometheus-port` 29000 bound
-    // to `--prometheus-host`, default 127.0.0.1: not reachable from outside the pod).
+    // to `--prometheus-host`, default 127.0.0.1: not reachable from outside the pod). sglang
+    // #11219 (October 2025) made the default 0.0.0.0, and the router became the SGLang Model
+    // Gateway (`sgl-model-gateway/src/main.rs`, `bindings/python/sglang_router/router_args.py`):
+    // builds under its new names bind all interfaces.
     EngineSpec {
         id: "sglang-router",
         name: "SGLang router",
@@ -374,6 +380,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             default: Some(29000),
             host_flag: Some("--prometheus-host"),
             default_host: Some("127.0.0.1"),
+            all_interfaces_by_default: &["sgl-model-gateway", "smg", "smg-gateway"],
         },
         metrics_path: "/metrics",
         no_http: &[],
@@ -489,6 +496,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             default: Some(8002),
             host_flag: Some("--metrics-address"),
             default_host: None,
+            all_interfaces_by_default: &[],
         },
         metrics_path: "/metrics",
         no_http: &[],

@@ -276,7 +276,7 @@ impl Detected<'_, '_> {
             port: Some(port.map(|p| p.number)),
             port_weak,
             metrics_off: metrics_off(spec, cmd, vars, self.image),
-            metrics_local: metrics_local(spec, cmd),
+            metrics_local: metrics_local(spec, cmd, self.image),
             serving_port: separate_serving_port(spec, cmd),
             evidence: self.evidence,
         }
@@ -703,17 +703,27 @@ fn separate_serving_port(spec: &EngineSpec, cmd: &Cmd) -> Option<u16> {
 }
 
 /// A separate metrics listener bound to loopback cannot be scraped from outside the pod.
-fn metrics_local(spec: &EngineSpec, cmd: &Cmd) -> Option<String> {
+fn metrics_local(spec: &EngineSpec, cmd: &Cmd, image: Option<&ImageRef>) -> Option<String> {
     let MetricsListener::Separate {
         host_flag,
         default_host,
+        all_interfaces_by_default: renamed,
         ..
     } = spec.metrics
     else {
         return None;
     };
+    let program = match &cmd.invocation {
+        Invocation::Program(p) => Some(p.as_str()),
+        _ => None,
+    };
+    let later_build = [program, image.map(ImageRef::name)]
+        .into_iter()
+        .flatten()
+        .any(|name| renamed.contains(&name));
     let (host, from) = match host_flag.and_then(|f| cmd.first_flag(&[f])) {
         Some((f, h)) => (h, f.to_string()),
+        None if later_build => return None,
         None => (default_host?, format!("{}'s default", spec.name)),
     };
     let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
@@ -914,6 +924,23 @@ mod tests {
         assert!(detect(&router, Seen::default()).is_some_and(|f| f.metrics_local.is_some()));
         let open = json!({"image": "x", "command": ["python3", "-m", "sglang_router.launch_router", "--prometheus-host", "0.0.0.0"]});
         assert!(detect(&open, Seen::default()).is_some_and(|f| f.metrics_local.is_none()));
+        // The gateway builds, by program or image name, bind all interfaces by default...
+        for gateway in [
+            json!({"image": "x", "command": ["sgl-model-gateway", "--worker-urls", "http://w:8000"]}),
+            json!({"image": "x", "command": ["/usr/local/bin/smg", "--worker-urls", "http://w:8000"]}),
+            json!({"image": "smg-gateway:test", "args": ["--pd-disaggregation", "--service-discovery"]}),
+            json!({"image": "lightseekorg/smg:v1.3.3", "args": ["--worker-urls", "http://w:8000"]}),
+        ] {
+            let f = detect(&gateway, Seen::default()).expect("the gateway");
+            assert_eq!(
+                (f.spec.id, f.metrics_local),
+                ("sglang-router", None),
+                "{gateway}"
+            );
+        }
+        // ...unless told otherwise.
+        let local = json!({"image": "x", "command": ["sgl-model-gateway", "--prometheus-host", "127.0.0.1"]});
+        assert!(detect(&local, Seen::default()).is_some_and(|f| f.metrics_local.is_some()));
     }
 
     #[test]
