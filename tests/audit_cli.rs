@@ -552,6 +552,42 @@ fn fix_names_the_repeated_key_it_cannot_rewrite_and_leaves_the_document_as_it_is
 }
 
 #[test]
+fn a_script_mounted_from_a_config_map_of_the_same_file_is_read() {
+    let dir = temp_dir();
+    let file = dir.path().join("llama.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: scripts\ndata:\n  entrypoint.sh: |\n    cd /workload\n    exec ./build/bin/llama-server -m /m.gguf --port 8080 --metrics\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: llama\nspec:\n  template:\n    spec:\n      containers:\n      - name: llama\n        image: rocm/vllm-dev:20250205_aiter\n        command: [sh, -c]\n        args: [bash /workload/mount/entrypoint.sh]\n        volumeMounts:\n        - {name: scripts, mountPath: /workload/mount}\n      volumes:\n      - {name: scripts, configMap: {name: scripts}}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("policy.yaml");
+    std::fs::write(&config, "supportedBackends: [vllm, llamacpp]\n").unwrap();
+    let report = json_report(&audit(&[
+        "-o",
+        "json",
+        "--config",
+        &path(&config),
+        &path(&file),
+    ]));
+    let detection = &object(&report, "llama")["templates"][0]["detections"][0];
+    // The script, not the vLLM image, says what runs.
+    assert_eq!(detection["engine"], "llamacpp", "{detection}");
+    assert_eq!(detection["strength"], "command", "{detection}");
+    assert_eq!(detection["metricsPort"], 8080, "{detection}");
+    // From stdin the ConfigMap cannot be read first: the image guesses, and only warns.
+    let text = std::fs::read(&file).unwrap();
+    let report = json_report(&audit_with_stdin(
+        &["-o", "json", "--config", &path(&config), "-"],
+        Some(&text),
+    ));
+    let detection = &object(&report, "llama")["templates"][0]["detections"][0];
+    assert_eq!(
+        (detection["engine"].as_str(), detection["strength"].as_str()),
+        (Some("vllm"), Some("image"))
+    );
+}
+
+#[test]
 fn fix_keeps_the_key_order_the_user_wrote() {
     let input = "kind: Deployment\napiVersion: apps/v1\nmetadata:\n  name: q\nspec:\n  template:\n    spec:\n      containers:\n        - name: vllm\n          image: vllm/vllm-openai:v0.10.0\n          args: [m]\n  selector: {}\n";
     let out = audit_with_stdin(&["--fix", "-"], Some(input.as_bytes()));

@@ -218,13 +218,14 @@ fn known_env_of(path: &Path) -> KnownEnv {
 
 /// Whether a file names a ConfigMap and an `envFrom` or `configMapKeyRef`, read in chunks.
 fn names_config_map_references(path: &Path) -> io::Result<bool> {
-    const WORDS: [&[u8]; 3] = [b"ConfigMap", b"envFrom", b"configMapKeyRef"];
+    // A ConfigMap, and a reference that can use one: env, or a volume (scripts a container runs).
+    const WORDS: [&[u8]; 4] = [b"ConfigMap", b"envFrom", b"configMapKeyRef", b"configMap:"];
     // Each chunk is searched with the end of the one before, so a word cut in two is found.
     const OVERLAP: usize = 15;
     let mut file = fs::File::open(path)?;
     let mut window = vec![0; OVERLAP + READ_BUFFER];
     let mut kept = 0;
-    let mut found = [false; 3];
+    let mut found = [false; 4];
     loop {
         let n = io::Read::read(&mut file, &mut window[kept..])?;
         if n == 0 {
@@ -234,7 +235,7 @@ fn names_config_map_references(path: &Path) -> io::Result<bool> {
         for (seen, word) in found.iter_mut().zip(WORDS) {
             *seen |= memmem::find(text, word).is_some();
         }
-        if found[0] && (found[1] || found[2]) {
+        if found[0] && found[1..].contains(&true) {
             return Ok(true);
         }
         kept = OVERLAP.min(text.len());

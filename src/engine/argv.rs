@@ -63,6 +63,11 @@ pub(super) struct Vars {
     unseen_env_from: bool,
     /// What is left of [`EXPANSION_BUDGET`].
     budget: Cell<usize>,
+    /// Files the container sees from known ConfigMaps, by absolute path ([`Vars::mount_files`]).
+    files: Map<String, String>,
+    /// How many `if`/`while`/`until` blocks of a script the reader is in: an assignment there
+    /// may not run.
+    branches: usize,
 }
 
 impl Default for Vars {
@@ -72,6 +77,8 @@ impl Default for Vars {
             unseen: Vec::new(),
             unseen_env_from: false,
             budget: Cell::new(EXPANSION_BUDGET),
+            files: Map::default(),
+            branches: 0,
         }
     }
 }
@@ -136,6 +143,70 @@ impl Vars {
         vars
     }
 
+    /// Add the files the container's `volumeMounts` of `configMap` volumes show, from the
+    /// ConfigMaps of `known` (a front door that read them: the audit): a whole ConfigMap is a
+    /// file per key under the mount path (or per `items` path), a `subPath` mount is one key.
+    /// A script the container runs from one is then read like `sh -c` ([`split_script`]).
+    pub(super) fn mount_files(
+        &mut self,
+        mounts: Option<&Json<'_>>,
+        volumes: Option<&Json<'_>>,
+        known: Option<(&KnownEnv, &str)>,
+    ) {
+        let Some((known, namespace)) = known else {
+            return;
+        };
+        fn text<'j>(j: &'j Json<'_>, key: &str) -> Option<&'j str> {
+            j.get(key).and_then(Json::as_str)
+        }
+        for mount in mounts.and_then(Json::as_array).into_iter().flatten() {
+            let (Some(at), Some(volume)) = (text(mount, "mountPath"), text(mount, "name")) else {
+                continue;
+            };
+            let source = volumes
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|v| text(v, "name") == Some(volume))
+                .find_map(|v| v.get("configMap"));
+            let Some(map) = source
+                .and_then(|s| text(s, "name"))
+                .and_then(|name| known.config_map(namespace, name))
+            else {
+                continue;
+            };
+            let at = at.trim_end_matches('/');
+            if let Some(key) = text(mount, "subPath").filter(|k| !k.is_empty()) {
+                if let Some(content) = map.get(key) {
+                    self.files.insert(at.to_string(), content.clone());
+                }
+                continue;
+            }
+            let items: Vec<(&str, &str)> = source
+                .and_then(|s| s.get("items"))
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| Some((text(i, "key")?, text(i, "path")?)))
+                .collect();
+            for (key, content) in map {
+                let path = if items.is_empty() {
+                    Some(key.as_str())
+                } else {
+                    items.iter().find(|(k, _)| k == key).map(|(_, p)| *p)
+                };
+                if let Some(path) = path {
+                    self.files.insert(format!("{at}/{path}"), content.clone());
+                }
+            }
+        }
+    }
+
+    /// The text of a file the container sees from a known ConfigMap.
+    fn file(&self, path: &str) -> Option<String> {
+        self.files.get(path).cloned()
+    }
+
     /// Whether a variable's value may be set where this review cannot see: it comes from
     /// `valueFrom`, or it is unset while an unseen `envFrom` source may set it.
     pub(super) fn may_be_unseen(&self, name: &str) -> bool {
@@ -155,8 +226,34 @@ impl Vars {
         Some(value)
     }
 
+    /// A script's assignment. Inside a branch, one that gives a variable another number than it
+    /// has makes it unknown: which holds depends on a condition the review cannot evaluate
+    /// (`if [ $RANK = 0 ]; then PORT=8100; else PORT=8200; fi`), and ports and ranks must be
+    /// exact. Other values keep the last one: branches that pick a KV role or a model name read
+    /// alike for detection.
     fn set(&mut self, name: &str, value: String) {
-        self.values.insert(name.to_string(), value);
+        if self.unseen.iter().any(|n| n == name) {
+            return;
+        }
+        let number = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let conflicting = self.branches > 0
+            && number(&value)
+            && self.get(name).is_some_and(|v| v != value && number(v));
+        if conflicting {
+            self.values.remove(name);
+            self.unseen.push(name.to_string());
+        } else {
+            self.values.insert(name.to_string(), value);
+        }
+    }
+
+    /// A shell keyword at the start of a command: blocks that may not run open and close.
+    fn keyword(&mut self, word: &str) {
+        match word {
+            "if" | "while" | "until" => self.branches += 1,
+            "fi" | "done" => self.branches = self.branches.saturating_sub(1),
+            _ => {}
+        }
     }
 }
 
@@ -297,6 +394,9 @@ fn expand(mut words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<C
     let Some((start, program)) = program_start(&words, vars) else {
         return;
     };
+    if let Some(script) = vars.file(program) {
+        return run_file(&script, vars, depth, out);
+    }
     let base = basename(program).to_string();
     // The words after the program move into what is built from them: no copies.
     let rest = words.split_off(start + 1);
@@ -408,6 +508,9 @@ fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut 
         }
         return;
     }
+    if let Some(script) = vars.file(first) {
+        return run_file(&script, vars, depth, out);
+    }
     // The script runs with its arguments.
     let args = rest.split_off(i + 1);
     if let Some(script) = rest.pop() {
@@ -415,6 +518,15 @@ fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut 
             invocation: Invocation::Script(script),
             args,
         });
+    }
+}
+
+/// A script file the container sees ([`Vars::mount_files`]), read as a shell reads it.
+fn run_file(script: &str, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+    if depth < MAX_SHELL_DEPTH {
+        for cmd in split_script(script, vars) {
+            expand(cmd, vars, depth + 1, out);
+        }
     }
 }
 
@@ -431,7 +543,10 @@ fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w
         }
         match w.as_str() {
             "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "!" | "{" | "}" | "fi"
-            | "done" => i += 1,
+            | "done" => {
+                vars.keyword(w);
+                i += 1;
+            }
             "export" | "readonly" | "local" | "declare" => {
                 for a in &words[i + 1..] {
                     if let Some((name, value)) = assignment(a) {
@@ -975,6 +1090,86 @@ mod tests {
         );
         let heredoc = "cat <<'EOF' > /tmp/cfg.yaml\nmodel: x\nrun: 'unterminated\nEOF\nvllm serve m --port 8001";
         assert_eq!(programs(&["sh", "-c", heredoc], &[]), ["cat", "vllm serve"]);
+    }
+
+    #[test]
+    fn scripts_from_mounted_config_maps_are_read_like_sh_c() {
+        let mut known = KnownEnv::default();
+        known.add(
+            &json!({"kind": "ConfigMap", "metadata": {"name": "scripts", "namespace": "ml"},
+            "data": {"run.sh": "export PORT=8001\nexec vllm serve m --port $PORT\n",
+                     "other.sh": "llama-server --port 9001\n"}}),
+        );
+        let volumes = json!([
+            {"name": "all", "configMap": {"name": "scripts"}},
+            {"name": "picked", "configMap": {"name": "scripts", "items": [{"key": "other.sh", "path": "bin/start.sh"}]}},
+            {"name": "missing", "configMap": {"name": "not-in-the-input"}}
+        ]);
+        let mounts = json!([
+            {"name": "all", "mountPath": "/scripts/"},
+            {"name": "picked", "mountPath": "/opt"},
+            {"name": "all", "mountPath": "/entry.sh", "subPath": "run.sh"},
+            {"name": "missing", "mountPath": "/x"}
+        ]);
+        let run = |command: &[&str], namespace: &str| {
+            let mut vars = Vars::default();
+            vars.mount_files(
+                Some(&Json::from(&mounts)),
+                Some(&Json::from(&volumes)),
+                Some((&known, namespace)),
+            );
+            commands(command, &[], &mut vars)
+                .iter()
+                .map(|c| format!("{:?} {}", c.invocation, c.args.join(" ")))
+                .collect::<Vec<_>>()
+        };
+        let vllm = [r#"Program("vllm") serve m --port 8001"#];
+        assert_eq!(run(&["/scripts/run.sh"], "ml"), vllm);
+        assert_eq!(run(&["bash", "/scripts/run.sh"], "ml"), vllm);
+        assert_eq!(
+            run(&["sh", "-c", "cd /w; /entry.sh"], "ml"),
+            [r#"Program("cd") /w"#, vllm[0]]
+        );
+        assert_eq!(
+            run(&["/opt/bin/start.sh"], "ml"),
+            [r#"Program("llama-server") --port 9001"#]
+        );
+        // Not mounted, not under that key's path, another namespace's ConfigMap, unknown map:
+        // the script stays an opaque launcher.
+        for (command, namespace) in [
+            (&["/opt/other.sh"][..], "ml"),
+            (&["/scripts/run.sh"][..], "default"),
+            (&["bash", "/x/run.sh"][..], "ml"),
+        ] {
+            let c = run(command, namespace);
+            assert_eq!(c.len(), 1, "{command:?}: {c:?}");
+            assert!(c[0].contains(".sh\")"), "{command:?}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_a_branch_chooses_are_unknown_and_other_values_keep_the_last() {
+        let script = "if [ \"$RANK\" = 0 ]; then\n  PORT=8100; ROLE=kv_producer\nelse\n  PORT=8200; ROLE=kv_consumer\nfi\nvllm serve m --port $PORT --role $ROLE";
+        let c = cmds(&["sh", "-c", script], &[]);
+        let vllm = c
+            .iter()
+            .find(|c| c.runs("vllm", Some("serve")))
+            .expect("vllm");
+        assert_eq!(vllm.flag("--port"), Some("$PORT"));
+        assert_eq!(vllm.flag("--role"), Some("kv_consumer"));
+        // One value in a branch, or different values in sequence, are known.
+        let c = cmds(
+            &[
+                "sh",
+                "-c",
+                "PORT=1; PORT=2; if [ -z \"$X\" ]; then Y=3; fi; vllm serve --port $PORT --y $Y",
+            ],
+            &[],
+        );
+        assert_eq!(
+            (c[1].flag("--port"), c[1].flag("--y")),
+            (Some("2"), Some("3"))
+        );
     }
 
     #[test]

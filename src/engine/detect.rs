@@ -53,6 +53,8 @@ pub(super) struct Seen<'k> {
     pub worker_variant: bool,
     /// ConfigMaps the front door knows, and the object's namespace.
     pub known: Option<(&'k KnownEnv, &'k str)>,
+    /// The pod's `volumes`: ConfigMaps mounted as files may hold the scripts a container runs.
+    pub volumes: Option<&'k Json<'k>>,
     /// The port name the collector scrapes: a container's only port of that name is the one an
     /// unresolved port flag most likely set.
     pub port_name: &'k str,
@@ -65,6 +67,7 @@ pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
     let command = string_list(container.get("command"));
     let args = string_list(container.get("args"));
     let mut vars = Vars::from_container(container.get("env"), container.get("envFrom"), seen.known);
+    vars.mount_files(container.get("volumeMounts"), seen.volumes, seen.known);
     let cmds = argv::commands(&command, &args, &mut vars);
     // The base engine of the image; a refinement needs the serving command's flag.
     let image_spec = image

@@ -187,6 +187,7 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
         let seen = Seen {
             worker_variant: t.variant == Some(Variant::Worker),
             known: cx.known_env,
+            volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
             port_name: &cx.policy.port_name,
         };
         let Some(f) = detect(c, seen) else { continue };
