@@ -182,9 +182,9 @@ pub struct EngineSpec {
     pub metrics_path: &'static str,
     pub switch: MetricsSwitch,
     pub workers: &'static [WorkerMatch],
-    /// Ways of running the engine that serve no HTTP (gRPC only), so no `/metrics` to scrape:
-    /// labeled, but no port is named and no metrics rule applies.
-    pub no_http: &'static [CommandMatch],
+    /// Ways of running the engine that serve no `/metrics` at all (a gRPC server, a demo HTTP
+    /// server): labeled, but no port is named and no metrics rule applies.
+    pub no_metrics: &'static [CommandMatch],
 }
 
 /// vLLM's KV-transfer settings that mean one side of a prefill/decode pair: a producer or
@@ -266,8 +266,12 @@ const VLLM: EngineSpec = EngineSpec {
     default_port: Some(8000),
     metrics: MetricsListener::Serving,
     metrics_path: "/metrics",
-    // `vllm/entrypoints/grpc_server.py`: a gRPC server on `--port` (default 50051), no HTTP app.
-    no_http: &[CommandMatch::Module("vllm.entrypoints.grpc_server")],
+    // `vllm/entrypoints/grpc_server.py`: a gRPC server on `--port` (default 50051), no HTTP app;
+    // `vllm/entrypoints/api_server.py`: the demo server, `/health` and `/generate` only.
+    no_metrics: &[
+        CommandMatch::Module("vllm.entrypoints.grpc_server"),
+        CommandMatch::Module("vllm.entrypoints.api_server"),
+    ],
     switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
     workers: &[
         WorkerMatch::WorkerArg,
@@ -308,7 +312,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -335,7 +339,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: None,
         metrics: MetricsListener::EnvVar("DYN_SYSTEM_PORT"),
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -383,7 +387,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             all_interfaces_by_default: &["sgl-model-gateway", "smg", "smg-gateway"],
         },
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -411,7 +415,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         metrics_path: "/metrics",
         // `--grpc-mode`: the scheduler behind a gRPC server instead of the HTTP app that mounts
         // `/metrics` (`python/sglang/srt/entrypoints/grpc_server.py`).
-        no_http: &[CommandMatch::ArgPrefix("--grpc-mode")],
+        no_metrics: &[CommandMatch::ArgPrefix("--grpc-mode")],
         switch: MetricsSwitch::RequiresFlag {
             flag: "--enable-metrics",
             env: None,
@@ -442,7 +446,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(80),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -466,7 +470,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(9000),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -499,7 +503,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
             all_interfaces_by_default: &[],
         },
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::DisabledBy("--allow-metrics=false"),
         workers: &[WorkerMatch::WorkerArg],
     },
@@ -522,7 +526,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8000),
         metrics: MetricsListener::Serving,
         metrics_path: "/prometheus/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
     },
@@ -547,7 +551,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(23333),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::OnByDefaultSince {
             since: (0, 11),
             enable: "--enable-metrics",
@@ -581,7 +585,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         default_port: Some(8080),
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
-        no_http: &[],
+        no_metrics: &[],
         switch: MetricsSwitch::RequiresFlag {
             flag: "--metrics",
             env: Some("LLAMA_ARG_ENDPOINT_METRICS"),

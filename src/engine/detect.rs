@@ -232,14 +232,13 @@ impl Detected<'_, '_> {
             );
             return Found::worker(spec, self.strength, self.evidence);
         }
-        if let Some(m) = spec.no_http.iter().find(|m| runs(cmd, m)) {
+        if let Some(m) = spec.no_metrics.iter().find(|m| runs(cmd, m)) {
             let how = match m {
                 CommandMatch::ArgPrefix(flag) => (*flag).to_string(),
                 _ => cmd.describe(),
             };
-            self.evidence.push(format!(
-                "gRPC only ({how}): no HTTP /metrics to name a port for"
-            ));
+            self.evidence
+                .push(format!("no /metrics ({how}): no port to name"));
             return Found {
                 worker_only: false,
                 ..Found::worker(spec, self.strength, self.evidence)
@@ -1080,17 +1079,19 @@ mod tests {
     }
 
     #[test]
-    fn grpc_only_servers_are_the_engine_with_no_metrics_port() {
+    fn servers_without_metrics_are_the_engine_with_no_metrics_port() {
         for c in [
             json!({"image": "x", "command": ["python3", "-m", "vllm.entrypoints.grpc_server", "--model", "m", "--port", "50051"]}),
             json!({"image": "x", "command": ["python3", "-m", "sglang.launch_server", "--model-path", "m", "--grpc-mode"]}),
             json!({"image": "lmsysorg/sglang:v0.5.5", "args": ["--model-path", "m", "--grpc-mode"]}),
+            // vLLM's demo server: HTTP, but `/health` and `/generate` only.
+            json!({"image": "x", "command": ["python3", "-m", "vllm.entrypoints.api_server", "--port", "8000"]}),
         ] {
             let f = detect(&c, Seen::default()).expect("an engine");
             assert_eq!((f.worker_only, f.port.clone()), (false, None), "{c}");
             assert!(f.metrics_off.is_none(), "{c}: nothing to switch on");
             assert!(
-                f.evidence.iter().any(|e| e.starts_with("gRPC only")),
+                f.evidence.iter().any(|e| e.starts_with("no /metrics")),
                 "{:?}",
                 f.evidence
             );
