@@ -822,6 +822,32 @@ fn metrics_switched_on_where_the_review_cannot_see_never_deny() {
         level(lmdeploy("openmmlab/lmdeploy:v0.11.0")),
         (None, None, false)
     );
+    // Before v0.9.2 LMDeploy has no metrics and no flag for them: never denied, no port named.
+    let old = lmdeploy("kube-ai/lmdeploy:v0.4.2");
+    let d = create_with(&deployment("m", pod(json!([old]))), &policy);
+    assert!(!d.denies(), "{:?}", d.findings);
+    assert_eq!(d.templates[0].detections[0].metrics_port, None);
+}
+
+#[test]
+fn an_engine_serving_metrics_at_another_path_is_labeled_and_warned_about() {
+    // trtllm-serve's /metrics answers JSON statistics; Prometheus is at /prometheus/metrics.
+    let trtllm = json!({"name": "t", "image": "nvcr.io/nvidia/tensorrt-llm/release:1.0.0",
+                        "command": ["trtllm-serve", "serve", "Qwen/Qwen3-8B", "--port", "8000"]});
+    let d = create_with(&deployment("t", pod(json!([trtllm]))), &every_backend());
+    assert!(!d.denies(), "{:?}", d.findings);
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.rule.as_str() == "metrics-path-differs")
+        .expect("the path is reported");
+    assert_eq!(f.level, Level::Warn);
+    assert!(f.message.contains("/prometheus/metrics"), "{}", f.message);
+    assert_eq!(d.templates[0].detections[0].metrics_port, Some(8000));
+    // Engines that serve /metrics get no such finding.
+    let vllm = json!({"name": "v", "image": "x", "command": ["vllm", "serve", "m"]});
+    let d = create(&deployment("v", pod(json!([vllm]))));
+    assert_eq!(level_of(&d, "metrics-path-differs"), None);
 }
 
 #[test]

@@ -129,11 +129,13 @@ pub enum MetricsSwitch {
     },
     /// Recorded unless this flag is given.
     DisabledBy(&'static str),
-    /// The engine changed its default at `since` (`major.minor` of the image tag): before, served
-    /// only with `enable`; from then on, unless `disable` (and `enable` is gone).
-    OnByDefaultSince {
-        since: (u32, u32),
+    /// By the version the image tag names (`major.minor.patch`): no metrics at all before
+    /// `added` (no flag switches them on), then only with `enable`, and from `on_by_default`
+    /// unless `disable` (`enable` is then gone).
+    ByVersion {
+        added: (u32, u32, u32),
         enable: &'static str,
+        on_by_default: (u32, u32, u32),
         disable: &'static str,
     },
 }
@@ -531,9 +533,9 @@ pub const CATALOGUE: &[EngineSpec] = &[
         workers: &[],
     },
     // LMDeploy: `lmdeploy/cli/serve.py` (`lmdeploy serve api_server`, `--server-port` 23333);
-    // `/metrics` on the serving port. Metrics: `--enable-metrics` (`lmdeploy/cli/utils.py`) until
-    // v0.11.0 turned them on by default and replaced it with `--disable-metrics` (InternLM/lmdeploy
-    // 28de9a86, "enable metrics by default", #4108; `enable_metrics=not args.disable_metrics`).
+    // `/metrics` on the serving port. Metrics arrived in v0.9.2 with `--enable-metrics`
+    // (InternLM/lmdeploy 1e8ce56d, #3534; `lmdeploy/cli/utils.py`); v0.11.0 turned them on by
+    // default and replaced the flag with `--disable-metrics` (28de9a86, #4108).
     EngineSpec {
         id: "lmdeploy",
         name: "LMDeploy",
@@ -552,9 +554,10 @@ pub const CATALOGUE: &[EngineSpec] = &[
         metrics: MetricsListener::Serving,
         metrics_path: "/metrics",
         no_metrics: &[],
-        switch: MetricsSwitch::OnByDefaultSince {
-            since: (0, 11),
+        switch: MetricsSwitch::ByVersion {
+            added: (0, 9, 2),
             enable: "--enable-metrics",
+            on_by_default: (0, 11, 0),
             disable: "--disable-metrics",
         },
         workers: &[],

@@ -232,13 +232,15 @@ impl Detected<'_, '_> {
             );
             return Found::worker(spec, self.strength, self.evidence);
         }
-        if let Some(m) = spec.no_metrics.iter().find(|m| runs(cmd, m)) {
+        let no_metrics = spec.no_metrics.iter().find(|m| runs(cmd, m)).map(|m| {
             let how = match m {
                 CommandMatch::ArgPrefix(flag) => (*flag).to_string(),
                 _ => cmd.describe(),
             };
-            self.evidence
-                .push(format!("no /metrics ({how}): no port to name"));
+            format!("no /metrics ({how}): no port to name")
+        });
+        if let Some(why) = no_metrics.or_else(|| predates_metrics(spec, self.image)) {
+            self.evidence.push(why);
             return Found {
                 worker_only: false,
                 ..Found::worker(spec, self.strength, self.evidence)
@@ -670,32 +672,58 @@ fn metrics_off(
             .iter()
             .any(|a| a == flag)
             .then(|| certain(disabled_by(flag))),
-        MetricsSwitch::OnByDefaultSince {
-            since: (major, minor),
+        MetricsSwitch::ByVersion {
+            added,
             enable,
+            on_by_default,
             disable,
         } => {
             if cmd.has_flag(disable) {
                 return Some(certain(disabled_by(disable)));
             }
             let version = image.and_then(ImageRef::version);
-            if cmd.has_flag(enable) || version.is_some_and(|v| v >= (major, minor)) {
+            // Before `added` there is nothing to switch on ([`predates_metrics`]).
+            if cmd.has_flag(enable) || version.is_some_and(|v| v >= on_by_default || v < added) {
                 return None;
             }
+            let (from, on) = (show_version(added), show_version(on_by_default));
             let why = format!(
-                "{} before v{major}.{minor} serves no Prometheus metrics without {enable}; add \
-                 {enable} to its arguments (from v{major}.{minor} metrics are on by default and \
-                 {enable} is not accepted)",
+                "{} {from} to before {on} serves no Prometheus metrics without {enable}; add \
+                 {enable} to its arguments (from {on} metrics are on by default and {enable} is \
+                 not accepted; before {from} there are none)",
                 spec.name
             );
             Some(MetricsOff {
                 why,
                 doubt: version.is_none().then(|| {
-                    format!("the image tag does not say whether this is v{major}.{minor} or later")
+                    format!(
+                        "the image tag does not say which {} version runs",
+                        spec.name
+                    )
                 }),
             })
         }
     }
+}
+
+/// Why an engine serves no `/metrics` because the version its image tag names has none yet.
+fn predates_metrics(spec: &EngineSpec, image: Option<&ImageRef>) -> Option<String> {
+    let MetricsSwitch::ByVersion { added, .. } = spec.switch else {
+        return None;
+    };
+    let version = image.and_then(ImageRef::version)?;
+    (version < added).then(|| {
+        format!(
+            "no /metrics before {} {} (image tag {})",
+            spec.name,
+            show_version(added),
+            show_version(version)
+        )
+    })
+}
+
+fn show_version((major, minor, patch): (u32, u32, u32)) -> String {
+    format!("v{major}.{minor}.{patch}")
 }
 
 /// A boolean environment value as llama.cpp's `common/arg.cpp` reads one.
@@ -1157,7 +1185,22 @@ mod tests {
             command.extend_from_slice(extra);
             json!({"image": image, "command": command})
         };
-        // Before v0.11: only with --enable-metrics.
+        // Before v0.9.2 there are no metrics: labeled, no port, nothing to switch on.
+        let old =
+            detect(&lmdeploy("kube-ai/lmdeploy:v0.4.2", &[]), Seen::default()).expect("LMDeploy");
+        assert_eq!((old.port.clone(), old.metrics_off.is_none()), (None, true));
+        assert!(
+            old.evidence
+                .iter()
+                .any(|e| e.starts_with("no /metrics before LMDeploy v0.9.2")),
+            "{:?}",
+            old.evidence
+        );
+        // From v0.9.2 to before v0.11: only with --enable-metrics.
+        assert_eq!(
+            switch(&lmdeploy("openmmlab/lmdeploy:v0.9.2", &[])),
+            Some(None)
+        );
         assert_eq!(
             switch(&lmdeploy("openmmlab/lmdeploy:v0.10.3-cu12", &[])),
             Some(None)
@@ -1189,7 +1232,7 @@ mod tests {
             "registry.local/lmdeploy:nightly",
         ] {
             let doubt = switch(&lmdeploy(image, &[])).flatten().expect("a doubt");
-            assert!(doubt.contains("v0.11"), "{image}: {doubt}");
+            assert!(doubt.contains("which LMDeploy version"), "{image}: {doubt}");
         }
         assert_eq!(
             switch(&lmdeploy(

@@ -20,9 +20,9 @@ impl ImageRef {
             .unwrap_or(&self.repository)
     }
 
-    /// The `major.minor` version the tag starts with (`v0.10.2`, `0.11.0-cu12`); `None` for
-    /// `latest`, no tag, or a tag that is not a version.
-    pub(super) fn version(&self) -> Option<(u32, u32)> {
+    /// The `major.minor.patch` version the tag starts with (`v0.10.2`, `0.11.0-cu12`; `v1.2` is
+    /// `1.2.0`); `None` for `latest`, no tag, or a tag that is not a version.
+    pub(super) fn version(&self) -> Option<(u32, u32, u32)> {
         let tag = self.tag.as_deref()?;
         let mut parts = tag.strip_prefix('v').unwrap_or(tag).splitn(3, '.');
         let number = |part: Option<&str>| -> Option<u32> {
@@ -35,7 +35,8 @@ impl ImageRef {
         let major = parts
             .next()
             .filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
-        Some((number(major)?, number(parts.next())?))
+        let (major, minor) = (number(major)?, number(parts.next())?);
+        Some((major, minor, number(parts.next()).unwrap_or(0)))
     }
 }
 
@@ -149,11 +150,15 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_gives_the_major_and_minor_version_it_starts_with() {
+    fn a_tag_gives_the_version_it_starts_with() {
         let version = |r: &str| parse(r).and_then(|i| i.version());
-        assert_eq!(version("openmmlab/lmdeploy:v0.10.2"), Some((0, 10)));
-        assert_eq!(version("openmmlab/lmdeploy:0.11.0-cu12.8"), Some((0, 11)));
-        assert_eq!(version("registry:5000/team/lmdeploy:v1.2"), Some((1, 2)));
+        assert_eq!(version("openmmlab/lmdeploy:v0.10.2"), Some((0, 10, 2)));
+        assert_eq!(
+            version("openmmlab/lmdeploy:0.11.0-cu12.8"),
+            Some((0, 11, 0))
+        );
+        assert_eq!(version("registry:5000/team/lmdeploy:v1.2"), Some((1, 2, 0)));
+        assert_eq!(version("kube-ai/lmdeploy:v0.4.2"), Some((0, 4, 2)));
         for none in [
             "lmdeploy",
             "lmdeploy:latest",

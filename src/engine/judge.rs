@@ -67,6 +67,9 @@ impl Context<'_, '_, '_> {
     }
 }
 
+/// The path the collector scrapes on the named port unless told otherwise (ENGINES.md).
+const COLLECTOR_PATH: &str = "/metrics";
+
 /// Why an image-only detection is a guess, and how to make it certain.
 const IMAGE_GUESS: &str = "engine inferred from the image name only; set the container's command \
                            to the engine's program to make it certain";
@@ -474,6 +477,18 @@ fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
         }
         if let Some(why) = &c.found.metrics_local {
             cx.report(RuleId::MetricsListenerLocal, c.display.clone(), why.clone());
+        }
+        let path = c.found.spec.metrics_path;
+        if path != COLLECTOR_PATH && matches!(c.found.port, Some(Ok(_))) {
+            cx.report(
+                RuleId::MetricsPathDiffers,
+                c.display.clone(),
+                format!(
+                    "{} serves Prometheus metrics at {path}, not at {COLLECTOR_PATH} where the \
+                     collector scrapes by default: set the scrape path of these pods to {path}",
+                    c.found.spec.name
+                ),
+            );
         }
         if let Some(Err(why)) = &c.found.port {
             cx.report(

@@ -65,6 +65,8 @@ rules! {
         "one pod template runs different inference engines";
     MetricsListenerLocal = "metrics-listener-local", Warn,
         "the engine's metrics listener binds to a loopback address the collector cannot reach";
+    MetricsPathDiffers = "metrics-path-differs", Warn,
+        "the engine serves Prometheus metrics at another path than /metrics, the collector's default";
     MetricsPortNamedOtherwise = "metrics-port-named-otherwise", Warn,
         "the metrics port already exists under another name, which is never renamed";
     MonitoringLabelsMissing = "monitoring-labels-missing", Warn,
