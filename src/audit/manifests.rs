@@ -216,7 +216,8 @@ fn known_env_of(path: &Path) -> KnownEnv {
     known
 }
 
-/// Whether a file names a ConfigMap and an `envFrom` or `configMapKeyRef`, read in chunks.
+/// Whether a file names a ConfigMap and an `envFrom`, a `configMapKeyRef` or a `configMap`
+/// volume, read in chunks.
 fn names_config_map_references(path: &Path) -> io::Result<bool> {
     // A ConfigMap, and a reference that can use one: env, or a volume (scripts a container runs).
     const WORDS: [&[u8]; 4] = [b"ConfigMap", b"envFrom", b"configMapKeyRef", b"configMap:"];
@@ -555,7 +556,13 @@ fn fixed_document(
     // The order-keeping tree is stricter than the first reading: a repeated key is an error.
     let mut ordered = match documents::parse::<serde_yaml::Value>(raw) {
         Ok(ordered) if ordered.values.len() == values => ordered,
-        Ok(_) => return Err("--fix cannot rewrite this document: it reads differently the second time; its findings are reported, the document is left as it is".into()),
+        Ok(_) => {
+            return Err(
+                "--fix cannot rewrite this document: it reads differently the second \
+                        time; its findings are reported, the document is left as it is"
+                    .into(),
+            );
+        }
         Err(e) => {
             return Err(format!(
                 "--fix cannot rewrite this document: {} (line {}); its findings are reported, \

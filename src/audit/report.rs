@@ -425,7 +425,8 @@ impl<W: Write> Reporter<W> {
         }
     }
 
-    /// An unreadable input or document, or a document `--fix` cannot write: shown at once on stderr, and in the report.
+    /// An unreadable input or document, or a document `--fix` cannot write: shown at once on
+    /// stderr, and in the report.
     pub(crate) fn error(&mut self, error: InputError) {
         eprintln!("error: {error}");
         self.summary.errors += 1;

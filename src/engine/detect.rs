@@ -504,17 +504,17 @@ fn undeclared_guess(detected: &Detected<'_, '_>, port: &Port) -> Option<String> 
     if detected.strength != Strength::Image || !port.default {
         return None;
     }
-    let declared: Vec<String> = detected
+    let declared: Vec<u64> = detected
         .container
         .get("ports")
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
         .filter_map(|p| p.get("containerPort").and_then(Json::as_u64))
-        .map(|n| n.to_string())
         .collect();
-    let listed = declared.iter().any(|n| *n == port.number.to_string());
+    let listed = declared.contains(&u64::from(port.number));
     (!declared.is_empty() && !listed).then(|| {
+        let declared: Vec<String> = declared.iter().map(u64::to_string).collect();
         format!(
             "the image suggests {} on its default port {}, but the container declares only {}",
             detected.spec.name,
