@@ -67,13 +67,15 @@ pub struct Outcome {
     /// Denial message (enforce mode only).
     pub message: Option<String>,
     pub patch: Option<Vec<PatchOp>>,
-    /// Admission warnings, each shorter than 120 characters.
+    /// Admission warnings, each at most [`MAX_WARNING_CHARS`] characters, each finding once.
     pub warnings: Vec<String>,
     pub audit_annotations: BTreeMap<String, String>,
 }
 
-/// Kubernetes shows at most this many characters of one admission warning without complaint.
-pub const MAX_WARNING_CHARS: usize = 119;
+/// The API server may cut an admission warning past this many characters (k8s.io/apiserver
+/// `pkg/endpoints/filters/warning.go`, `truncateItemRunes`); a warning leads with the rule id
+/// and the fix, and its path comes last, so a cut loses the least.
+pub const MAX_WARNING_CHARS: usize = 256;
 
 /// Audit annotation keys (the API server prefixes them with the webhook's name).
 pub const FINDINGS_ANNOTATION: &str = "findings";
@@ -101,8 +103,11 @@ impl Outcome {
         out.warnings = open
             .iter()
             .filter(|f| !(out.message.is_some() && f.denies()))
-            .map(|f| short_warning(&f.describe()))
+            .map(|f| short_warning(&f.warning()))
             .collect();
+        // Templates that share a layer can find the same thing twice in other words' places.
+        let mut seen = std::collections::HashSet::new();
+        out.warnings.retain(|w| seen.insert(w.clone()));
         if mode == Mode::Audit {
             out.audit_annotations = audit_annotations(&open, decision.patch.len());
         }

@@ -121,9 +121,14 @@ pub struct Decision {
     /// The workload label value used for this object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
-    /// Why nothing was examined (opted out, another operation), when that is the case.
+    /// Why nothing was examined (opted out, being deleted, another operation), when that is
+    /// the case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The handled object whose controller made this one (`RoleBasedGroup/name`): its review
+    /// covers this object's templates, so this one is neither judged nor counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_of: Option<String>,
     pub templates: Vec<TemplateReport>,
     pub patch: Vec<PatchOp>,
     pub findings: Vec<Finding>,
@@ -158,13 +163,48 @@ impl Decision {
     }
 }
 
+/// Why a deny-level finding on a template an UPDATE leaves unchanged only warns.
+const PREDATES: &str = "not denied: this update leaves the pod template unchanged, so the \
+                        workload predates this finding; fix it with the next template change or \
+                        exempt it";
+
 impl Finding {
+    /// The finding on a template the request does not change: it never denies (the user did not
+    /// change what it is about), and says so after the fix, which warnings must not lose.
+    pub(super) fn predating(mut self) -> Finding {
+        if self.level == Level::Deny {
+            self.level = Level::Warn;
+            self.message = format!("{} ({PREDATES})", self.message);
+        }
+        self
+    }
+
     /// True for a deny-level finding that is not exempted.
     pub fn denies(&self) -> bool {
         self.level == Level::Deny && self.exemption.is_none()
     }
 
-    /// `rule-id: path: message`, the form used in denials, warnings and reports; an exempted
+    /// `rule-id: message (at path)`, the form of admission warnings: the rule and the fix come
+    /// first, where a cut of a long warning cannot reach them.
+    pub fn warning(&self) -> String {
+        match &self.exemption {
+            None => format!(
+                "{}: {} (at {})",
+                self.rule.as_str(),
+                self.message,
+                self.path
+            ),
+            Some(e) => format!(
+                "{}: exempt ({}): {} (at {})",
+                self.rule.as_str(),
+                e.reason,
+                self.message,
+                self.path
+            ),
+        }
+    }
+
+    /// `rule-id: path: message`, the form used in denials and reports; an exempted
     /// finding leads with its reason, which matters more than the message its owner has read.
     pub fn describe(&self) -> String {
         match &self.exemption {

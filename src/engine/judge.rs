@@ -11,7 +11,7 @@ use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
 use super::kinds::Variant;
 use super::path::{self, Path, Tok};
-use super::plan::PatchBuilder;
+use super::plan::{Blocked, PatchBuilder};
 use super::policy::Policy;
 use super::rules::{Level, RuleId};
 use super::templates::{Layer, PodTemplate};
@@ -29,8 +29,11 @@ pub(super) struct Context<'p, 'b, 'd> {
     /// ConfigMaps the front door knows, and the object's namespace.
     pub known_env: Option<(&'b KnownEnv, &'b str)>,
     pub workload: Option<&'b Workload>,
-    /// False on an UPDATE that leaves this template as it was: report, don't patch.
+    /// False on an UPDATE that leaves this template as it was: report, don't patch, don't deny.
     pub may_patch: bool,
+    /// Every pod template of the object: a port planned into a layer that others share must
+    /// fit each of them.
+    pub siblings: &'b [PodTemplate<'d>],
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }
@@ -41,8 +44,15 @@ impl Context<'_, '_, '_> {
     }
 
     fn report_fix(&mut self, rule: RuleId, path: String, message: String, fixed_by_patch: bool) {
+        if let Some(f) = self.policy.finding(rule, path, message, fixed_by_patch) {
+            self.push(f);
+        }
+    }
+
+    /// Every finding lands here: on a template the request leaves unchanged it never denies.
+    fn push(&mut self, f: Finding) {
         self.findings
-            .extend(self.policy.finding(rule, path, message, fixed_by_patch));
+            .push(if self.may_patch { f } else { f.predating() });
     }
 
     /// A finding that rests on a detection: when the detection is a guess (`guess` says why),
@@ -63,7 +73,7 @@ impl Context<'_, '_, '_> {
             f.level = Level::Warn;
             f.message = format!("(not denied: {why}) {}", f.message);
         }
-        self.findings.push(f);
+        self.push(f);
     }
 }
 
@@ -79,14 +89,27 @@ struct Container<'t> {
     /// Display path, in the layer that defines the container when there is one.
     display: String,
     found: Found,
+    slot: Slot<'t>,
+}
+
+/// The pod-spec lists whose containers run for the pod's life: the containers, and the init
+/// containers that are native sidecars (`restartPolicy: Always`, GA in Kubernetes 1.33).
+const CONTAINERS: &str = "containers";
+const INIT_CONTAINERS: &str = "initContainers";
+
+/// One container of the pod, in its list.
+#[derive(Clone, Copy)]
+struct Slot<'t> {
+    list: &'static str,
+    index: usize,
     value: &'t Json<'t>,
 }
 
-/// A pod template under judgement, once its shape is read: its containers, its labels, and the
-/// containers that run an engine.
+/// A pod template under judgement, once its shape is read: its containers and native sidecars,
+/// its labels, and the containers that run an engine.
 struct Judged<'t, 'a> {
     template: &'t PodTemplate<'a>,
-    containers: &'t [Json<'a>],
+    containers: Vec<Slot<'t>>,
     labels: &'t Object<'a>,
     names: LayerNames<'a>,
     found: Vec<Container<'t>>,
@@ -127,6 +150,7 @@ pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> Templa
     // A backend label never makes an image-only guess certain: the webhook writes that label
     // itself from the guess, so trusting it would deny the next update of what it admitted.
     judge_metrics(&supported, cx);
+    report_second_engines(&supported, primary, cx);
     if let Some(Ok(p)) = primary.found.port {
         report.metrics_port = Some(p);
     }
@@ -140,9 +164,8 @@ fn read_shape<'t, 'a>(
     cx: &mut Context<'_, '_, '_>,
 ) -> Option<Judged<'t, 'a>> {
     let eff = t.effective.as_ref();
-    let containers: &[Json<'_>] = match eff.get("spec").and_then(|s| s.get("containers")) {
-        Some(Json::Array(a)) => a,
-        None | Some(Json::Null) => &[],
+    match eff.get("spec").and_then(|s| s.get(CONTAINERS)) {
+        Some(Json::Array(_) | Json::Null) | None => {}
         Some(_) => {
             cx.report(
                 RuleId::UnreadableTemplate,
@@ -167,22 +190,40 @@ fn read_shape<'t, 'a>(
     };
     Some(Judged {
         template: t,
-        containers,
+        containers: pod_containers(eff),
         labels,
         names: LayerNames::of(t),
         found: Vec::new(),
     })
 }
 
+/// The containers of a pod template and its native sidecars, in that order.
+fn pod_containers<'t>(template: &'t Json<'_>) -> Vec<Slot<'t>> {
+    let spec = template.get("spec");
+    let list = |key| spec.and_then(|s| s.get(key)).and_then(Json::as_array);
+    let containers = list(CONTAINERS).into_iter().flatten().enumerate();
+    let sidecars = list(INIT_CONTAINERS)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| c.get("restartPolicy").and_then(Json::as_str) == Some("Always"));
+    containers
+        .map(|(index, value)| (CONTAINERS, index, value))
+        .chain(sidecars.map(|(index, value)| (INIT_CONTAINERS, index, value)))
+        .map(|(list, index, value)| Slot { list, index, value })
+        .collect()
+}
+
 /// The containers that run an engine, with where each is written.
 fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Vec<Container<'t>> {
     let t = j.template;
     let mut found = Vec::new();
-    for (i, c) in j.containers.iter().enumerate() {
+    for &slot in &j.containers {
+        let c = slot.value;
         if !c.is_object() {
             cx.report(
                 RuleId::UnreadableTemplate,
-                format!("{}.spec.containers[{i}]", t.display),
+                format!("{}.spec.{}[{}]", t.display, slot.list, slot.index),
                 "is not a container object; fix the manifest".into(),
             );
             continue;
@@ -199,15 +240,15 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
             .and_then(Json::as_str)
             .unwrap_or_default()
             .to_string();
-        let display = match locate(t, &j.names, &name, i) {
-            Some(Located::At(p, _)) => path::display(&p),
+        let display = match locate(t, &j.names, &name, slot) {
+            Some(Located::At(p, _, _)) => path::display(&p),
             _ => format!("{} container {name:?}", t.display),
         };
         found.push(Container {
             name,
             display,
             found: f,
-            value: c,
+            slot,
         });
     }
     found
@@ -419,24 +460,19 @@ fn plan_monitoring(
         return;
     }
     let workload_missing = !j.labels.contains_key(&keys.workload);
-    let mut blocked = None;
+    let mut blocked = Vec::new();
     for (key, value) in missing {
         if let Err(b) = cx.builder.add(&path::key(&t.labels_at, key), value) {
-            blocked = Some(b);
+            blocked.push(b);
         }
     }
     if let Some(p) = port_plan
         && let Err(b) = cx.builder.add(&p.path, p.value)
     {
-        blocked = Some(b);
+        blocked.push(b);
     }
-    if let Some(b) = blocked {
-        cx.report(
-            RuleId::UnreadableTemplate,
-            b.at,
-            "is not a map or list, so the monitoring labels cannot be added; fix the manifest"
-                .into(),
-        );
+    for b in blocked {
+        report_blocked(b, cx);
     }
     if let Some(w) = cx.workload
         && let Some(from) = &w.shortened_from
@@ -462,6 +498,46 @@ fn plan_monitoring(
         ),
         true,
     );
+}
+
+/// Why a planned addition could not be made.
+fn report_blocked(b: Blocked, cx: &mut Context<'_, '_, '_>) {
+    let (rule, at, message) = match b {
+        Blocked::NotAContainer(at) => (
+            RuleId::UnreadableTemplate,
+            at,
+            "is not a map or list, so the monitoring labels cannot be added; fix the manifest",
+        ),
+        // Pod templates sharing a layer asked for different values there (a leader and a worker
+        // running different engines over one base template): the first one's value stays.
+        Blocked::Taken(at) => (
+            RuleId::MixedEngines,
+            at,
+            "is shared by pod templates of this object that need different values here; \
+             not added for this one: give each variant its own labels and ports in its patch",
+        ),
+    };
+    cx.report(rule, at, message.into());
+}
+
+/// Only one port per pod carries the collector's name: every other container that serves an
+/// engine's metrics goes unscraped, and its owner is told.
+fn report_second_engines(
+    supported: &[&Container<'_>],
+    primary: &Container<'_>,
+    cx: &mut Context<'_, '_, '_>,
+) {
+    let serving = supported.iter().filter(|c| {
+        !c.found.worker_only && matches!(c.found.port, Some(Ok(_))) && !std::ptr::eq(**c, primary)
+    });
+    for c in serving {
+        let message = format!(
+            "also serves {} metrics, but only container {:?} gets port {:?}: this one is not \
+             scraped; run it in a pod of its own to scrape both",
+            c.found.spec.name, primary.name, cx.policy.port_name
+        );
+        cx.report(RuleId::SecondEngineContainer, c.display.clone(), message);
+    }
 }
 
 /// The metrics rules of the serving containers of supported engines.
@@ -520,7 +596,7 @@ fn plan_port(
         return None;
     }
     let name = &cx.policy.port_name;
-    let same_number = ports(engine.value)
+    let same_number = ports(engine.slot.value)
         .find(|(_, p)| p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port)));
     if let Some((_, p)) = same_number
         && let Some(other) = p.get("name").and_then(Json::as_str)
@@ -535,12 +611,29 @@ fn plan_port(
         );
         return None;
     }
-    let (path, value) = port_addition(j, engine, port, name)?;
-    Some(PortPlan { port, path, value })
+    let addition = port_addition(j, engine, port, name)?;
+    if let Some(sibling) = sharing_sibling_with_name(j, &addition.layer, port, cx) {
+        cx.report_unless_guess(
+            RuleId::PortNameConflict,
+            engine.display.clone(),
+            format!(
+                "port {name:?} ({port}) not added: this container is shared with {sibling}, \
+                 whose pod already names another port {name:?}; name the port in a patch of \
+                 this variant"
+            ),
+            Some("the conflicting port is in another pod template of this object"),
+        );
+        return None;
+    }
+    Some(PortPlan {
+        port,
+        path: addition.path,
+        value: addition.value,
+    })
 }
 
 /// Whether a port already has the collector's name (port names are unique in a pod, so every
-/// container counts); one that points elsewhere is reported.
+/// container and native sidecar counts); one that points elsewhere is reported.
 fn port_name_taken(
     j: &Judged<'_, '_>,
     engine: &Container<'_>,
@@ -548,12 +641,7 @@ fn port_name_taken(
     cx: &mut Context<'_, '_, '_>,
 ) -> bool {
     let name = &cx.policy.port_name;
-    let named = j.containers.iter().enumerate().find_map(|(ci, c)| {
-        ports(c)
-            .find(|(_, p)| p.get("name").and_then(Json::as_str) == Some(name))
-            .map(|(pi, p)| (ci, pi, p.get("containerPort").and_then(Json::as_u64)))
-    });
-    let Some((ci, pi, number)) = named else {
+    let Some((slot, pi, number)) = named_port(&j.containers, name) else {
         return false;
     };
     if number == Some(u64::from(port)) {
@@ -572,7 +660,10 @@ fn port_name_taken(
     };
     cx.report_unless_guess(
         RuleId::PortNameConflict,
-        format!("{}.spec.containers[{ci}].ports[{pi}]", j.template.display),
+        format!(
+            "{}.spec.{}[{}].ports[{pi}]",
+            j.template.display, slot.list, slot.index
+        ),
         format!(
             "port {name:?} is {shown} but {} serves metrics on {port}; point {name:?} at {port} \
              or rename that port",
@@ -583,63 +674,108 @@ fn port_name_taken(
     true
 }
 
-/// Where and what to add so the engine container has the named port: a name on its unnamed
-/// entry for the port, a new entry, or (for a container only in a shared role template) an
-/// entry of its own in the reference's patch.
-fn port_addition<'t, 'a>(
-    j: &Judged<'t, 'a>,
-    engine: &Container<'_>,
-    port: u16,
-    name: &str,
-) -> Option<(Path, Value)> {
-    let index = j
-        .containers
-        .iter()
-        .position(|c| std::ptr::eq(c, engine.value))?;
-    let new_port = json!({"name": name, "containerPort": port, "protocol": "TCP"});
-    Some(match locate(j.template, &j.names, &engine.name, index)? {
-        Located::At(cpath, layer_container) => {
-            let mut p = path::key(&cpath, "ports");
-            let unnamed_here = ports(layer_container).find(|(_, p)| {
-                p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port))
-                    && p.get("name").is_none()
-            });
-            match unnamed_here {
-                Some((pi, _)) => {
-                    p.push(Tok::Index(pi));
-                    p.push(Tok::Key("name".into()));
-                    (p, json!(name))
-                }
-                None => {
-                    p.push(Tok::Append);
-                    (p, new_port)
-                }
-            }
-        }
-        Located::Append(mut list) => {
-            list.push(Tok::Append);
-            (list, json!({"name": engine.name, "ports": [new_port]}))
-        }
+/// The first port named `name` among the pod's containers and sidecars: its container, its
+/// index and its number.
+fn named_port<'t>(containers: &[Slot<'t>], name: &str) -> Option<(Slot<'t>, usize, Option<u64>)> {
+    containers.iter().find_map(|slot| {
+        ports(slot.value)
+            .find(|(_, p)| p.get("name").and_then(Json::as_str) == Some(name))
+            .map(|(pi, p)| (*slot, pi, p.get("containerPort").and_then(Json::as_u64)))
     })
 }
 
-/// Each layer's containers by name, the first of each name winning, so that finding a
-/// container's entry is O(1): a search per container is quadratic in long container lists.
-struct LayerNames<'a>(Vec<Map<&'a str, usize>>);
+/// Another pod template of the object that also reads the layer a port goes into (the worker
+/// of a leader/worker pair over one base template) and already names another port the same:
+/// adding the port there would give that pod two ports of one name.
+fn sharing_sibling_with_name(
+    j: &Judged<'_, '_>,
+    layer: &Path,
+    port: u16,
+    cx: &Context<'_, '_, '_>,
+) -> Option<String> {
+    cx.siblings
+        .iter()
+        .filter(|s| s.identity != j.template.identity && s.layers.iter().any(|l| &l.path == layer))
+        .find_map(|s| {
+            let containers = pod_containers(&s.effective);
+            let (_, _, number) = named_port(&containers, &cx.policy.port_name)?;
+            (number != Some(u64::from(port))).then(|| s.display.clone())
+        })
+}
+
+/// What to add for the named port, and the layer it goes into.
+struct PortAddition {
+    path: Path,
+    value: Value,
+    layer: Path,
+}
+
+/// Where and what to add so the engine container has the named port: a name on its unnamed
+/// entry for the port, a new entry, or (for a container only in a shared role template) an
+/// entry of its own in the reference's patch.
+fn port_addition(
+    j: &Judged<'_, '_>,
+    engine: &Container<'_>,
+    port: u16,
+    name: &str,
+) -> Option<PortAddition> {
+    let new_port = json!({"name": name, "containerPort": port, "protocol": "TCP"});
+    Some(
+        match locate(j.template, &j.names, &engine.name, engine.slot)? {
+            Located::At(cpath, layer_container, layer) => {
+                let mut p = path::key(&cpath, "ports");
+                let unnamed_here = ports(layer_container).find(|(_, p)| {
+                    p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port))
+                        && p.get("name").is_none()
+                });
+                let value = match unnamed_here {
+                    Some((pi, _)) => {
+                        p.push(Tok::Index(pi));
+                        p.push(Tok::Key("name".into()));
+                        json!(name)
+                    }
+                    None => {
+                        p.push(Tok::Append);
+                        new_port
+                    }
+                };
+                PortAddition {
+                    path: p,
+                    value,
+                    layer,
+                }
+            }
+            Located::Append(mut list, layer) => {
+                list.push(Tok::Append);
+                PortAddition {
+                    path: list,
+                    value: json!({"name": engine.name, "ports": [new_port]}),
+                    layer,
+                }
+            }
+        },
+    )
+}
+
+/// Each layer's containers by list and name, the first of each name winning, so that finding
+/// a container's entry is O(1): a search per container is quadratic in long container lists.
+struct LayerNames<'a>(Vec<Map<(&'static str, &'a str), usize>>);
 
 impl<'a> LayerNames<'a> {
     fn of(t: &PodTemplate<'a>) -> Self {
         let index = |layer: &Layer<'a>| {
             let mut names = Map::default();
-            let list = layer.value.get("spec").and_then(|s| s.get("containers"));
-            for (j, c) in list
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                if let Some(name) = c.get("name").and_then(Json::as_str) {
-                    names.entry(name).or_insert(j);
+            for list in [CONTAINERS, INIT_CONTAINERS] {
+                let items = layer.value.get("spec").and_then(|s| s.get(list));
+                for (j, c) in items
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if let Some(name) = c.get("name").and_then(Json::as_str) {
+                        names.entry((list, name)).or_insert(j);
+                    }
                 }
             }
             names
@@ -649,10 +785,11 @@ impl<'a> LayerNames<'a> {
 }
 
 enum Located<'a> {
-    /// The container's entry in a writable layer.
-    At(Path, &'a Json<'a>),
-    /// Only in a shared role template: add an entry to the reference's patch.
-    Append(Path),
+    /// The container's entry in a writable layer, and that layer's path.
+    At(Path, &'a Json<'a>, Path),
+    /// Only in a shared role template: add an entry to the reference's patch (the list, and
+    /// the patch's path).
+    Append(Path, Path),
 }
 
 /// Where a container of the effective template can be written.
@@ -660,31 +797,40 @@ fn locate<'a>(
     t: &PodTemplate<'a>,
     names: &LayerNames<'a>,
     name: &str,
-    index: usize,
+    slot: Slot<'_>,
 ) -> Option<Located<'a>> {
     for (li, layer) in t.layers.iter().enumerate() {
         let Some(list) = layer
             .value
             .get("spec")
-            .and_then(|s| s.get("containers"))
+            .and_then(|s| s.get(slot.list))
             .and_then(Json::as_array)
         else {
             continue;
         };
         let pos = if name.is_empty() {
             // Unnamed containers can only be matched by position in a single-layer template.
-            (t.layers.len() == 1 && index < list.len()).then_some(index)
+            (t.layers.len() == 1 && slot.index < list.len()).then_some(slot.index)
         } else {
-            names.0.get(li).and_then(|n| n.get(name)).copied()
+            names
+                .0
+                .get(li)
+                .and_then(|n| n.get(&(slot.list, name)))
+                .copied()
         };
         if let Some(j) = pos {
-            let mut p = path::join(&layer.path, "spec.containers");
+            let mut p = path::key(&path::key(&layer.path, "spec"), slot.list);
             p.push(Tok::Index(j));
-            return Some(Located::At(p, &list[j]));
+            return Some(Located::At(p, &list[j], layer.path.clone()));
         }
     }
     match &t.append_containers_at {
-        Some(list) if !name.is_empty() => Some(Located::Append(list.clone())),
+        Some(list) if !name.is_empty() => {
+            // The patch's own list of the same kind, beside its `containers`.
+            let patch_spec = &list[..list.len().saturating_sub(1)];
+            let layer = patch_spec[..patch_spec.len().saturating_sub(1)].to_vec();
+            Some(Located::Append(path::key(patch_spec, slot.list), layer))
+        }
         _ => None,
     }
 }

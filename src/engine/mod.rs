@@ -13,6 +13,7 @@ mod json;
 mod judge;
 pub mod kinds;
 mod labels;
+mod owners;
 mod path;
 mod plan;
 mod policy;
@@ -81,25 +82,39 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         return decision;
     }
     let metadata = object.get("metadata");
-    if let Some(why) = opted_out(metadata, policy) {
+    if let Some(parent) = owners::handled_parent(metadata) {
+        decision.skipped = Some(format!(
+            "made by {parent}, whose review covers its pod templates"
+        ));
+        decision.child_of = Some(parent);
+        return decision;
+    }
+    let skipped = being_deleted(metadata).or_else(|| opted_out(metadata, policy));
+    if let Some(why) = skipped {
         decision.skipped = Some(why);
         return decision;
     }
     let walk = templates::pod_templates(object, kind);
-    for (at, problem) in walk.unreadable {
-        decision.findings.extend(policy.finding(
-            RuleId::UnreadableTemplate,
-            at,
-            format!("{problem}; fix the manifest"),
-            false,
-        ));
-    }
     let old = match (input.operation, input.old_object) {
         (Operation::Update, Some(old)) if kind_of(old).is_some_and(|k| std::ptr::eq(k, kind)) => {
-            Some(templates::pod_templates(old, kind).templates)
+            Some(templates::pod_templates(old, kind))
         }
         _ => None,
     };
+    for (at, problem) in &walk.unreadable {
+        let predates = old
+            .as_ref()
+            .is_some_and(|o| o.unreadable.iter().any(|(a, p)| a == at && p == problem));
+        let f = policy.finding(
+            RuleId::UnreadableTemplate,
+            at.clone(),
+            format!("{problem}; fix the manifest"),
+            false,
+        );
+        decision
+            .findings
+            .extend(f.map(|f| if predates { f.predating() } else { f }));
+    }
     let workload = workload_of(metadata);
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
@@ -108,23 +123,44 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
     for t in &walk.templates {
+        // Matched by identity (role and component names, variant), never by list position:
+        // inserting a role in front changes no other role.
         let unchanged = old.as_ref().is_some_and(|old| {
-            old.iter()
-                .any(|o| o.display == t.display && o.effective == t.effective)
+            old.templates
+                .iter()
+                .any(|o| o.identity == t.identity && o.effective == t.effective)
         });
         let mut cx = Context {
             policy,
             known_env: input.known_env.map(|k| (k, namespace)),
             workload: workload.as_ref(),
             may_patch: !unchanged,
+            siblings: &walk.templates,
             builder: &mut builder,
             findings: &mut decision.findings,
         };
         decision.templates.push(judge::judge(t, &mut cx));
     }
     decision.patch = builder.into_ops();
+    dedup_findings(&mut decision.findings);
     exemptions::apply(metadata, policy, &mut decision.findings);
     decision
+}
+
+/// Templates that share a layer (the leader and worker of one pattern) can find the same thing:
+/// each finding is reported once.
+fn dedup_findings(findings: &mut Vec<Finding>) {
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.rule, f.path.clone(), f.message.clone())));
+}
+
+/// An object the API server is deleting (a finalizer is being removed): never patched or denied,
+/// so nothing this webhook says can leave it stuck Terminating.
+fn being_deleted(metadata: Option<&Json<'_>>) -> Option<String> {
+    metadata?
+        .get("deletionTimestamp")
+        .filter(|t| !t.is_null())
+        .map(|_| "being deleted (metadata.deletionTimestamp is set)".to_string())
 }
 
 fn kind_of(object: &Json<'_>) -> Option<&'static kinds::KindSpec> {
@@ -158,17 +194,14 @@ fn opted_out(metadata: Option<&Json<'_>>, policy: &Policy) -> Option<String> {
 }
 
 /// The workload name: the controlling owner's name for an object a controller made (it
-/// inherits its parent's workload), else the object's name, else its `generateName` stem.
+/// inherits its parent's workload; an owner kept only for garbage collection names nothing),
+/// else the object's name, else its `generateName` stem.
 fn workload_of(metadata: Option<&Json<'_>>) -> Option<Workload> {
     let metadata = metadata?;
     let owner = metadata
         .get("ownerReferences")
         .and_then(Json::as_array)
-        .and_then(|refs| {
-            refs.iter()
-                .find(|r| r.get("controller").and_then(Json::as_bool) == Some(true))
-                .or_else(|| refs.first())
-        })
+        .and_then(|refs| refs.iter().find(|r| owners::is_controller(r)))
         .and_then(|r| r.get("name"))
         .and_then(Json::as_str);
     let name = owner

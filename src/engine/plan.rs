@@ -1,6 +1,11 @@
 //! Build a minimal JSON Patch of `add` operations. A missing parent is created by one `add` of
 //! the whole map or list; later additions under a parent an earlier operation creates are folded
 //! into that operation's value, so every operation applies in order to the original object.
+//!
+//! By construction no two operations share a path and nothing the object holds is overwritten:
+//! an addition of what the object or the plan already holds at that place is a no-op (pod
+//! templates that share a layer, like a leader and a worker over one base template, ask for the
+//! same labels and port), and an addition of something else there is refused.
 
 use serde_json::{Map, Value};
 
@@ -13,6 +18,8 @@ pub(super) struct PatchBuilder<'a> {
     ops: Vec<(Path, Value)>,
     /// The operations that can own later additions (no `Append` step), by path.
     owners: Owners,
+    /// The operation appending to each list, by the list's path: one per list.
+    appends: super::Map<Path, usize>,
 }
 
 /// Index of planned operations by path. A few are scanned; past that a scan per addition is
@@ -64,9 +71,11 @@ enum Shape {
 
 /// Why an addition was not planned.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Blocked {
-    /// Display path of the value in the way.
-    pub at: String,
+pub(super) enum Blocked {
+    /// A value that is neither a map nor a list is in the way (its display path).
+    NotAContainer(String),
+    /// Another value is already at that place, in the object or planned (its display path).
+    Taken(String),
 }
 
 impl<'a> PatchBuilder<'a> {
@@ -75,6 +84,7 @@ impl<'a> PatchBuilder<'a> {
             doc,
             ops: Vec::new(),
             owners: Owners::default(),
+            appends: super::Map::default(),
         }
     }
 
@@ -82,8 +92,13 @@ impl<'a> PatchBuilder<'a> {
     /// parents. Refuses when something that is not a map or list is in the way.
     pub(super) fn add(&mut self, path: &[Tok], value: Value) -> Result<(), Blocked> {
         let Some((slot, parents)) = path.split_last() else {
-            return Err(Blocked { at: String::new() });
+            return Err(Blocked::NotAContainer(String::new()));
         };
+        match self.already(path, &value) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(Blocked::Taken(path::display(path))),
+            None => {}
+        }
         // The deepest parent that exists, in the object or in a planned operation.
         let mut depth = parents.len();
         loop {
@@ -100,14 +115,12 @@ impl<'a> PatchBuilder<'a> {
                         Tok::Append | Tok::Index(_) => found == Shape::List,
                     };
                     if !fits {
-                        return Err(Blocked {
-                            at: path::display(prefix),
-                        });
+                        return Err(Blocked::NotAContainer(path::display(prefix)));
                     }
                     break;
                 }
                 None if depth == 0 => {
-                    return Err(Blocked { at: String::new() });
+                    return Err(Blocked::NotAContainer(String::new()));
                 }
                 None => depth -= 1,
             }
@@ -123,13 +136,45 @@ impl<'a> PatchBuilder<'a> {
                 }
             }
             None => {
-                if !slot_path.contains(&Tok::Append) {
+                if let Some((Tok::Append, list)) = slot_path.split_last() {
+                    self.appends.insert(list.to_vec(), self.ops.len());
+                } else if !slot_path.contains(&Tok::Append) {
                     self.owners.insert(slot_path, self.ops.len());
                 }
                 self.ops.push((slot_path.to_vec(), nested));
             }
         }
         Ok(())
+    }
+
+    /// Whether the object or the plan already holds something at `path` (for an `Append`, in
+    /// that list): `Some(true)` when it is `value`, `Some(false)` when it is something else.
+    fn already(&self, path: &[Tok], value: &Value) -> Option<bool> {
+        if let Some((Tok::Append, list)) = path.split_last() {
+            if let Some(&i) = self.appends.get(list) {
+                return Some(&self.ops[i].1 == value);
+            }
+            // A list a planned operation creates: an equal item is already there.
+            let items = self.planned(list)?.as_array()?;
+            return items.contains(value).then_some(true);
+        }
+        if let Some(v) = path::get(self.doc, path).filter(|v| !v.is_null()) {
+            return Some(*v == Json::from(value));
+        }
+        self.planned(path).map(|v| v == value)
+    }
+
+    /// The value a planned operation puts at `path`, if any.
+    fn planned(&self, path: &[Tok]) -> Option<&Value> {
+        let i = self.owning_op(path)?;
+        let (op_path, op_value) = &self.ops[i];
+        path[op_path.len()..]
+            .iter()
+            .try_fold(op_value, |cur, t| match t {
+                Tok::Key(k) => cur.get(k.as_ref()),
+                Tok::Index(i) => cur.get(*i),
+                Tok::Append => None,
+            })
     }
 
     pub(super) fn into_ops(self) -> Vec<PatchOp> {
@@ -153,16 +198,7 @@ impl<'a> PatchBuilder<'a> {
                 _ => Shape::Other,
             });
         }
-        let i = self.owning_op(prefix)?;
-        let (op_path, op_value) = &self.ops[i];
-        let planned = prefix[op_path.len()..]
-            .iter()
-            .try_fold(op_value, |cur, t| match t {
-                Tok::Key(k) => cur.get(k.as_ref()),
-                Tok::Index(i) => cur.get(*i),
-                Tok::Append => None,
-            })?;
-        Some(match planned {
+        Some(match self.planned(prefix)? {
             Value::Object(_) => Shape::Map,
             Value::Array(_) => Shape::List,
             _ => Shape::Other,
@@ -289,10 +325,44 @@ mod tests {
         let mut b = PatchBuilder::new(&doc);
         assert_eq!(
             b.add(&keys(&["metadata", "labels", "x"]), json!("v")),
-            Err(Blocked {
-                at: "metadata.labels".into()
-            })
+            Err(Blocked::NotAContainer("metadata.labels".into()))
         );
         assert!(b.into_ops().is_empty());
+    }
+
+    #[test]
+    fn the_same_addition_twice_is_one_operation_and_another_value_is_refused() {
+        let doc = json!({"metadata": {"labels": {"mine": "a"}}, "ports": []});
+        let doc = Json::from(&doc);
+        let mut b = PatchBuilder::new(&doc);
+        let label = keys(&["metadata", "labels", "w"]);
+        let port = [Tok::Key("ports".into()), Tok::Append];
+        for _ in 0..2 {
+            b.add(&label, json!("x")).expect("planned once");
+            b.add(&port, json!({"name": "http"})).expect("planned once");
+        }
+        assert_eq!(
+            b.add(&label, json!("y")),
+            Err(Blocked::Taken("metadata.labels.w".into()))
+        );
+        assert!(matches!(
+            b.add(&port, json!({"name": "metrics"})),
+            Err(Blocked::Taken(_))
+        ));
+        // What the object holds is never overwritten.
+        assert!(matches!(
+            b.add(&keys(&["metadata", "labels", "mine"]), json!("b")),
+            Err(Blocked::Taken(_))
+        ));
+        b.add(&keys(&["metadata", "labels", "mine"]), json!("a"))
+            .expect("already there");
+        let ops = serde_json::to_value(b.into_ops()).expect("serializable");
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "/metadata/labels/w", "value": "x"},
+                {"op": "add", "path": "/ports/-", "value": {"name": "http"}}
+            ])
+        );
     }
 }

@@ -63,6 +63,8 @@ rules! {
         "an engine was detected but its metrics port cannot be resolved";
     MixedEngines = "mixed-engines", Warn,
         "one pod template runs different inference engines";
+    SecondEngineContainer = "second-engine-container", Warn,
+        "a second container of the pod serves an engine's metrics, which the one named port cannot cover";
     MetricsListenerLocal = "metrics-listener-local", Warn,
         "the engine's metrics listener binds to a loopback address the collector cannot reach";
     MetricsPathDiffers = "metrics-path-differs", Warn,

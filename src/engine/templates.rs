@@ -22,6 +22,10 @@ pub(super) struct Layer<'a> {
 pub(super) struct PodTemplate<'a> {
     /// Display path of the template (or the `templateRef`) with its variant.
     pub display: String,
+    /// What names this template across the old and new object of an UPDATE: its site, list
+    /// items by their `name` (roles, components), never a list index where a name exists, and
+    /// its variant. Inserting a role in front leaves every other role's identity as it was.
+    pub identity: String,
     pub role: Option<String>,
     /// `None` for a variant alone (a LeaderWorkerSet without a leader template), which runs on
     /// every pod.
@@ -62,17 +66,14 @@ pub(super) fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'
     for site in kind.sites {
         let mut patterns = Vec::new();
         let steps = site_steps(site.at);
-        expand(
-            object,
-            &steps,
-            kind,
-            Vec::new(),
-            None,
-            &mut patterns,
-            &mut walk,
-        );
-        for (at, pattern, role) in patterns {
-            visit(site, at, pattern, role, &role_templates, &mut walk);
+        let start = Pattern {
+            at: Vec::new(),
+            identity: String::new(),
+            role: None,
+        };
+        expand(object, &steps, kind, start, &mut patterns, &mut walk);
+        for p in patterns {
+            visit(site, p, &role_templates, &mut walk);
         }
     }
     name_variants(&mut walk.templates);
@@ -113,56 +114,83 @@ fn site_steps(at: &'static str) -> Vec<Step> {
         .collect()
 }
 
+/// Where a pattern object sits: its path, its identity and its role.
+struct Pattern {
+    at: Path,
+    identity: String,
+    role: Option<String>,
+}
+
+impl Pattern {
+    fn key(&self, k: &'static str) -> Pattern {
+        Pattern {
+            at: path::key(&self.at, k),
+            identity: format!("{}.{k}", self.identity),
+            role: self.role.clone(),
+        }
+    }
+
+    /// Item `i` of the list at key `k`, named by its `name` when it has one.
+    fn item(&self, k: &'static str, i: usize, item: &Json<'_>, is_role: bool) -> Pattern {
+        let mut at = path::key(&self.at, k);
+        at.push(Tok::Index(i));
+        let name = item.get("name").and_then(Json::as_str);
+        let identity = match name {
+            Some(n) => format!("{}.{k}[{n:?}]", self.identity),
+            None => format!("{}.{k}[{i}]", self.identity),
+        };
+        let role = match (is_role, name) {
+            (true, n) => n.map(str::to_string),
+            (false, _) => self.role.clone(),
+        };
+        Pattern { at, identity, role }
+    }
+}
+
 /// Resolve a site path with `[]` into the pattern objects it names, capturing role names.
 fn expand<'a>(
     v: &'a Json<'a>,
     steps: &[Step],
     kind: &KindSpec,
-    at: Path,
-    role: Option<String>,
-    out: &mut Vec<(Path, &'a Json<'a>, Option<String>)>,
+    here: Pattern,
+    out: &mut Vec<(Pattern, &'a Json<'a>)>,
     walk: &mut Walk<'a>,
 ) {
     let Some((step, rest)) = steps.split_first() else {
         match v {
-            Json::Object(_) => out.push((at, v, role)),
+            Json::Object(_) => out.push((here, v)),
             Json::Null => {}
             _ => walk
                 .unreadable
-                .push((path::display(&at), "is not an object".into())),
+                .push((path::display(&here.at), "is not an object".into())),
         }
         return;
     };
+    let at = &here.at;
     let Some(obj) = v.as_object() else {
         if !v.is_null() {
             walk.unreadable
-                .push((path::display(&at), "is not an object".into()));
+                .push((path::display(at), "is not an object".into()));
         }
         return;
     };
     match step {
         Step::Key(k) => {
             if let Some(next) = obj.get(k) {
-                expand(next, rest, kind, path::key(&at, *k), role, out, walk);
+                expand(next, rest, kind, here.key(*k), out, walk);
             }
         }
         Step::Each(k) => match obj.get(k) {
             Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    let mut p = path::key(&at, *k);
-                    p.push(Tok::Index(i));
-                    let role = if kind.roles == Some(*k) {
-                        item.get("name").and_then(Json::as_str).map(str::to_string)
-                    } else {
-                        role.clone()
-                    };
-                    expand(item, rest, kind, p, role, out, walk);
+                    let p = here.item(*k, i, item, kind.roles == Some(*k));
+                    expand(item, rest, kind, p, out, walk);
                 }
             }
             Some(Json::Null) | None => {}
             Some(_) => walk
                 .unreadable
-                .push((path::display(&path::key(&at, *k)), "is not a list".into())),
+                .push((path::display(&path::key(at, *k)), "is not a list".into())),
         },
     }
 }
@@ -179,12 +207,12 @@ struct Resolved<'a> {
 /// Add the template of one pattern, or one per variant.
 fn visit<'a>(
     site: &Site,
-    at: Path,
-    pattern: &'a Json<'a>,
-    role: Option<String>,
+    (p, pattern): (Pattern, &'a Json<'a>),
     role_templates: &Map<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) {
+    let Pattern { at, identity, role } = p;
+    let identity = format!("{identity}/{}", site.template);
     let inline = path::get(pattern, &path::join(&[], site.template));
     let resolved = match inline {
         Some(v) if !v.is_null() => inline_template(site, &at, v, walk),
@@ -195,6 +223,7 @@ fn visit<'a>(
     if variants.is_empty() {
         walk.templates.push(PodTemplate {
             display: r.display,
+            identity,
             role,
             variant: None,
             effective: r.effective,
@@ -224,6 +253,7 @@ fn visit<'a>(
         }));
         walk.templates.push(PodTemplate {
             display: r.display.clone(),
+            identity: format!("{identity} ({})", variant.as_str()),
             role: role.clone(),
             variant: Some(variant),
             effective,

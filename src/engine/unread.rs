@@ -17,7 +17,8 @@ use serde::{Deserialize, Deserializer};
 use super::json::{Json, Object};
 
 /// Object members, at any depth, that no rule, detection or patch reads or points into.
-/// `envFrom` is not among them: an `envFrom` source may set a port variable. `volumes` and
+/// `envFrom` is not among them: an `envFrom` source may set a port variable, nor is
+/// `initContainers`: native sidecars (`restartPolicy: Always`) serve for the pod's life. `volumes` and
 /// `volumeMounts` are read only to find scripts in ConfigMaps that a front door knows (the
 /// audit reads them from its input); the webhook knows none, so on what it prunes they would
 /// change nothing.
@@ -25,7 +26,6 @@ pub const UNREAD_MEMBERS: &[&str] = &[
     "affinity",
     "dnsConfig",
     "imagePullSecrets",
-    "initContainers",
     "lifecycle",
     "livenessProbe",
     "nodeSelector",

@@ -108,6 +108,12 @@ caBundle (base64, may be empty), failurePolicy.
       - key: {{ $root.Values.webhook.optInLabel }}
         operator: NotIn
         values: [{{ $root.Values.webhook.optOutValue | quote }}]
+  {{- if $root.Values.webhook.matchConditions }}
+  # Objects being deleted are never sent (Kubernetes >= 1.28; older API servers drop the field).
+  matchConditions:
+    - name: not-being-deleted
+      expression: "!has(object.metadata.deletionTimestamp)"
+  {{- end }}
   matchPolicy: Equivalent
   sideEffects: None
   admissionReviewVersions: ["v1"]
