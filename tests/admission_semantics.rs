@@ -318,3 +318,36 @@ fn warnings_lead_with_the_rule_and_keep_the_fix() {
     assert!(w.contains("--enable-metrics"), "{w}");
     assert!(warnings.iter().all(|w| w.chars().count() <= 256));
 }
+
+#[test]
+fn the_reporter_and_the_audit_count_a_workload_once_under_its_top_object() {
+    use inference_webhook::engine::Policy;
+    use inference_webhook::report::state::evaluate;
+    use support::commands::{command, run};
+
+    let mut parent = rbg_roles(json!([standalone("decode", vllm())]));
+    parent["metadata"]["namespace"] = json!("llm");
+    parent["metadata"]["uid"] = json!("p");
+    let mut child = deployment("g-decode", pod(json!([vllm()])));
+    child["kind"] = json!("StatefulSet");
+    child["metadata"]["uid"] = json!("c");
+    child["metadata"]["ownerReferences"] = json!([{"apiVersion": "workloads.x-k8s.io/v1alpha2",
+        "kind": "RoleBasedGroup", "name": "g", "uid": "p", "controller": true}]);
+    assert!(evaluate(&Policy::default(), &parent).is_some());
+    assert!(evaluate(&Policy::default(), &child).is_none());
+
+    let stream = format!("{}\n---\n{}\n", parent, child);
+    let out = run(
+        command("audit").args(["-o", "json", "-"]),
+        Some(stream.as_bytes()),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let names: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(names, ["g"], "{report}");
+    assert_eq!(report["summary"]["workloads"], 1);
+}

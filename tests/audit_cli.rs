@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use support::commands::{BINARY, command, json_report, run, stderr, stdout};
-use support::fixtures::{fixture_path, repo, temp_dir};
+use support::fixtures::{fixture_path, temp_dir};
 
 fn fixture(name: &str) -> PathBuf {
     fixture_path("audit").join(name)
@@ -461,11 +461,7 @@ fn fix_over_several_files_prints_one_valid_stream() {
 /// and `--fix` output audited again needs no patch and keeps every object.
 #[test]
 fn fix_over_the_real_corpus_is_a_fixed_point() {
-    let corpus = repo().join("../shared/corpus");
-    if !corpus.is_dir() {
-        eprintln!("skipped: ../shared/corpus is absent");
-        return;
-    }
+    let corpus = support::fixtures::shared("corpus");
     let before = json_report(&audit(&["-o", "json", &path(&corpus)]));
     assert_eq!(
         before["errors"],

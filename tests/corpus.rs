@@ -1,7 +1,7 @@
 //! Every manifest of `../shared/corpus` (real upstream files, read at run time, never copied):
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! the engines the engine detects must be the engines SOURCES.md lists for that file, and every
-//! metrics port SOURCES.md gives must be the one detected. Skips cleanly when the folder is absent.
+//! metrics port SOURCES.md gives must be the one detected. Fails when the folder is absent (CI always has it).
 
 mod support;
 
@@ -12,11 +12,9 @@ use inference_webhook::engine::{KnownEnv, Operation, Policy};
 use serde::Deserialize;
 use serde_json::Value;
 use support::engine::{create_with, decide_input, every_backend};
-use support::fixtures::repo;
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = repo().join("../shared/corpus");
-    dir.join("SOURCES.md").is_file().then_some(dir)
+fn corpus_dir() -> PathBuf {
+    support::fixtures::shared("corpus")
 }
 
 struct Expected {
@@ -88,10 +86,7 @@ fn documents(path: &Path) -> Vec<Value> {
 
 #[test]
 fn detected_engines_match_the_corpus_sources() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("skipped: ../shared/corpus is absent");
-        return;
-    };
+    let dir = corpus_dir();
     let sources = std::fs::read_to_string(dir.join("SOURCES.md")).expect("SOURCES.md readable");
     let rows = expectations(&sources);
     assert!(
@@ -288,11 +283,8 @@ fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String
 
 #[test]
 fn detections_match_corpus_extra_expectations() {
-    let dir = repo().join("../shared/corpus-extra");
-    let Ok(text) = std::fs::read_to_string(dir.join("expected.yaml")) else {
-        eprintln!("skipped: ../shared/corpus-extra is absent");
-        return;
-    };
+    let dir = support::fixtures::shared("corpus-extra");
+    let text = std::fs::read_to_string(dir.join("expected.yaml")).expect("expected.yaml readable");
     let entries: Vec<Entry> = serde_yaml::from_str(&text).expect("expected.yaml parses");
     assert!(entries.len() >= 90, "entries: {}", entries.len());
     let policy = every_backend();

@@ -1,7 +1,7 @@
 //! The engine's reading contract (`engine::UNREAD_MEMBERS`): the server builds only what the
 //! engine reads, so `decide` must answer the same on the object the server parsed and on the
 //! full object. Checked on every real manifest the tests have: `../shared/corpus` and
-//! `../shared/corpus-extra` (read at run time; skipped when absent) and `tests/fixtures`.
+//! `../shared/corpus-extra` (read at run time; a missing folder fails) and `tests/fixtures`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -33,11 +33,11 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn real_objects() -> Vec<(String, Value)> {
     let mut files = Vec::new();
     for dir in [
-        "../shared/corpus",
-        "../shared/corpus-extra",
-        "tests/fixtures",
+        support::fixtures::shared("corpus"),
+        support::fixtures::shared("corpus-extra"),
+        repo().join("tests/fixtures"),
     ] {
-        yaml_files(&repo().join(dir), &mut files);
+        yaml_files(&dir, &mut files);
     }
     let mut objects = Vec::new();
     for file in files {

@@ -13,8 +13,8 @@ use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
 use inference_webhook::report::state::{Record, State, Store, evaluate};
 use serde_json::{Value, json};
-use support::fixtures::repo;
 use support::metrics::sample;
+use support::schema::check;
 
 fn deployment(name: &str, uid: &str, labels: Value, container: Value) -> Value {
     json!({
@@ -291,11 +291,7 @@ fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
 
 #[test]
 fn reports_fit_the_policyreport_and_openreports_crds() {
-    let crds = repo().join("../shared/crds");
-    if !crds.is_dir() {
-        eprintln!("skipped: {} not present", crds.display());
-        return;
-    }
+    let crds = support::fixtures::shared("crds");
     let mut store = Store::default();
     for o in [labeled("a", "u1"), unlabeled("b", "u2"), denied("c", "u3")] {
         store.apply(0, record(&o));
@@ -322,54 +318,6 @@ fn crd_schema(path: &Path, format: Format) -> Value {
         .and_then(|vs| vs.iter().find(|v| v["name"] == format.version))
         .map(|v| v["schema"]["openAPIV3Schema"].clone())
         .expect("the version in the CRD")
-}
-
-/// The parts of structural-schema validation a report can get wrong: unknown fields, types,
-/// enums and required fields.
-fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(value)
-    {
-        problems.push(format!("{at}: {value} not in {allowed:?}"));
-    }
-    let ty = schema["type"].as_str().unwrap_or("");
-    let type_ok = match ty {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "boolean" => value.is_boolean(),
-        _ => true,
-    };
-    if !type_ok {
-        problems.push(format!("{at}: {value} is not a {ty}"));
-        return;
-    }
-    if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
-        let open = schema.get("additionalProperties").is_some()
-            || schema["x-kubernetes-preserve-unknown-fields"] == true;
-        for (key, member) in object {
-            match props.get(key) {
-                Some(s) => check(s, member, &format!("{at}.{key}"), problems),
-                None if !open && at != ".metadata" => {
-                    problems.push(format!("{at}.{key}: not in the schema"))
-                }
-                None => {}
-            }
-        }
-        for required in schema["required"].as_array().into_iter().flatten() {
-            if let Some(key) = required.as_str()
-                && !object.contains_key(key)
-            {
-                problems.push(format!("{at}: {key} is required"));
-            }
-        }
-    }
-    if let Some(items) = value.as_array() {
-        for (i, item) in items.iter().enumerate() {
-            check(&schema["items"], item, &format!("{at}[{i}]"), problems);
-        }
-    }
 }
 
 #[test]

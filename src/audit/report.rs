@@ -349,6 +349,11 @@ impl<W: Write> Reporter<W> {
             ));
             return Ok(None);
         };
+        // A handled object's controller made it: the parent's record covers it, so a workload
+        // is counted once, under its top object.
+        if decision.child_of.is_some() {
+            return Ok(None);
+        }
         let outcome = Outcome::of(&decision, self.opts.mode, self.opts.route);
         let skipped_reason = skipped_reason(&decision);
         let verdict = verdict(&decision, &outcome);

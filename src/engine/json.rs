@@ -214,3 +214,23 @@ impl<'a> From<&'a Value> for Json<'a> {
         }
     }
 }
+
+/// The tree as a `serde_json::Value`; a member kept as text ([`Json::Unread`]) is parsed back.
+impl From<&Json<'_>> for Value {
+    fn from(json: &Json<'_>) -> Self {
+        match json {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => Value::Number(n.clone()),
+            Json::String(s) => Value::String(s.to_string()),
+            Json::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
+            Json::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v)))
+                    .collect(),
+            ),
+            Json::Unread(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        }
+    }
+}

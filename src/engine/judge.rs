@@ -23,6 +23,15 @@ pub(super) struct Workload {
     pub shortened_from: Option<String>,
 }
 
+/// A named port the plan adds: the layer it goes into, its container, and its number. A pod
+/// template sees every port planned into any of its layers.
+#[derive(Debug)]
+pub(super) struct PlannedPort {
+    layer: Path,
+    container: String,
+    port: u16,
+}
+
 /// What the judge needs besides the template.
 pub(super) struct Context<'p, 'b, 'd> {
     pub policy: &'p Policy,
@@ -34,6 +43,8 @@ pub(super) struct Context<'p, 'b, 'd> {
     /// Every pod template of the object: a port planned into a layer that others share must
     /// fit each of them.
     pub siblings: &'b [PodTemplate<'d>],
+    /// The named ports planned so far for the object's templates.
+    pub planned_ports: &'b mut Vec<PlannedPort>,
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }
@@ -612,6 +623,36 @@ fn plan_port(
         return None;
     }
     let addition = port_addition(j, engine, port, name)?;
+    if addition.undeletes {
+        cx.report(
+            RuleId::MetricsPortUnresolved,
+            engine.display.clone(),
+            format!(
+                "port {name:?} ({port}) not added: this patch's `ports: null` deletes the base \
+                 template's ports, and adding one would bring them back; list the ports in the \
+                 patch"
+            ),
+        );
+        return None;
+    }
+    // A port another template planned into one of this template's layers is in this pod too.
+    let seen_here = cx.planned_ports.iter().find(|p| j.template.reads(&p.layer));
+    if let Some(p) = seen_here {
+        if p.container != engine.name || p.port != port {
+            cx.report_unless_guess(
+                RuleId::PortNameConflict,
+                engine.display.clone(),
+                format!(
+                    "port {name:?} ({port}) not added: a template this pod shares already gets \
+                     {name:?} on port {} of container {:?}; give each variant its own ports in \
+                     its patch",
+                    p.port, p.container
+                ),
+                Some("the conflicting port is in another pod template of this object"),
+            );
+        }
+        return None;
+    }
     if let Some(sibling) = sharing_sibling_with_name(j, &addition.layer, port, cx) {
         cx.report_unless_guess(
             RuleId::PortNameConflict,
@@ -625,6 +666,11 @@ fn plan_port(
         );
         return None;
     }
+    cx.planned_ports.push(PlannedPort {
+        layer: addition.layer,
+        container: engine.name.clone(),
+        port,
+    });
     Some(PortPlan {
         port,
         path: addition.path,
@@ -695,10 +741,17 @@ fn sharing_sibling_with_name(
 ) -> Option<String> {
     cx.siblings
         .iter()
-        .filter(|s| s.identity != j.template.identity && s.layers.iter().any(|l| &l.path == layer))
+        .filter(|s| s.identity != j.template.identity && s.reads(layer))
         .find_map(|s| {
             let containers = pod_containers(&s.effective);
-            let (_, _, number) = named_port(&containers, &cx.policy.port_name)?;
+            let written = named_port(&containers, &cx.policy.port_name).map(|(_, _, n)| n);
+            // Or planned into another of its layers (its own variant patch).
+            let planned = cx
+                .planned_ports
+                .iter()
+                .find(|p| &p.layer != layer && s.reads(&p.layer))
+                .map(|p| Some(u64::from(p.port)));
+            let number = written.or(planned)?;
             (number != Some(u64::from(port))).then(|| s.display.clone())
         })
 }
@@ -708,6 +761,9 @@ struct PortAddition {
     path: Path,
     value: Value,
     layer: Path,
+    /// The layer is a patch whose `ports: null` deletes its base's ports: a list there would
+    /// merge with the base's again.
+    undeletes: bool,
 }
 
 /// Where and what to add so the engine container has the named port: a name on its unnamed
@@ -723,6 +779,10 @@ fn port_addition(
     Some(
         match locate(j.template, &j.names, &engine.name, engine.slot)? {
             Located::At(cpath, layer_container, layer) => {
+                let over_base = j.template.append_containers_at.is_some()
+                    || j.template.layers.last().is_some_and(|l| l.path != layer);
+                let undeletes =
+                    over_base && layer_container.get("ports").is_some_and(Json::is_null);
                 let mut p = path::key(&cpath, "ports");
                 let unnamed_here = ports(layer_container).find(|(_, p)| {
                     p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(port))
@@ -743,6 +803,7 @@ fn port_addition(
                     path: p,
                     value,
                     layer,
+                    undeletes,
                 }
             }
             Located::Append(mut list, layer) => {
@@ -751,6 +812,7 @@ fn port_addition(
                     path: list,
                     value: json!({"name": engine.name, "ports": [new_port]}),
                     layer,
+                    undeletes: false,
                 }
             }
         },

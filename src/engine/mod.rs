@@ -122,6 +122,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         .unwrap_or_default();
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
+    let mut planned_ports = Vec::new();
     for t in &walk.templates {
         // Matched by identity (role and component names, variant), never by list position:
         // inserting a role in front changes no other role.
@@ -136,6 +137,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
             workload: workload.as_ref(),
             may_patch: !unchanged,
             siblings: &walk.templates,
+            planned_ports: &mut planned_ports,
             builder: &mut builder,
             findings: &mut decision.findings,
         };
@@ -161,6 +163,25 @@ fn being_deleted(metadata: Option<&Json<'_>>) -> Option<String> {
         .get("deletionTimestamp")
         .filter(|t| !t.is_null())
         .map(|_| "being deleted (metadata.deletionTimestamp is set)".to_string())
+}
+
+/// Every pod template of a handled object as its pods will see it (each variant's and
+/// reference's patch merged over its base as the controller merges them), by display path.
+/// Empty for an object of another kind.
+pub fn effective_templates(object: &Json<'_>) -> Vec<(String, serde_json::Value)> {
+    let Some(kind) = kind_of(object) else {
+        return Vec::new();
+    };
+    templates::pod_templates(object, kind)
+        .templates
+        .iter()
+        .map(|t| {
+            (
+                t.display.clone(),
+                serde_json::Value::from(t.effective.as_ref()),
+            )
+        })
+        .collect()
 }
 
 fn kind_of(object: &Json<'_>) -> Option<&'static kinds::KindSpec> {

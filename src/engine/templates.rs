@@ -42,6 +42,18 @@ pub(super) struct PodTemplate<'a> {
     pattern: Path,
 }
 
+impl PodTemplate<'_> {
+    /// Whether what is written at `layer` reaches this template's pods: one of its layers, or
+    /// the reference's patch that does not exist yet.
+    pub(super) fn reads(&self, layer: &[Tok]) -> bool {
+        self.layers.iter().any(|l| l.path == layer)
+            || self
+                .append_containers_at
+                .as_ref()
+                .is_some_and(|list| list.starts_with(layer))
+    }
+}
+
 /// Templates found, and the places whose shape could not be read.
 #[derive(Debug, Default)]
 pub(super) struct Walk<'a> {
@@ -177,13 +189,13 @@ fn expand<'a>(
     match step {
         Step::Key(k) => {
             if let Some(next) = obj.get(k) {
-                expand(next, rest, kind, here.key(*k), out, walk);
+                expand(next, rest, kind, here.key(k), out, walk);
             }
         }
         Step::Each(k) => match obj.get(k) {
             Some(Json::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    let p = here.item(*k, i, item, kind.roles == Some(*k));
+                    let p = here.item(k, i, item, kind.roles == Some(*k));
                     expand(item, rest, kind, p, out, walk);
                 }
             }

@@ -67,11 +67,14 @@ impl Record {
 }
 
 /// Decide on one object as `audit --cluster` does, and keep only what the reports need.
-/// `None` for an object of a kind the engine does not handle, or one without a namespace,
-/// name or uid.
+/// `None` for an object of a kind the engine does not handle, one a handled object's
+/// controller made (its parent's record covers it), or one without a namespace, name or uid.
 pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
     let decision = decide_object(policy, object, None);
     let kind = decision.kind?;
+    if decision.child_of.is_some() {
+        return None;
+    }
     let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
     let findings: Vec<RecordedFinding> = reported_findings(&decision)
         .into_iter()

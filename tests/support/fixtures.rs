@@ -14,6 +14,18 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `../shared/<sub>`, the shared corpora and CRDs read at run time. CI always has them beside
+/// the clone, so a missing folder fails the test that needs it instead of skipping it.
+pub fn shared(sub: &str) -> PathBuf {
+    let dir = repo().join("../shared").join(sub);
+    assert!(
+        dir.exists(),
+        "{} is missing: these tests read ../shared at run time (CI has it beside the clone)",
+        dir.display()
+    );
+    dir
+}
+
 /// `tests/fixtures`.
 pub fn fixtures_dir() -> PathBuf {
     repo().join("tests/fixtures")

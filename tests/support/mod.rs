@@ -8,6 +8,7 @@
 //! - [`metrics`]: plain HTTP GETs of a metrics listener, and reading samples out of the text.
 //! - [`cluster`]: an HTTPS API server replaying recorded lists, and a kubeconfig for it.
 //! - [`commands`]: running the built binary and other programs, and reading what they print.
+//! - [`schema`]: structural-schema checks against a CRD's schema (types, enums, list-map keys).
 //! - [`tools`]: the external tools CI installs (helm, kubectl, the SARIF multitool, ...).
 //!
 //! Each test binary uses a part of it; the rest is dead code there, hence `dead_code`.
@@ -19,5 +20,6 @@ pub mod engine;
 pub mod fixtures;
 pub mod metrics;
 pub mod patch;
+pub mod schema;
 pub mod server;
 pub mod tools;
