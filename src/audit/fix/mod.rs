@@ -4,6 +4,8 @@
 
 mod edit;
 mod emit;
+#[cfg(test)]
+mod tests_text;
 mod tree;
 
 use serde_yaml::Value;
