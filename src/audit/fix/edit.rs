@@ -80,10 +80,10 @@ pub(super) fn plan(
             let first = items.first().ok_or("an empty block sequence")?;
             let dash = dash_of(text, first)?;
             let dash_col = dash - line_start(text, dash);
-            let offset = if first.line == line_of(text, dash) {
-                first.col.saturating_sub(dash_col)
-            } else {
+            let offset = if text[dash..first.start].contains('\n') {
                 2
+            } else {
+                first.col.saturating_sub(dash_col)
             };
             let mut lines = String::new();
             emit::block_item(&mut lines, dash_col, offset, value, style);
@@ -257,10 +257,6 @@ fn after_line(text: &str, end: usize, lines: String) -> Edit {
 
 fn line_start(text: &str, at: usize) -> usize {
     text[..at].rfind('\n').map_or(0, |i| i + 1)
-}
-
-fn line_of(text: &str, at: usize) -> usize {
-    1 + text[..at].matches('\n').count()
 }
 
 /// The offset of the `-` that opens a block sequence item.

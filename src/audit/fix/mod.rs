@@ -90,8 +90,15 @@ pub(super) fn fixed_document(
     for (index, at, decision) in patches {
         for op in &decision.patch {
             let PatchOp::Add { path, value } = op;
-            insert(&mut edited, json, *index, &format!("{at}{path}"), value)
-                .map_err(|e| format!("patch path {path}: {e}"))?;
+            insert(
+                &mut edited,
+                raw.start,
+                json,
+                *index,
+                &format!("{at}{path}"),
+                value,
+            )
+            .map_err(|e| format!("patch path {path}: {e}"))?;
         }
     }
     let edited = RawDocument {
@@ -114,9 +121,10 @@ pub(super) fn fixed_document(
 }
 
 /// Insert one `add` operation into the text of value `index` of the document (YAML documents
-/// have one value; a JSON document may be a stream of them).
+/// have one value; a JSON document may be a stream of them), which starts at `first_line`.
 fn insert(
     text: &mut String,
+    first_line: usize,
     json: bool,
     index: usize,
     path: &str,
@@ -129,7 +137,8 @@ fn insert(
     }
     .ok_or("the value to patch is missing")?;
     let part = &text[range.clone()];
-    let tree = tree::read(part)?;
+    let lines_before = text[..range.start].matches('\n').count();
+    let tree = tree::read(part, first_line + lines_before)?;
     let mut edit = edit::plan(part, &tree, path, value, json)?;
     if text.contains("\r\n") {
         edit.text = edit.text.replace('\n', "\r\n");

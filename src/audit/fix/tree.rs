@@ -54,11 +54,12 @@ pub(super) struct Tree {
     pub aliased: HashSet<usize>,
 }
 
-/// Read the one document of `text`.
-pub(super) fn read(text: &str) -> Result<Tree, String> {
+/// Read the one document of `text`, whose first line is line `first_line` of its file.
+pub(super) fn read(text: &str, first_line: usize) -> Result<Tree, String> {
     let mut reader = Reader {
         events: Parser::new_from_str(text),
         aliased: HashSet::new(),
+        lines_before: first_line.saturating_sub(1),
     };
     let mut root = None;
     loop {
@@ -73,7 +74,10 @@ pub(super) fn read(text: &str) -> Result<Tree, String> {
                 let (event, span) = reader.next()?;
                 root = Some(reader.node(event, &span)?);
             }
-            _ => return Err(format!("unexpected YAML at line {}", span.start.line())),
+            _ => {
+                let line = reader.lines_before + span.start.line();
+                return Err(format!("unexpected YAML at line {line}"));
+            }
         }
     }
     let root = root.ok_or("the document is empty")?;
@@ -86,6 +90,7 @@ pub(super) fn read(text: &str) -> Result<Tree, String> {
 struct Reader<'a, I: Iterator<Item = ParseResult<'a>>> {
     events: I,
     aliased: HashSet<usize>,
+    lines_before: usize,
 }
 
 impl<'a, I: Iterator<Item = ParseResult<'a>>> Reader<'a, I> {
@@ -118,7 +123,7 @@ impl<'a, I: Iterator<Item = ParseResult<'a>>> Reader<'a, I> {
             kind: Kind::Alias,
             start,
             end,
-            line: span.start.line(),
+            line: self.lines_before + span.start.line(),
             col: span.start.col(),
             anchor: 0,
         };
@@ -170,7 +175,7 @@ impl<'a, I: Iterator<Item = ParseResult<'a>>> Reader<'a, I> {
             _ => {
                 return Err(format!(
                     "unexpected YAML at line {} (an unresolved alias?)",
-                    span.start.line()
+                    self.lines_before + span.start.line()
                 ));
             }
         }
@@ -191,7 +196,7 @@ mod tests {
     #[test]
     fn nodes_know_their_offsets_and_styles() {
         let text = "a: &x\n  b: |\n    t\n  c: {k: v}\nd: *x\ne:\n";
-        let tree = read(text).unwrap_or_else(|e| panic!("{e}"));
+        let tree = read(text, 1).unwrap_or_else(|e| panic!("{e}"));
         let Kind::Map {
             flow: false,
             entries,
@@ -211,6 +216,6 @@ mod tests {
         );
         assert!(matches!(entries[1].1.kind, Kind::Alias));
         assert_eq!(entries[2].1.null(), Some(true));
-        assert!(read("a: 1\n---\nb: 2\n").is_err());
+        assert!(read("a: 1\n---\nb: 2\n", 1).is_err());
     }
 }
