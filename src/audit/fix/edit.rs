@@ -69,35 +69,10 @@ pub(super) fn plan(
                     .ok_or_else(|| format!("array index {last:?} out of range"))?,
             };
             if *flow {
-                return Ok(flow_seq_insert(
-                    text,
-                    node,
-                    items,
-                    index,
-                    emit::flow(value, json),
-                ));
+                let item = emit::flow(value, json);
+                return Ok(flow_seq_insert(text, node, items, index, item));
             }
-            let first = items.first().ok_or("an empty block sequence")?;
-            let dash = dash_of(text, first)?;
-            let dash_col = dash - line_start(text, dash);
-            let offset = if text[dash..first.start].contains('\n') {
-                2
-            } else {
-                first.col.saturating_sub(dash_col)
-            };
-            let mut lines = String::new();
-            emit::block_item(&mut lines, dash_col, offset, value, style);
-            match items.get(index) {
-                Some(before) => {
-                    let at = line_start(text, dash_of(text, before)?);
-                    Ok(Edit {
-                        at,
-                        remove: 0,
-                        text: lines,
-                    })
-                }
-                None => Ok(after_line(text, node.end, lines)),
-            }
+            block_seq_insert(text, node, items, index, value, style)
         }
         Kind::Scalar { .. } | Kind::Alias => Err(format!(
             "the parent of {last:?} (line {}) is neither a mapping nor a list",
@@ -145,6 +120,36 @@ fn child<'n>(node: &'n Node, token: &str) -> Option<&'n Node> {
             .map(|(_, v)| v),
         Kind::Seq { items, .. } => token.parse::<usize>().ok().and_then(|i| items.get(i)),
         Kind::Scalar { .. } | Kind::Alias => None,
+    }
+}
+
+/// A new item of a block sequence, before item `index` or after the last, with its dash where
+/// the first item has its own.
+fn block_seq_insert(
+    text: &str,
+    node: &Node,
+    items: &[Node],
+    index: usize,
+    value: &Value,
+    style: Style,
+) -> Result<Edit, String> {
+    let first = items.first().ok_or("an empty block sequence")?;
+    let dash = dash_of(text, first)?;
+    let dash_col = dash - line_start(text, dash);
+    let offset = if text[dash..first.start].contains('\n') {
+        2
+    } else {
+        first.col.saturating_sub(dash_col)
+    };
+    let mut lines = String::new();
+    emit::block_item(&mut lines, dash_col, offset, value, style);
+    match items.get(index) {
+        Some(before) => Ok(Edit {
+            at: line_start(text, dash_of(text, before)?),
+            remove: 0,
+            text: lines,
+        }),
+        None => Ok(after_line(text, node.end, lines)),
     }
 }
 
