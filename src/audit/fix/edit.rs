@@ -15,13 +15,14 @@ pub(super) struct Edit {
     pub text: String,
 }
 
-/// The edit that performs `add` of `value` at `path` (an RFC 6902 pointer) in `text`.
+/// The edit that performs `add` of `value` at `path` (an RFC 6902 pointer) in `text`, which
+/// `tree` has read and whose collections are written in `style`.
 pub(super) fn plan(
     text: &str,
     tree: &Tree,
+    style: Style,
     path: &str,
     value: &Value,
-    json: bool,
 ) -> Result<Edit, String> {
     let rest = path
         .strip_prefix('/')
@@ -39,10 +40,7 @@ pub(super) fn plan(
         node = child(node, token).ok_or_else(|| format!("{token:?} does not exist"))?;
     }
     editable(text, tree, node)?;
-    let style = Style {
-        json,
-        ..style_of(text, &tree.root)
-    };
+    let json = style.json;
     match &node.kind {
         Kind::Map { flow, entries } => match entries.iter().find(|(k, _)| key_is(k, last)) {
             Some((key, old)) => fill_null(text, key, old, !*flow, value, style),
@@ -278,11 +276,11 @@ fn dash_of(text: &str, item: &Node) -> Result<usize, String> {
 
 /// The document's indentation step and list style, read from its first nested map and first
 /// list under a key (2 and indented lists when it has none).
-fn style_of(text: &str, root: &Node) -> Style {
+pub(super) fn style_of(text: &str, root: &Node, json: bool) -> Style {
     let mut style = Style {
         step: 0,
         indentless: false,
-        json: false,
+        json,
     };
     let mut seen_list = false;
     visit(root, &mut |key, value| match &value.kind {

@@ -6,6 +6,7 @@ mod edit;
 mod emit;
 #[cfg(test)]
 mod tests_text;
+mod text;
 mod tree;
 
 use serde_yaml::Value;
@@ -86,84 +87,47 @@ pub(super) fn fixed_document(
     }
     let text = std::str::from_utf8(&raw.bytes).map_err(|e| e.to_string())?;
     let json = expected.format == Format::Json;
-    let mut edited = text.to_string();
-    for (index, at, decision) in patches {
-        for op in &decision.patch {
-            let PatchOp::Add { path, value } = op;
-            insert(
-                &mut edited,
-                raw.start,
-                json,
-                *index,
-                &format!("{at}{path}"),
-                value,
-            )
-            .map_err(|e| format!("patch path {path}: {e}"))?;
-        }
-    }
-    let edited = RawDocument {
-        bytes: edited.into_bytes(),
-        ..*raw
+    let ops: Vec<text::Op<'_>> = patches
+        .iter()
+        .flat_map(|(index, at, decision)| {
+            decision
+                .patch
+                .iter()
+                .map(move |PatchOp::Add { path, value }| text::Op {
+                    index: *index,
+                    path: format!("{at}{path}"),
+                    value,
+                })
+        })
+        .collect();
+    let verified = |edited: String| {
+        let edited = RawDocument {
+            bytes: edited.into_bytes(),
+            ..*raw
+        };
+        let doc = documents::parse::<Value>(&edited).ok()?;
+        let same = doc.format == expected.format
+            && doc
+                .values
+                .iter()
+                .map(|v| &v.0)
+                .eq(expected.values.iter().map(|v| &v.0));
+        same.then_some(edited.bytes)
     };
-    match documents::parse::<Value>(&edited) {
-        Ok(doc)
-            if doc.format == expected.format
-                && doc
-                    .values
-                    .iter()
-                    .map(|v| &v.0)
-                    .eq(expected.values.iter().map(|v| &v.0)) =>
-        {
-            Ok(edited.bytes)
-        }
-        _ => Err("the edited text would not read as the patched document".into()),
+    // All operations on one reading of the text; when one needs what another adds (or they
+    // collide), one reading per operation.
+    let once = text::edit(text, raw.start, json, &ops).ok();
+    if let Some(bytes) = once.and_then(verified) {
+        return Ok(bytes);
     }
+    let mut edited = text.to_string();
+    for op in &ops {
+        edited = text::edit(&edited, raw.start, json, std::slice::from_ref(op))
+            .map_err(|e| format!("patch path {}: {e}", op.path))?;
+    }
+    verified(edited).ok_or_else(|| "the edited text would not read as the patched document".into())
 }
 
-/// Insert one `add` operation into the text of value `index` of the document (YAML documents
-/// have one value; a JSON document may be a stream of them), which starts at `first_line`.
-fn insert(
-    text: &mut String,
-    first_line: usize,
-    json: bool,
-    index: usize,
-    path: &str,
-    value: &serde_json::Value,
-) -> Result<(), String> {
-    let range = if json {
-        json_values(text)?.into_iter().nth(index)
-    } else {
-        (index == 0).then_some(0..text.len())
-    }
-    .ok_or("the value to patch is missing")?;
-    let part = &text[range.clone()];
-    let lines_before = text[..range.start].matches('\n').count();
-    let tree = tree::read(part, first_line + lines_before)?;
-    let mut edit = edit::plan(part, &tree, path, value, json)?;
-    if text.contains("\r\n") {
-        edit.text = edit.text.replace('\n', "\r\n");
-    }
-    let at = range.start + edit.at;
-    text.replace_range(at..at + edit.remove, &edit.text);
-    Ok(())
-}
-
-/// The byte ranges of the values of a JSON stream (after a byte order mark).
-fn json_values(text: &str) -> Result<Vec<std::ops::Range<usize>>, String> {
-    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let body = &text[bom..];
-    let mut stream = serde_json::Deserializer::from_str(body).into_iter::<serde::de::IgnoredAny>();
-    let mut ranges = Vec::new();
-    let mut end = 0;
-    while let Some(next) = stream.next() {
-        next.map_err(|e| e.to_string())?;
-        let skipped = &body[end..];
-        let start = end + skipped.len() - skipped.trim_start().len();
-        end = stream.byte_offset();
-        ranges.push(bom + start..bom + end);
-    }
-    Ok(ranges)
-}
 #[cfg(test)]
 mod tests {
     use super::*;
