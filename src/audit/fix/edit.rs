@@ -43,7 +43,9 @@ pub(super) fn plan(
     let json = style.json;
     match &node.kind {
         Kind::Map { flow, entries } => match entries.iter().find(|(k, _)| key_is(k, last)) {
-            Some((key, old)) => fill_null(text, key, old, !*flow, value, style),
+            Some((key, old)) => {
+                fill_null(text, key, old, !*flow, value, local(text, entries, style))
+            }
             None if *flow => Ok(flow_insert(
                 text,
                 node,
@@ -53,6 +55,7 @@ pub(super) fn plan(
             None => {
                 let (key, _) = entries.first().ok_or("an empty block mapping")?;
                 let mut lines = String::new();
+                let style = local(text, entries, style);
                 emit::block_entry(&mut lines, key.col, last, value, style);
                 Ok(after_line(text, node.end, lines))
             }
@@ -274,36 +277,52 @@ fn dash_of(text: &str, item: &Node) -> Result<usize, String> {
     }
 }
 
-/// The document's indentation step and list style, read from its first nested map and first
-/// list under a key (2 and indented lists when it has none).
+/// The document's indentation step and list style, from its first nested block map and first
+/// block list under a key (2 and indented lists when it has none).
 pub(super) fn style_of(text: &str, root: &Node, json: bool) -> Style {
-    let mut style = Style {
-        step: 0,
-        indentless: false,
+    let mut found = (None, None);
+    visit(root, &mut |key, value| learn(&mut found, text, key, value));
+    Style {
+        step: found.0.unwrap_or(2),
+        indentless: found.1.unwrap_or(false),
         json,
-    };
-    let mut seen_list = false;
-    visit(root, &mut |key, value| match &value.kind {
+    }
+}
+
+/// The style of a block map's own entries where they show it (files mix styles), else `style`.
+fn local(text: &str, entries: &[(Node, Node)], style: Style) -> Style {
+    let mut found = (None, None);
+    for (key, value) in entries {
+        learn(&mut found, text, key, value);
+    }
+    Style {
+        step: found.0.unwrap_or(style.step),
+        indentless: found.1.unwrap_or(style.indentless),
+        ..style
+    }
+}
+
+/// What a block entry shows of the style, unless already known: the step to its nested map's
+/// keys, or whether its list's dashes sit at the key's column.
+fn learn(found: &mut (Option<usize>, Option<bool>), text: &str, key: &Node, value: &Node) {
+    match &value.kind {
         Kind::Map {
             flow: false,
             entries,
-        } if style.step == 0 => {
-            if let Some((k, _)) = entries.first() {
-                style.step = k.col.saturating_sub(key.col);
-            }
+        } if found.0.is_none() => {
+            found.0 = entries
+                .first()
+                .map(|(k, _)| k.col.saturating_sub(key.col))
+                .filter(|step| *step > 0);
         }
-        Kind::Seq { flow: false, items } if !seen_list => {
-            if let Some(dash) = items.first().and_then(|i| dash_of(text, i).ok()) {
-                seen_list = true;
-                style.indentless = dash - line_start(text, dash) == key.col;
-            }
+        Kind::Seq { flow: false, items } if found.1.is_none() => {
+            found.1 = items
+                .first()
+                .and_then(|i| dash_of(text, i).ok())
+                .map(|dash| dash - line_start(text, dash) == key.col);
         }
         _ => {}
-    });
-    if style.step == 0 {
-        style.step = 2;
     }
-    style
 }
 
 /// Call `f` on each block mapping entry, depth first.

@@ -173,3 +173,16 @@ fn json_stays_json_with_the_member_on_a_line_of_its_own() {
         )
     );
 }
+
+#[test]
+fn nested_lines_follow_the_indentation_of_their_neighbours() {
+    let text = "metadata:\n    name: q\nspec:\n  template:\n    spec:\n      containers: []\n";
+    let ops = [(
+        "/spec/template/metadata".to_string(),
+        json!({"labels": {"a": "b"}}),
+    )];
+    assert_eq!(
+        fixed(text, &ops),
+        format!("{text}    metadata:\n      labels:\n        a: b\n")
+    );
+}
