@@ -186,3 +186,20 @@ fn nested_lines_follow_the_indentation_of_their_neighbours() {
         format!("{text}    metadata:\n      labels:\n        a: b\n")
     );
 }
+
+#[test]
+fn a_repeated_operation_adds_once_and_indentless_lists_stay_indentless() {
+    let text = "spec:\n  template:\n    metadata:\n      labels:\n        a: b\n    spec:\n      containers:\n      - name: c\n        ports:\n        - containerPort: 80\n";
+    let ops = [
+        label("vllm"),
+        label("vllm"),
+        (
+            "/spec/template/spec/containers/0/ports/-".to_string(),
+            json!({"containerPort": 81}),
+        ),
+    ];
+    assert_eq!(
+        fixed(text, &ops),
+        "spec:\n  template:\n    metadata:\n      labels:\n        a: b\n        app.io/backend: vllm\n    spec:\n      containers:\n      - name: c\n        ports:\n        - containerPort: 80\n        - containerPort: 81\n"
+    );
+}
