@@ -8,7 +8,7 @@ use super::emit::{self, Style};
 use super::tree::{Kind, Node, Tree};
 
 /// Replace `remove` bytes at `at` by `text`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Edit {
     pub at: usize,
     pub remove: usize,

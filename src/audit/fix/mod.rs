@@ -122,8 +122,7 @@ pub(super) fn fixed_document(
     }
     let mut edited = text.to_string();
     for op in &ops {
-        edited = text::edit(&edited, raw.start, json, std::slice::from_ref(op))
-            .map_err(|e| format!("patch path {}: {e}", op.path))?;
+        edited = text::edit(&edited, raw.start, json, std::slice::from_ref(op))?;
     }
     verified(edited).ok_or_else(|| "the edited text would not read as the patched document".into())
 }
