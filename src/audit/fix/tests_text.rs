@@ -203,3 +203,104 @@ fn a_repeated_operation_adds_once_and_indentless_lists_stay_indentless() {
         "spec:\n  template:\n    metadata:\n      labels:\n        a: b\n        app.io/backend: vllm\n    spec:\n      containers:\n      - name: c\n        ports:\n        - containerPort: 80\n        - containerPort: 81\n"
     );
 }
+
+/// Lines of `before` that `after` dropped or changed (none: `after` only adds lines).
+fn lost_lines(before: &str, after: &str) -> usize {
+    let mut after = after.lines();
+    before
+        .lines()
+        .filter(|line| !after.any(|a| a == *line))
+        .count()
+}
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings a YAML reader could take for something else, and plain ones.
+    const WORDS: [&str; 8] = ["vllm", "yes", "8000", "a b", "x:y", "#c", "ü-ñ", "null"];
+
+    /// A Deployment whose labels and ports are written in one of the styles users write,
+    /// with comments, and the operations the engine would emit for it.
+    fn case(
+        indent: usize,
+        indentless: bool,
+        labels: usize,
+        ports: usize,
+        words: &[usize],
+    ) -> (String, Vec<(String, Value)>) {
+        let i = |n: usize| " ".repeat(indent * n);
+        let word = |n: usize| WORDS[words[n % words.len()] % WORDS.len()];
+        let q = |s: &str| super::super::emit::scalar(s, false);
+        let mut text = format!(
+            "kind: Deployment # k\nspec:\n{}template:\n{}metadata:\n",
+            i(1),
+            i(2)
+        );
+        let (k, v) = (q(word(1)), q(word(2)));
+        match labels {
+            0 => text.push_str(&format!("{}labels: {{{k}: {v}}}  # flow\n", i(3))),
+            1 => text.push_str(&format!(
+                "{}labels:\n{}{k}: {v} # c\n{}# end\n",
+                i(3),
+                i(4),
+                i(4)
+            )),
+            2 => text.push_str(&format!("{}labels: {{}}\n", i(3))),
+            _ => text.push_str(&format!("{}labels:\n", i(3))),
+        }
+        let mut ops = Vec::new();
+        if labels < 3 {
+            let key = format!("app.io/{}", word(0))
+                .replace('~', "~0")
+                .replace('/', "~1");
+            ops.push((format!("{LABELS}/{key}"), json!(word(3))));
+        } else {
+            ops.push((LABELS.to_string(), json!({"app.io/x": word(3)})));
+        }
+        // The containers list's dashes at its key's column, or one step in.
+        let dash = if indentless { i(3) } else { i(4) };
+        text.push_str(&format!(
+            "{}spec:\n{}containers:\n{dash}- name: c\n",
+            i(2),
+            i(3)
+        ));
+        let content = " ".repeat(dash.len() + 2);
+        let port = json!({"containerPort": 8000, "name": "http", "protocol": "TCP"});
+        let ports_path = "/spec/template/spec/containers/0/ports";
+        match ports {
+            0 => text.push_str(&format!("{content}ports: []\n")),
+            1 => text.push_str(&format!("{content}ports:\n{content}- containerPort: 80\n")),
+            _ => text.push_str(&format!("{content}image: {}\n", q(word(4)))),
+        }
+        match ports {
+            0 | 1 => ops.push((format!("{ports_path}/-"), port)),
+            _ => ops.push((ports_path.to_string(), json!([port]))),
+        }
+        (text, ops)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Each edit is verified by `fix` itself; block styles must also only gain lines
+        /// (flow collections gain their member on the line they are on).
+        #[test]
+        fn every_style_is_edited_and_block_styles_only_gain_lines(
+            indent in 1usize..5,
+            indentless in any::<bool>(),
+            labels in 0usize..4,
+            ports in 0usize..3,
+            words in proptest::collection::vec(0usize..WORDS.len(), 5),
+        ) {
+            let (text, ops) = case(indent, indentless, labels, ports, &words);
+            let ops: Vec<(&str, Value)> = ops.iter().map(|(p, v)| (p.as_str(), v.clone())).collect();
+            let out = fix(&text, &ops);
+            prop_assert!(out.is_ok(), "{out:?}\n{text}");
+            let out = out.unwrap_or_default();
+            if labels % 2 == 1 && ports != 0 {
+                prop_assert_eq!(lost_lines(&text, &out), 0, "{}\n---\n{}", text, out);
+            }
+        }
+    }
+}
