@@ -14,6 +14,7 @@ use serde_yaml::Value;
 use crate::engine::{Decision, PatchOp};
 
 use super::documents::{self, Format, RawDocument};
+
 /// Apply RFC 6902 `add` operations (the only kind the engine emits) in order, each under
 /// `prefix` (the pointer of a `List` item, or empty).
 pub(super) fn apply(target: &mut Value, prefix: &str, ops: &[PatchOp]) -> Result<(), String> {
@@ -75,7 +76,8 @@ pub(super) fn fixed_document(
     values: usize,
     patches: &[(usize, String, Decision)],
 ) -> Result<Vec<u8>, String> {
-    // The tree reader is stricter than the first reading: a repeated key is an error.
+    // The expected result, patched as a tree. That reading is stricter than the audit's: a
+    // repeated key is an error.
     let mut expected = match documents::parse::<Value>(raw) {
         Ok(parsed) if parsed.values.len() == values => parsed,
         Ok(_) => return Err("it reads differently the second time".into()),
