@@ -126,7 +126,7 @@ fn fix_write_over_the_corpora_only_adds_lines_and_reaches_a_fixed_point() {
 }
 
 #[test]
-fn fix_write_through_a_symbolic_link_keeps_the_link_and_prints_what_it_writes() {
+fn fix_write_through_links_keeps_them_and_prints_what_it_writes() {
     let dir = temp_dir();
     let real = dir.path().join("real");
     fs::create_dir(&real).unwrap_or_else(|e| panic!("{e}"));
@@ -135,6 +135,8 @@ fn fix_write_through_a_symbolic_link_keeps_the_link_and_prints_what_it_writes() 
     fs::write(&target, &original).unwrap_or_else(|e| panic!("{e}"));
     let link = dir.path().join("link.yaml");
     std::os::unix::fs::symlink("real/vllm.yaml", &link).unwrap_or_else(|e| panic!("{e}"));
+    let hard = dir.path().join("hard.yaml");
+    fs::hard_link(&target, &hard).unwrap_or_else(|e| panic!("{e}"));
 
     let printed = stdout(&audit(&["--fix", &path(&link)]));
     let out = audit(&["--fix", "--write", &path(&link)]);
@@ -148,6 +150,11 @@ fn fix_write_through_a_symbolic_link_keeps_the_link_and_prints_what_it_writes() 
     );
     assert_eq!(lost_lines(&original, &written), Vec::<String>::new());
     assert_eq!(printed, written, "--fix prints what --write writes");
+    assert_eq!(
+        read(&hard),
+        written,
+        "a hard link keeps sharing the content"
+    );
     let leftovers = fs::read_dir(&real).map_or(0, Iterator::count);
     assert_eq!(leftovers, 1, "no temporary file is left");
 }

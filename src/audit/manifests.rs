@@ -247,7 +247,8 @@ fn names_config_map_references(path: &Path) -> io::Result<bool> {
 
 /// Write a file's new content to a temporary file beside it, then rename it over the original
 /// only when `produce` says something changed, so a reader never sees half a file. A symbolic
-/// link is written through: its target is replaced and the link stays a link.
+/// link is written through: its target is replaced and the link stays a link. A file with
+/// several hard links is overwritten in place, so that all its names keep one content.
 fn rewrite_in_place(
     path: &Path,
     produce: impl FnOnce(&mut dyn Write) -> io::Result<bool>,
@@ -263,7 +264,9 @@ fn rewrite_in_place(
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp_name = format!(".{file_name}.inference-webhook-{}.tmp", std::process::id());
     let tmp = dir.map_or_else(|| PathBuf::from(&tmp_name), |d| d.join(&tmp_name));
-    let permissions = fs::metadata(path)?.permissions();
+    let meta = fs::metadata(path)?;
+    let permissions = meta.permissions();
+    let hard_linked = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
     let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -274,7 +277,14 @@ fn rewrite_in_place(
         file.sync_all()?;
         if changed {
             fs::set_permissions(&tmp, permissions)?;
-            fs::rename(&tmp, path)?;
+            if hard_linked {
+                // Renaming would give this name a new inode and leave the other names behind:
+                // the content goes into the file itself (not atomically).
+                fs::copy(&tmp, path)?;
+                fs::remove_file(&tmp)?;
+            } else {
+                fs::rename(&tmp, path)?;
+            }
         }
         Ok(changed)
     });
