@@ -11,7 +11,7 @@ pub(super) struct Node {
     /// collection from its first content to the end of its last.
     pub start: usize,
     pub end: usize,
-    /// 1-based line and 0-based column (characters) of `start`.
+    /// Line in the file (1-based) and column in characters (0-based) of `start`.
     pub line: usize,
     pub col: usize,
     /// The parser's anchor id, 0 for none.
