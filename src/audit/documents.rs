@@ -1,7 +1,7 @@
 //! Streaming reader of YAML / JSON streams: splits the input on `---` lines itself (so only one
 //! document is in memory at a time and its starting line is known), then parses each document:
-//! into `serde_json::Value`s for the engine, or into order-keeping `serde_yaml::Value`s when
-//! `--fix` rewrites it (so keys stay where the user wrote them).
+//! into `serde_json::Value`s for the engine, or into `serde_yaml::Value`s when `--fix` checks
+//! that its edit of the text reads as the patched document.
 
 use std::io::{self, BufRead};
 
@@ -20,7 +20,7 @@ pub(super) struct RawDocument {
     pub bytes: Vec<u8>,
 }
 
-/// The text format of a document, kept so that `--fix` writes JSON back as JSON.
+/// The text format of a document: `--fix` inserts JSON into JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Format {
     Yaml,

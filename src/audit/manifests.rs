@@ -246,16 +246,27 @@ fn names_config_map_references(path: &Path) -> io::Result<bool> {
 }
 
 /// Write a file's new content to a temporary file beside it, then rename it over the original
-/// only when `produce` says something changed, so a reader never sees half a file.
+/// only when `produce` says something changed, so a reader never sees half a file. A symbolic
+/// link is written through: its target is replaced and the link stays a link. A file with
+/// several hard links is overwritten in place, so that all its names keep one content.
 fn rewrite_in_place(
     path: &Path,
     produce: impl FnOnce(&mut dyn Write) -> io::Result<bool>,
 ) -> io::Result<bool> {
+    let target;
+    let path = if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        target = fs::canonicalize(path)?;
+        target.as_path()
+    } else {
+        path
+    };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp_name = format!(".{file_name}.inference-webhook-{}.tmp", std::process::id());
     let tmp = dir.map_or_else(|| PathBuf::from(&tmp_name), |d| d.join(&tmp_name));
-    let permissions = fs::metadata(path)?.permissions();
+    let meta = fs::metadata(path)?;
+    let permissions = meta.permissions();
+    let hard_linked = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
     let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -266,7 +277,14 @@ fn rewrite_in_place(
         file.sync_all()?;
         if changed {
             fs::set_permissions(&tmp, permissions)?;
-            fs::rename(&tmp, path)?;
+            if hard_linked {
+                // Renaming would give this name a new inode and leave the other names behind:
+                // the content goes into the file itself (not atomically).
+                fs::copy(&tmp, path)?;
+                fs::remove_file(&tmp)?;
+            } else {
+                fs::rename(&tmp, path)?;
+            }
         }
         Ok(changed)
     });
@@ -328,7 +346,8 @@ fn decide_document(
 }
 
 /// Audit one input stream; with `fix_out`, write every document to it (patched where the
-/// engine has a patch, byte for byte otherwise). Returns whether any document changed.
+/// engine has a patch, byte for byte otherwise). Returns whether the input is to be rewritten:
+/// a document changed and none was refused.
 ///
 /// A reader thread splits the stream into documents, worker threads parse and decide on them,
 /// and this thread reports them in input order. Channels are bounded, so only a few documents
@@ -346,7 +365,7 @@ fn audit_stream<W: Write>(
     }
     let policy = reporter.policy().clone();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
-    let mut changed = false;
+    let (mut changed, mut refused) = (false, false);
     std::thread::scope(|scope| -> io::Result<()> {
         let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Batch)>(workers * 2);
         // Shared by the workers; dropped with the last of them, which stops the reader.
@@ -377,6 +396,7 @@ fn audit_stream<W: Write>(
                     let fixed = report_document(name, decided, reporter, fix_out.is_some())?;
                     if let Some(out) = fix_out.as_mut() {
                         changed |= fixed.changed;
+                        refused |= fixed.refused;
                         out.write_all(&fixed.bytes)?;
                     }
                 }
@@ -387,7 +407,8 @@ fn audit_stream<W: Write>(
     if let Some(out) = fix_out {
         out.flush()?;
     }
-    Ok(changed)
+    // A file is rewritten whole or not at all.
+    Ok(changed && !refused)
 }
 
 /// Whether the stream can be read as text at all: a binary file is not a manifest.
@@ -470,6 +491,8 @@ fn decide_batches(
 struct FixedDocument {
     bytes: Vec<u8>,
     changed: bool,
+    /// The patch could not be written into the text (the error is reported).
+    refused: bool,
 }
 
 /// Report the objects of a decided document. With `fix`, returns the rewritten document when a
@@ -488,6 +511,7 @@ fn report_document<W: Write>(
     let unchanged = |raw: RawDocument| FixedDocument {
         bytes: if fix { raw.bytes } else { Vec::new() },
         changed: false,
+        refused: false,
     };
     let mut parsed = match parsed {
         None => return Ok(unchanged(raw)),
@@ -529,53 +553,28 @@ fn report_document<W: Write>(
     if patches.is_empty() {
         return Ok(unchanged(raw));
     }
-    match fixed_document(&raw, parsed.values.len(), &patches) {
+    match fix::fixed_document(&raw, parsed.values.len(), &patches) {
         Ok(bytes) => Ok(FixedDocument {
             bytes,
             changed: true,
+            refused: false,
         }),
-        Err(message) => {
+        Err(reason) => {
             reporter.error(InputError {
                 file: name.to_string(),
                 document: Some(raw.index),
                 line: Some(raw.line),
-                message,
+                message: format!(
+                    "--fix cannot rewrite this document: {reason}; its findings are reported, \
+                     the document (with --write, the whole file) is left as it is"
+                ),
             });
-            Ok(unchanged(raw))
+            Ok(FixedDocument {
+                refused: true,
+                ..unchanged(raw)
+            })
         }
     }
-}
-
-/// The document with the engine's patches applied. It is re-read into a tree that keeps key
-/// order, so the rewrite reads like the original; only documents that change pay for it.
-fn fixed_document(
-    raw: &RawDocument,
-    values: usize,
-    patches: &[(usize, String, Decision)],
-) -> Result<Vec<u8>, String> {
-    // The order-keeping tree is stricter than the first reading: a repeated key is an error.
-    let mut ordered = match documents::parse::<serde_yaml::Value>(raw) {
-        Ok(ordered) if ordered.values.len() == values => ordered,
-        Ok(_) => {
-            return Err(
-                "--fix cannot rewrite this document: it reads differently the second \
-                        time; its findings are reported, the document is left as it is"
-                    .into(),
-            );
-        }
-        Err(e) => {
-            return Err(format!(
-                "--fix cannot rewrite this document: {} (line {}); its findings are reported, \
-                 the document is left as it is",
-                e.message, e.line
-            ));
-        }
-    };
-    for (index, at, decision) in patches {
-        fix::apply(&mut ordered.values[*index].0, at, &decision.patch)
-            .map_err(|e| format!("the engine's patch does not apply: {e}"))?;
-    }
-    fix::render(raw, &ordered).map_err(|e| format!("cannot write the fixed document: {e}"))
 }
 
 /// Call `f` on each object of a value: the value itself, or the `items` of a `List` kind

@@ -1,11 +1,19 @@
-//! `--fix`: apply the engine's patch to a document re-read in key order, and write it back in
-//! its own format.
+//! `--fix`: apply the engine's patch as text insertions at the positions a YAML reader gives,
+//! so that comments, quoting, flow style, anchors and key order stay as the user wrote them.
+//! The result is read again and must equal the document patched as a tree, or it is refused.
+
+mod edit;
+mod emit;
+#[cfg(test)]
+mod tests_text;
+mod text;
+mod tree;
 
 use serde_yaml::Value;
 
-use crate::engine::PatchOp;
+use crate::engine::{Decision, PatchOp};
 
-use super::documents::{Format, ParsedDocument, RawDocument};
+use super::documents::{self, Format, RawDocument};
 
 /// Apply RFC 6902 `add` operations (the only kind the engine emits) in order, each under
 /// `prefix` (the pointer of a `List` item, or empty).
@@ -61,41 +69,64 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
     Ok(())
 }
 
-/// A patched document, re-serialized. Leading comment lines (such as Helm's `# Source:`) and
-/// a bare `---` separator are kept; comments inside the document are not.
-pub(super) fn render(raw: &RawDocument, parsed: &ParsedDocument<Value>) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(raw.bytes.len() + 256);
-    for line in raw.bytes.split_inclusive(|b| *b == b'\n') {
-        let text = String::from_utf8_lossy(line);
-        let bare = text.trim_end();
-        if let Some(after) = bare.strip_prefix("---") {
-            // A separator with content after it becomes a bare one.
-            if !after.is_empty() && !after.trim_start().starts_with('#') {
-                out.extend_from_slice(b"---\n");
-                break;
-            }
-        } else if !(bare.is_empty() || bare.starts_with('#')) {
-            break;
-        }
-        out.extend_from_slice(line);
+/// The document with the engine's patches (each under its value's index and object pointer)
+/// inserted into its text, or why it cannot be.
+pub(super) fn fixed_document(
+    raw: &RawDocument,
+    values: usize,
+    patches: &[(usize, String, Decision)],
+) -> Result<Vec<u8>, String> {
+    // The expected result, patched as a tree. That reading is stricter than the audit's: a
+    // repeated key is an error.
+    let mut expected = match documents::parse::<Value>(raw) {
+        Ok(parsed) if parsed.values.len() == values => parsed,
+        Ok(_) => return Err("it reads differently the second time".into()),
+        Err(e) => return Err(format!("{} (line {})", e.message, e.line)),
+    };
+    for (index, at, decision) in patches {
+        apply(&mut expected.values[*index].0, at, &decision.patch)
+            .map_err(|e| format!("the engine's patch does not apply: {e}"))?;
     }
-    for (i, (value, _)) in parsed.values.iter().enumerate() {
-        match parsed.format {
-            Format::Yaml => out.extend(
-                serde_yaml::to_string(value)
-                    .map_err(|e| e.to_string())?
-                    .bytes(),
-            ),
-            Format::Json => {
-                if i > 0 {
-                    out.push(b'\n');
-                }
-                serde_json::to_writer_pretty(&mut out, value).map_err(|e| e.to_string())?;
-                out.push(b'\n');
-            }
-        }
+    let text = std::str::from_utf8(&raw.bytes).map_err(|e| e.to_string())?;
+    let json = expected.format == Format::Json;
+    let ops: Vec<text::Op<'_>> = patches
+        .iter()
+        .flat_map(|(index, at, decision)| {
+            decision
+                .patch
+                .iter()
+                .map(move |PatchOp::Add { path, value }| text::Op {
+                    index: *index,
+                    path: format!("{at}{path}"),
+                    value,
+                })
+        })
+        .collect();
+    let verified = |edited: String| {
+        let edited = RawDocument {
+            bytes: edited.into_bytes(),
+            ..*raw
+        };
+        let doc = documents::parse::<Value>(&edited).ok()?;
+        let same = doc.format == expected.format
+            && doc
+                .values
+                .iter()
+                .map(|v| &v.0)
+                .eq(expected.values.iter().map(|v| &v.0));
+        same.then_some(edited.bytes)
+    };
+    // All operations on one reading of the text; when one needs what another adds (or they
+    // collide), one reading per operation.
+    let once = text::edit(text, raw.start, json, &ops).ok();
+    if let Some(bytes) = once.and_then(verified) {
+        return Ok(bytes);
     }
-    Ok(out)
+    let mut edited = text.to_string();
+    for op in &ops {
+        edited = text::edit(&edited, raw.start, json, std::slice::from_ref(op))?;
+    }
+    verified(edited).ok_or_else(|| "the edited text would not read as the patched document".into())
 }
 
 #[cfg(test)]
@@ -136,24 +167,5 @@ mod tests {
         assert!(apply(&mut doc, "", &[op("/spec/template/x", json!(1))]).is_err());
         assert!(apply(&mut doc, "", &[op("/spec/5", json!(1))]).is_err());
         assert!(apply(&mut doc, "", &[op("spec", json!(1))]).is_err());
-    }
-
-    #[test]
-    fn leading_comments_survive_a_rewrite() {
-        let raw = RawDocument {
-            index: 1,
-            start: 1,
-            line: 1,
-            bytes: b"---\n# Source: chart/x.yaml\nkind: A # gone\n".to_vec(),
-        };
-        let parsed = ParsedDocument {
-            format: Format::Yaml,
-            values: vec![(serde_yaml::from_str("kind: A\nn: '8080'").expect("YAML"), 1)],
-        };
-        let out = render(&raw, &parsed).map(|b| String::from_utf8_lossy(&b).into_owned());
-        assert_eq!(
-            out,
-            Ok("---\n# Source: chart/x.yaml\nkind: A\nn: '8080'\n".to_string())
-        );
     }
 }
