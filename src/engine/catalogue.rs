@@ -18,9 +18,13 @@ pub enum ImageMatch {
     PathContains(&'static str),
 }
 
-/// Words of an image name that make it something else than the engine it names: a mock, a
-/// simulator, a benchmark or an SDK image (`aibrix/vllm-mock`, `vllm-sim`). They apply to word
-/// and substring matches only; an exact [`ImageMatch::Name`] is the engine.
+/// Words of an image or container name that make it something else than the engine it names:
+/// a mock, a simulator, a benchmark or an SDK image (`aibrix/vllm-mock`, `vllm-sim`), or a
+/// product in front of or beside the engine: a proxy, gateway, router, exporter, operator or
+/// sidecar (`vllm-latency-proxy`, `tgi-exporter`). In an image name they apply to word and
+/// substring matches only, an exact [`ImageMatch::Name`] being the engine; in a container name
+/// they apply to every detection that rests on the image alone, unless the image's name has the
+/// word too (`sglang-router` in a container named `router`).
 pub const LOOKALIKE_WORDS: &[&str] = &[
     "mock",
     "mocks",
@@ -42,11 +46,31 @@ pub const LOOKALIKE_WORDS: &[&str] = &[
     "benchmarks",
     "perf",
     "loadgen",
+    "latency",
     "sdk",
     "client",
+    "cli",
     "exporter",
+    "metrics",
+    "monitor",
+    "monitoring",
+    "dashboard",
     "operator",
     "controller",
+    "webhook",
+    "injector",
+    "sidecar",
+    "proxy",
+    "gateway",
+    "router",
+    "balancer",
+    "loadbalancer",
+    "lb",
+    "epp",
+    "scheduler",
+    "autoscaler",
+    "syncer",
+    "tokenizer",
     "test",
     "tests",
     "e2e",

@@ -132,6 +132,9 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
 /// (no `command`) or an opaque launcher script.
 fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Found> {
     let (img, spec) = (read.image?, read.image_spec?);
+    if lookalike_container(read.container, img) {
+        return None;
+    }
     let mut evidence = vec![format!("image {}", show(img))];
     if let Some(marker) = worker_marker(spec, img, read.cmds) {
         evidence.push(format!("worker-only: {marker}"));
@@ -247,9 +250,21 @@ impl Detected<'_, '_> {
             };
         }
         let port = match metrics_port(spec, cmd, vars) {
-            Err(Unresolved::Variable(why)) => {
-                declared_port(self.container, seen.port_name).ok_or(why)
-            }
+            Err(Unresolved::Variable(why)) => match spec.metrics {
+                MetricsListener::Separate { default, .. } => {
+                    let serving = separate_serving_port(spec, cmd);
+                    declared_metrics_port(self.container, default, serving).ok_or_else(|| {
+                        format!(
+                            "{why}, and no declared port is named like a metrics port{}",
+                            default.map_or(String::new(), |d| format!(
+                                " or is {}'s default metrics port {d}",
+                                spec.name
+                            ))
+                        )
+                    })
+                }
+                _ => declared_port(self.container, seen.port_name).ok_or(why),
+            },
             Err(Unresolved::Invalid(why)) => Err(why),
             Ok(p) => match undeclared_guess(&self, &p) {
                 Some(why) => Err(why),
@@ -402,6 +417,18 @@ fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ 
             ImageMatch::PathContains(p) => img.repository.contains(p),
         })
     })
+}
+
+/// Whether a container's name says it runs something else than the engine its image names
+/// (a container `latency-proxy` in a vLLM image): image-only evidence loses to it. A word the
+/// image's name has too is the image's product (a container `router` of `sglang-router`).
+fn lookalike_container(container: &Json<'_>, img: &ImageRef) -> bool {
+    let Some(name) = container.get("name").and_then(Json::as_str) else {
+        return false;
+    };
+    let image_words: Vec<&str> = img.name().split(['-', '_', '.']).collect();
+    name.split(['-', '_', '.'])
+        .any(|w| LOOKALIKE_WORDS.contains(&w) && !image_words.contains(&w))
 }
 
 /// A word of an image name is `word`, maybe with a version after it: `vllm` is a word of
@@ -628,6 +655,57 @@ fn declared_port(container: &Json<'_>, port_name: &str) -> Option<Port> {
     Some(Port {
         number: number(only)?,
         source: format!("the port flag's value is unknown: {how}"),
+        weak: true,
+        default: false,
+    })
+}
+
+/// Words of a port name that say it is a metrics port (`metrics`, `triton-metrics`, `prom`).
+const METRICS_PORT_WORDS: &[&str] = &["metrics", "metric", "prometheus", "prom"];
+
+/// For a separate metrics listener whose port flag's value cannot be read: the container's
+/// only port named like a metrics port, else the engine's default metrics port when the
+/// container declares it. Never the serving port: nothing there serves the engine's metrics.
+fn declared_metrics_port(
+    container: &Json<'_>,
+    default: Option<u16>,
+    serving: Option<u16>,
+) -> Option<Port> {
+    let declared: Vec<(Option<&str>, u16)> = container
+        .get("ports")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let n = p.get("containerPort").and_then(Json::as_u64)?;
+            let n = u16::try_from(n)
+                .ok()
+                .filter(|n| *n > 0 && Some(*n) != serving)?;
+            Some((p.get("name").and_then(Json::as_str), n))
+        })
+        .collect();
+    let mut named: Vec<u16> = declared
+        .iter()
+        .filter(|(name, _)| {
+            name.is_some_and(|n| n.split(['-', '_']).any(|w| METRICS_PORT_WORDS.contains(&w)))
+        })
+        .map(|(_, n)| *n)
+        .collect();
+    named.dedup();
+    let (number, how) = match (named.as_slice(), default) {
+        ([one], _) => (
+            *one,
+            "the container's only port named like a metrics port".to_string(),
+        ),
+        (_, Some(d)) if declared.iter().any(|(_, n)| *n == d) => (
+            d,
+            format!("the default metrics port {d}, which the container declares"),
+        ),
+        _ => return None,
+    };
+    Some(Port {
+        number,
+        source: format!("the metrics port flag's value is unknown: {how}"),
         weak: true,
         default: false,
     })
@@ -954,6 +1032,79 @@ mod tests {
         let tgi = json!({"image": "ghcr.io/huggingface/text-generation-inference:2.4", "envFrom": [{"configMapRef": {"name": "other"}}]});
         let f = detect(&tgi, seen).expect("TGI");
         assert_eq!((f.port, f.port_weak), (Some(Ok(80)), true));
+    }
+
+    #[test]
+    fn an_unknown_separate_metrics_port_is_never_the_serving_port() {
+        let triton = |ports: serde_json::Value| {
+            let c = json!({"image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                "command": ["tritonserver", "--model-repository=/m", "--metrics-port=$(METRICS_PORT)"],
+                "envFrom": [{"configMapRef": {"name": "triton-settings"}}], "ports": ports});
+            detect(
+                &c,
+                Seen {
+                    port_name: "http",
+                    ..Seen::default()
+                },
+            )
+            .and_then(|f| f.port)
+        };
+        // The only port, named like the collector's, is Triton's inference port: not taken.
+        let why = triton(json!([{"name": "http", "containerPort": 8000}]))
+            .expect("a port")
+            .unwrap_err();
+        assert!(
+            why.contains("no declared port is named like a metrics port"),
+            "{why}"
+        );
+        assert!(why.contains("default metrics port 8002"), "{why}");
+        assert_eq!(
+            triton(
+                json!([{"name": "http", "containerPort": 8000}, {"name": "triton-metrics", "containerPort": 9102}])
+            ),
+            Some(Ok(9102))
+        );
+        assert_eq!(
+            triton(json!([{"name": "http", "containerPort": 8000}, {"containerPort": 8002}])),
+            Some(Ok(8002))
+        );
+        // Two metrics-like names: the default decides when declared, else nothing does.
+        let two = json!([{"name": "metrics", "containerPort": 9001}, {"name": "prom", "containerPort": 9002}]);
+        assert!(matches!(triton(two), Some(Err(_))));
+        // The SGLang router's `--prometheus-port`, the same way.
+        let router = json!({"image": "x", "command": ["python3", "-m", "sglang_router.launch_router",
+            "--port", "8000", "--prometheus-port", "$(PROM_PORT)", "--prometheus-host", "0.0.0.0"],
+            "env": [{"name": "PROM_PORT", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+            "ports": [{"name": "http", "containerPort": 8000}, {"name": "prometheus", "containerPort": 29100}]});
+        assert_eq!(
+            detect(&router, Seen::default()).and_then(|f| f.port),
+            Some(Ok(29100))
+        );
+    }
+
+    #[test]
+    fn image_guesses_lose_to_product_words_in_image_or_container_names() {
+        for (image, name) in [
+            ("ghcr.io/acme/vllm-latency-proxy:1.2", "main"),
+            ("acme/sglang-gateway:v1", "gw"),
+            ("acme/tgi-exporter:0.3", "exporter"),
+            ("acme/vllm-operator:v0.1", "manager"),
+            ("acme/vllm-router:v0.1", "router"),
+            // An engine image in a container whose name says otherwise.
+            ("vllm/vllm-openai:v0.10.0", "latency-proxy"),
+            ("lmsysorg/sglang:v0.5.5", "bench"),
+        ] {
+            let c = json!({"name": name, "image": image, "args": ["--port", "8080"]});
+            assert!(detect(&c, Seen::default()).is_none(), "{image} {name}");
+        }
+        // The image's own product word, and a command, still decide.
+        for c in [
+            json!({"name": "router", "image": "lmsysorg/sglang-router:v0.2.4"}),
+            json!({"name": "proxy", "image": "x", "command": ["vllm", "serve", "m"]}),
+            json!({"name": "server", "image": "vllm/vllm-openai:v0.10.0"}),
+        ] {
+            assert!(detect(&c, Seen::default()).is_some(), "{c}");
+        }
     }
 
     #[test]
