@@ -1019,3 +1019,176 @@ fn null_metadata_labels_and_ports_are_empty_and_the_patch_creates_them() {
         assert!(create(&patched).patch.is_empty());
     }
 }
+
+// ---- Detection: issue 24 ----
+
+fn annotated(template_annotations: Value, object_annotations: Value, containers: Value) -> Value {
+    let mut obj = deployment("svc", pod(containers));
+    obj["metadata"]["annotations"] = object_annotations;
+    obj["spec"]["template"]["metadata"]["annotations"] = template_annotations;
+    obj
+}
+
+fn detections(
+    d: &inference_webhook::engine::Decision,
+) -> Vec<(String, &'static str, String, Option<u16>)> {
+    d.templates
+        .iter()
+        .flat_map(|t| &t.detections)
+        .map(|x| {
+            (
+                x.container.clone(),
+                x.engine,
+                x.strength.as_str().to_string(),
+                x.metrics_port,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_engine_annotation_names_what_a_vendor_launcher_runs() {
+    // A vendor entrypoint nobody can read, in an image that names no engine.
+    let launcher = json!([{"name": "model", "image": "registry.example.com/acme/serving:4.2",
+        "command": ["/opt/acme/bin/start"], "args": ["--listen", "9000"],
+        "ports": [{"name": "api", "containerPort": 9000}]}]);
+    assert!(
+        create(&deployment("svc", pod(launcher.clone()))).templates[0]
+            .detections
+            .is_empty()
+    );
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm", "inference-webhook/metrics-port": "api"}),
+        Value::Null,
+        launcher.clone(),
+    );
+    let d = create(&obj);
+    assert_eq!(
+        detections(&d),
+        [("model".into(), "vllm", "annotation".into(), Some(9000))]
+    );
+    let evidence = &d.templates[0].detections[0].evidence;
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains("annotation inference-webhook/engine: vllm")),
+        "{evidence:?}"
+    );
+    let patched = apply(&obj, &d);
+    assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "vllm");
+    // The object's annotation holds for its templates; the template's wins over it.
+    let obj = annotated(
+        Value::Null,
+        json!({"inference-webhook/engine": "sglang", "inference-webhook/metrics-port": "9000"}),
+        launcher.clone(),
+    );
+    assert_eq!(detections(&create(&obj))[0].1, "sglang");
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm"}),
+        json!({"inference-webhook/engine": "sglang", "inference-webhook/metrics-port": "9000"}),
+        launcher,
+    );
+    assert_eq!(
+        detections(&create(&obj)),
+        [("model".into(), "vllm", "annotation".into(), Some(9000))]
+    );
+}
+
+#[test]
+fn an_engine_annotation_corrects_a_guess_and_keeps_the_command_s_flags() {
+    // The image says vLLM, the owner says SGLang: the command's `--port` is read for SGLang.
+    let c = json!([{"name": "m", "image": "acme/vllm-base:1", "command": ["/start.sh"],
+        "args": ["--port", "8100"]}]);
+    let obj = annotated(
+        json!({"inference-webhook/engine": "sglang"}),
+        Value::Null,
+        c,
+    );
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(
+        detections(&d),
+        [("m".into(), "sglang", "annotation".into(), Some(8100))]
+    );
+    // A certain detection: SGLang without --enable-metrics is denied, not just warned.
+    assert!(d.denies(), "{:?}", d.findings);
+    // The port annotation alone fixes the port of what detection found.
+    let c = json!([vllm_container()]);
+    let obj = annotated(
+        json!({"inference-webhook/metrics-port": "8001"}),
+        Value::Null,
+        c,
+    );
+    assert_eq!(
+        detections(&create(&obj)),
+        [("vllm".into(), "vllm", "command".into(), Some(8001))]
+    );
+}
+
+#[test]
+fn engine_none_means_no_labels_and_no_findings() {
+    let obj = annotated(
+        Value::Null,
+        json!({"inference-webhook/engine": "none"}),
+        json!([vllm_container()]),
+    );
+    let d = create(&obj);
+    assert!(d.patch.is_empty() && d.findings.is_empty(), "{d:?}");
+    assert!(
+        d.skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("inference-webhook/engine: none"))
+    );
+    // A template's `none` beats the object's engine, and the other way round.
+    let obj = annotated(
+        json!({"inference-webhook/engine": "None"}),
+        json!({"inference-webhook/engine": "vllm"}),
+        json!([vllm_container()]),
+    );
+    let d = create(&obj);
+    assert!(d.patch.is_empty() && d.findings.is_empty(), "{d:?}");
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm"}),
+        json!({"inference-webhook/engine": "none"}),
+        json!([vllm_container()]),
+    );
+    assert_eq!(create(&obj).patch.len(), 3);
+}
+
+#[test]
+fn invalid_override_annotations_are_findings_and_ignored() {
+    for (annotations, says) in [
+        (
+            json!({"inference-webhook/engine": "vlm"}),
+            "\"vlm\" is not an engine id",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "70000"}),
+            "not a port number",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "Not_A_Name"}),
+            "nor a port name",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "metrics"}),
+            "no container of this pod template declares",
+        ),
+    ] {
+        let obj = annotated(annotations.clone(), Value::Null, json!([vllm_container()]));
+        let d = create(&obj);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.rule.as_str() == "override-invalid")
+            .unwrap_or_else(|| panic!("{annotations}: {:?}", d.findings));
+        assert!(f.message.contains(says), "{}", f.message);
+        assert!(
+            f.path.starts_with("spec.template.metadata.annotations"),
+            "{}",
+            f.path
+        );
+        assert!(!d.denies());
+        // Ignored: detection decides as without it.
+        assert_eq!(d.templates[0].metrics_port, Some(8000), "{annotations}");
+    }
+}

@@ -24,6 +24,8 @@ pub enum Strength {
     Entrypoint,
     /// The image name alone: a guess, so deny-level rules only warn.
     Image,
+    /// The owner's `inference-webhook/engine` annotation: the strongest evidence.
+    Annotation,
 }
 
 impl Strength {
@@ -32,6 +34,7 @@ impl Strength {
             Strength::Command => "command",
             Strength::Entrypoint => "entrypoint",
             Strength::Image => "image",
+            Strength::Annotation => "annotation",
         }
     }
 

@@ -15,6 +15,7 @@ use super::catalogue::{
 use super::decision::Strength;
 use super::image::{self, ImageRef};
 use super::json::Json;
+use super::overrides::Chosen;
 
 /// An engine found in a container.
 #[derive(Debug)]
@@ -58,6 +59,8 @@ pub(super) struct Seen<'k> {
     /// The port name the collector scrapes: a container's only port of that name is the one an
     /// unresolved port flag most likely set.
     pub port_name: &'k str,
+    /// The owner's override annotations, for the container they speak of.
+    pub chosen: Option<&'k Chosen>,
 }
 
 /// Detect the engine of one (non-init) container.
@@ -81,7 +84,101 @@ pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         vars: &vars,
         seen,
     };
-    by_command(&read).or_else(|| by_image(&read, command.is_empty(), &args))
+    let found = by_command(&read).or_else(|| by_image(&read, command.is_empty(), &args));
+    match seen.chosen {
+        Some(chosen) if !chosen.is_empty() => overridden(&read, found, chosen, &command, &args),
+        _ => found,
+    }
+}
+
+/// The detection as the owner's annotations make it: their engine, read from the command that
+/// serves it (or the first one that is not a setup step, or the image's entrypoint with the
+/// args), and their metrics port.
+fn overridden(
+    read: &Read<'_, '_>,
+    found: Option<Found>,
+    chosen: &Chosen,
+    command: &[&str],
+    args: &[&str],
+) -> Option<Found> {
+    let mut f = match (chosen.engine, found) {
+        (Some(Some(spec)), found) => {
+            let worker = found
+                .as_ref()
+                .is_some_and(|f| f.worker_only && f.spec.family == spec.family)
+                || (found.is_none() && read.seen.worker_variant);
+            if worker && chosen.metrics_port.is_none() {
+                let mut evidence = chosen.said.clone();
+                evidence.push("worker-only: a worker of the engine the annotation names".into());
+                Found::worker(spec, Strength::Annotation, evidence)
+            } else {
+                forced(read, spec, chosen, command, args)
+            }
+        }
+        (_, found) => found?,
+    };
+    if let Some(p) = chosen.metrics_port {
+        f.port = Some(Ok(p));
+        f.port_weak = false;
+        f.worker_only = false;
+        f.evidence.push(format!(
+            "metrics port {p}: the annotation overrides what was read"
+        ));
+    }
+    if chosen.engine.is_none() {
+        f.evidence.extend(chosen.said.iter().cloned());
+    }
+    Some(f)
+}
+
+/// The engine the annotation names, read from the container's command.
+fn forced(
+    read: &Read<'_, '_>,
+    spec: &'static EngineSpec,
+    chosen: &Chosen,
+    command: &[&str],
+    args: &[&str],
+) -> Found {
+    let mut evidence = chosen.said.clone();
+    let family_serves = |c: &&Cmd| {
+        CATALOGUE
+            .iter()
+            .filter(|e| e.family == spec.family)
+            .any(|e| serves(e, &spelled(c, e.flag_spelling)))
+    };
+    let cmd = match read.cmds.iter().find(family_serves) {
+        Some(c) => {
+            evidence.push(format!("command `{}`", c.describe()));
+            spelled(c, spec.flag_spelling).into_owned()
+        }
+        None if command.is_empty() => Cmd {
+            invocation: Invocation::Program(spec.id.to_string()),
+            args: args
+                .iter()
+                .map(|a| argv::kube_expand(a, read.vars))
+                .collect(),
+        },
+        None => read
+            .cmds
+            .iter()
+            .find(|c| !is_setup(c))
+            .or(read.cmds.first())
+            .map_or_else(
+                || Cmd {
+                    invocation: Invocation::Program(String::new()),
+                    args: Vec::new(),
+                },
+                |c| spelled(c, spec.flag_spelling).into_owned(),
+            ),
+    };
+    let detected = Detected {
+        spec,
+        strength: Strength::Annotation,
+        container: read.container,
+        image: read.image,
+        evidence,
+    };
+    detected.found(&cmd, read.vars, read.seen)
 }
 
 /// What detection has read of a container.

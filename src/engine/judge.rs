@@ -10,6 +10,7 @@ use super::decision::{Detection, Finding, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
 use super::kinds::Variant;
+use super::overrides::Chosen;
 use super::path::{self, Path, Tok};
 use super::plan::PatchBuilder;
 use super::policy::Policy;
@@ -31,6 +32,8 @@ pub(super) struct Context<'p, 'b, 'd> {
     pub workload: Option<&'b Workload>,
     /// False on an UPDATE that leaves this template as it was: report, don't patch.
     pub may_patch: bool,
+    /// The owner's override annotations for this template.
+    pub chosen: &'b Chosen,
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }
@@ -178,6 +181,14 @@ fn read_shape<'t, 'a>(
 fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Vec<Container<'t>> {
     let t = j.template;
     let mut found = Vec::new();
+    let base = Seen {
+        worker_variant: t.variant == Some(Variant::Worker),
+        known: cx.known_env,
+        volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
+        port_name: &cx.policy.port_name,
+        chosen: None,
+    };
+    let target = cx.chosen.target(j.containers, t, base);
     for (i, c) in j.containers.iter().enumerate() {
         if !c.is_object() {
             cx.report(
@@ -188,10 +199,8 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
             continue;
         }
         let seen = Seen {
-            worker_variant: t.variant == Some(Variant::Worker),
-            known: cx.known_env,
-            volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
-            port_name: &cx.policy.port_name,
+            chosen: (target == Some(i)).then_some(cx.chosen),
+            ..base
         };
         let Some(f) = detect(c, seen) else { continue };
         let name = c

@@ -13,6 +13,7 @@ mod json;
 mod judge;
 pub mod kinds;
 mod labels;
+mod overrides;
 mod path;
 mod plan;
 mod policy;
@@ -24,6 +25,7 @@ pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
 pub use json::{Json, Object};
 pub use kinds::Variant;
+pub use overrides::{ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION};
 pub use policy::{DEFAULT_OPT_OUT_VALUE, Exemptions, LabelKeys, Policy, PolicyError};
 pub use rules::{Level, RuleId};
 pub(crate) use unread::Pruned;
@@ -86,6 +88,10 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         return decision;
     }
     let walk = templates::pod_templates(object, kind);
+    if let Some(why) = overrides::not_an_engine(metadata, &walk.templates) {
+        decision.skipped = Some(why);
+        return decision;
+    }
     for (at, problem) in walk.unreadable {
         decision.findings.extend(policy.finding(
             RuleId::UnreadableTemplate,
@@ -108,6 +114,11 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
     for t in &walk.templates {
+        let chosen = overrides::read(metadata, t, policy, &mut decision.findings);
+        if chosen.not_an_engine() {
+            decision.templates.push(overrides::not_an_engine_report(t));
+            continue;
+        }
         let unchanged = old.as_ref().is_some_and(|old| {
             old.iter()
                 .any(|o| o.display == t.display && o.effective == t.effective)
@@ -117,6 +128,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
             known_env: input.known_env.map(|k| (k, namespace)),
             workload: workload.as_ref(),
             may_patch: !unchanged,
+            chosen: &chosen,
             builder: &mut builder,
             findings: &mut decision.findings,
         };
