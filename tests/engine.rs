@@ -1192,3 +1192,115 @@ fn invalid_override_annotations_are_findings_and_ignored() {
         assert_eq!(d.templates[0].metrics_port, Some(8000), "{annotations}");
     }
 }
+
+fn lws(leader: Value, worker: Value) -> Value {
+    json!({
+        "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        "metadata": {"name": "big-model"},
+        "spec": {"leaderWorkerTemplate": {
+            "leaderTemplate": {"spec": {"containers": [leader]}},
+            "workerTemplate": {"spec": {"containers": [worker]}}
+        }}
+    })
+}
+
+#[test]
+fn workers_that_join_a_leader_carry_its_labels_and_no_port() {
+    let leader = json!({"name": "leader", "image": "vllm/vllm-openai:v0.10.0", "command": ["sh", "-c",
+        "ray start --head --port=6379 && vllm serve org/model --tensor-parallel-size 8 --pipeline-parallel-size 2 --port 8080"]});
+    for worker in [
+        json!({"name": "worker", "image": "rayproject/ray:2.40.0-gpu",
+               "command": ["sh", "-c", "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block"]}),
+        json!({"name": "worker", "image": "placeholder", "command": ["/opt/launch/run.sh", "worker", "--leader", "$(LWS_LEADER_ADDRESS)"]}),
+    ] {
+        let obj = lws(leader.clone(), worker.clone());
+        let d = create(&obj);
+        let found = &d.templates[1].detections;
+        assert_eq!(found.len(), 1, "{worker}");
+        assert_eq!(
+            (
+                found[0].engine,
+                found[0].strength.as_str(),
+                found[0].worker_only,
+                found[0].metrics_port
+            ),
+            ("vllm", "leader", true, None)
+        );
+        let patched = apply(&obj, &d);
+        let w = &patched["spec"]["leaderWorkerTemplate"]["workerTemplate"];
+        assert_eq!(w["metadata"]["labels"][WORKLOAD], "big-model");
+        assert_eq!(w["metadata"]["labels"][BACKEND], "vllm");
+        assert!(w["spec"]["containers"][0].get("ports").is_none());
+        assert!(create(&patched).patch.is_empty());
+    }
+    // Without a leader engine in the object, or a `ray start` that joins nothing, no engine.
+    let ray = json!({"name": "w", "image": "rayproject/ray:2.40.0", "command": ["ray", "start", "--address=head:6379", "--block"]});
+    let alone = deployment("ray", pod(json!([ray.clone()])));
+    assert!(create(&alone).templates[0].detections.is_empty());
+    let head = json!({"name": "w", "image": "rayproject/ray:2.40.0", "command": ["ray", "start", "--head", "--block"]});
+    assert!(
+        create(&lws(leader.clone(), head)).templates[1]
+            .detections
+            .is_empty()
+    );
+    // An engine that takes no Ray workers (SGLang ranks its nodes) gets none.
+    let sglang = json!({"name": "l", "image": "lmsysorg/sglang:v0.5.5", "command": ["python3", "-m", "sglang.launch_server", "--enable-metrics"]});
+    assert!(create(&lws(sglang, ray)).templates[1].detections.is_empty());
+}
+
+#[test]
+fn args_given_to_a_sh_c_script_set_the_port() {
+    let c = json!({"name": "m", "image": "vllm/vllm-openai:v0.10.0",
+        "command": ["sh", "-c", "pip install -q extra && python3 -m vllm.entrypoints.openai.api_server \"$@\"", "--"],
+        "args": ["--model=org/m", "--port=8080"]});
+    let d = create(&deployment("m", pod(json!([c]))));
+    assert_eq!(d.templates[0].metrics_port, Some(8080));
+    // Without a name word, the first arg is `$0` and not in `"$@"`: the port is the next.
+    let c = json!({"name": "m", "image": "x", "command": ["/bin/bash", "-ec", "exec vllm serve \"${@}\""],
+        "args": ["ignored", "org/m", "--port", "8090"]});
+    assert_eq!(
+        create(&deployment("m", pod(json!([c])))).templates[0].metrics_port,
+        Some(8090)
+    );
+}
+
+#[test]
+fn triton_with_an_unknown_metrics_port_is_never_labeled_on_its_inference_port() {
+    let triton = |ports: Value| {
+        let c = json!({"name": "triton", "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+            "command": ["tritonserver", "--model-repository=/models", "--metrics-port=$(METRICS_PORT)"],
+            "env": [{"name": "METRICS_PORT", "valueFrom": {"configMapKeyRef": {"name": "triton", "key": "metrics"}}}],
+            "ports": ports});
+        create_with(&deployment("t", pod(json!([c]))), &every_backend())
+    };
+    let d = triton(json!([{"name": "http", "containerPort": 8000}]));
+    assert_eq!(d.templates[0].metrics_port, None);
+    assert!(
+        rules(&d).contains(&"metrics-port-unresolved"),
+        "{:?}",
+        d.findings
+    );
+    // `http` is the collector's port name but Triton's inference port: no conflict denies it.
+    assert!(!d.denies(), "{:?}", d.findings);
+    let d = triton(
+        json!([{"name": "http", "containerPort": 8000}, {"name": "metrics", "containerPort": 8102}]),
+    );
+    assert_eq!(d.templates[0].metrics_port, Some(8102));
+}
+
+#[test]
+fn look_alike_images_are_not_the_engine_they_name() {
+    for (image, name) in [
+        ("ghcr.io/acme/vllm-latency-proxy:0.4", "proxy"),
+        ("acme/sglang-gateway:1.0", "gateway"),
+        ("acme/tgi-metrics-exporter:1.0", "exporter"),
+        ("vllm/vllm-openai:v0.10.0", "benchmark-client"),
+    ] {
+        let c = json!({"name": name, "image": image, "args": ["--port", "9000"]});
+        let d = create(&deployment("x", pod(json!([c]))));
+        assert!(
+            d.templates[0].detections.is_empty() && d.patch.is_empty(),
+            "{image} {name}"
+        );
+    }
+}

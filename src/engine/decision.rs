@@ -26,6 +26,9 @@ pub enum Strength {
     Image,
     /// The owner's `inference-webhook/engine` annotation: the strongest evidence.
     Annotation,
+    /// A worker process (`ray start --address=...`) beside a leader template of the same object
+    /// that runs the engine: inferred, so deny-level rules only warn.
+    Leader,
 }
 
 impl Strength {
@@ -35,12 +38,13 @@ impl Strength {
             Strength::Entrypoint => "entrypoint",
             Strength::Image => "image",
             Strength::Annotation => "annotation",
+            Strength::Leader => "leader",
         }
     }
 
     /// Whether a rule may deny on it.
     pub fn is_certain(self) -> bool {
-        self != Strength::Image
+        !matches!(self, Strength::Image | Strength::Leader)
     }
 }
 

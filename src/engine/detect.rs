@@ -61,6 +61,8 @@ pub(super) struct Seen<'k> {
     pub port_name: &'k str,
     /// The owner's override annotations, for the container they speak of.
     pub chosen: Option<&'k Chosen>,
+    /// The engines other templates of the object serve: a worker process there joins one.
+    pub leaders: &'k [&'static EngineSpec],
 }
 
 /// Detect the engine of one (non-init) container.
@@ -84,11 +86,36 @@ pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         vars: &vars,
         seen,
     };
-    let found = by_command(&read).or_else(|| by_image(&read, command.is_empty(), &args));
+    let found = by_command(&read)
+        .or_else(|| by_image(&read, command.is_empty(), &args))
+        .or_else(|| joins_leader(&read));
     match seen.chosen {
         Some(chosen) if !chosen.is_empty() => overridden(&read, found, chosen, &command, &args),
         _ => found,
     }
+}
+
+/// A worker process that runs no engine program (`ray start --address=...`, `launcher.sh
+/// worker`) in a container no image names an engine for, beside a leader of the same object
+/// whose engine takes such workers: that engine's worker, labeled but with no port.
+fn joins_leader(read: &Read<'_, '_>) -> Option<Found> {
+    read.seen.leaders.iter().find_map(|spec| {
+        let cmd = read.cmds.iter().find(|c| {
+            spec.workers.iter().any(|w| match w {
+                // A launcher script's subcommand, not any program's (`celery worker`).
+                WorkerMatch::WorkerArg => is_launcher(c) && marks_worker(w, c),
+                _ => marks_worker(w, c) && (!c.runs("ray", None) || c.has_flag("--address")),
+            })
+        })?;
+        let evidence = vec![
+            format!("command `{}`", cmd.describe()),
+            format!(
+                "worker-only: joins the {} leader another template of this object runs",
+                spec.name
+            ),
+        ];
+        Some(Found::worker(spec, Strength::Leader, evidence))
+    })
 }
 
 /// The detection as the owner's annotations make it: their engine, read from the command that
@@ -551,6 +578,15 @@ fn worker_marker(spec: &EngineSpec, img: &ImageRef, cmds: &[Cmd]) -> Option<Stri
 fn is_opaque(cmd: &Cmd) -> bool {
     match &cmd.invocation {
         Invocation::Script(s) | Invocation::Program(s) => s.ends_with(".sh"),
+        Invocation::Module(_) => false,
+    }
+}
+
+/// A launcher: a script run by an interpreter or by its path.
+fn is_launcher(cmd: &Cmd) -> bool {
+    match &cmd.invocation {
+        Invocation::Script(_) => true,
+        Invocation::Program(p) => p.ends_with(".sh") || p.ends_with(".py"),
         Invocation::Module(_) => false,
     }
 }

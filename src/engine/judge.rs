@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::Map;
 use super::argv::KnownEnv;
-use super::catalogue::family_of;
-use super::decision::{Detection, Finding, TemplateReport};
+use super::catalogue::{EngineSpec, family_of};
+use super::decision::{Detection, Finding, Strength, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
 use super::kinds::Variant;
@@ -34,6 +34,8 @@ pub(super) struct Context<'p, 'b, 'd> {
     pub may_patch: bool,
     /// The owner's override annotations for this template.
     pub chosen: &'b Chosen,
+    /// The engines other templates of the object serve, which a worker there joins.
+    pub leaders: &'b [&'static EngineSpec],
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }
@@ -76,6 +78,9 @@ const COLLECTOR_PATH: &str = "/metrics";
 /// Why an image-only detection is a guess, and how to make it certain.
 const IMAGE_GUESS: &str = "engine inferred from the image name only; set the container's command \
                            to the engine's program to make it certain";
+
+/// Why a worker joined to another template's engine is not certain.
+const LEADER_GUESS: &str = "engine inferred from the leader another template of this object runs";
 
 struct Container<'t> {
     name: String,
@@ -187,6 +192,7 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
         volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
         port_name: &cx.policy.port_name,
         chosen: None,
+        leaders: cx.leaders,
     };
     let target = cx.chosen.target(j.containers, t, base);
     for (i, c) in j.containers.iter().enumerate() {
@@ -244,7 +250,11 @@ impl Container<'_> {
 
     /// Why a rule resting on this detection must not deny, when the detection is a guess.
     fn guess(&self) -> Option<&'static str> {
-        (!self.found.strength.is_certain()).then_some(IMAGE_GUESS)
+        match self.found.strength {
+            Strength::Image => Some(IMAGE_GUESS),
+            Strength::Leader => Some(LEADER_GUESS),
+            _ => None,
+        }
     }
 }
 

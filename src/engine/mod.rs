@@ -20,6 +20,7 @@ mod policy;
 mod rules;
 mod templates;
 mod unread;
+mod workers;
 
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
@@ -113,6 +114,8 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         .unwrap_or_default();
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
+    let known_env = input.known_env.map(|k| (k, namespace));
+    let leaders = workers::leaders(&walk.templates, known_env, policy);
     for t in &walk.templates {
         let chosen = overrides::read(metadata, t, policy, &mut decision.findings);
         if chosen.not_an_engine() {
@@ -125,7 +128,8 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         });
         let mut cx = Context {
             policy,
-            known_env: input.known_env.map(|k| (k, namespace)),
+            known_env,
+            leaders: &leaders,
             workload: workload.as_ref(),
             may_patch: !unchanged,
             chosen: &chosen,
