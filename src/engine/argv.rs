@@ -316,6 +316,15 @@ pub enum Invocation {
     Script(String),
 }
 
+/// A flag's value as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagValue<'f, 'c> {
+    pub flag: &'f str,
+    pub value: &'c str,
+    /// In the flag's own word (`--port=8080`, `-p8080`), not the next one.
+    pub joined: bool,
+}
+
 /// One simple command of the container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
@@ -326,21 +335,46 @@ pub struct Cmd {
 impl Cmd {
     /// The value of a flag: `--flag V` or `--flag=V` (the last one wins, like argparse).
     pub fn flag(&self, flag: &str) -> Option<&str> {
+        self.last_flag(&[flag]).map(|f| f.value)
+    }
+
+    /// The last of `flags` given, with its value: aliases of one option (`--port`, `-p`) set
+    /// it in turn, and the parsers (argparse, clap, getopt) keep the last.
+    pub fn first_flag<'f>(&self, flags: &[&'f str]) -> Option<(&'f str, &str)> {
+        self.last_flag(flags).map(|f| (f.flag, f.value))
+    }
+
+    /// The last of `flags` given: `--flag V`, `--flag=V`, or a short flag's attached value
+    /// (`-p8080`, as clap and getopt read it).
+    pub fn last_flag<'f>(&self, flags: &[&'f str]) -> Option<FlagValue<'f, '_>> {
         let mut found = None;
         let mut it = self.args.iter();
         while let Some(a) = it.next() {
-            if a == flag {
-                found = it.next().map(String::as_str);
-            } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
-                found = Some(v);
+            for &flag in flags {
+                if a == flag {
+                    if let Some(v) = it.clone().next() {
+                        found = Some(FlagValue {
+                            flag,
+                            value: v,
+                            joined: false,
+                        });
+                    }
+                } else if let Some(rest) = a.strip_prefix(flag) {
+                    let short = !flag.starts_with("--") && flag.len() == 2;
+                    let value = match rest.strip_prefix('=') {
+                        Some(v) => v,
+                        None if short && !rest.is_empty() => rest,
+                        None => continue,
+                    };
+                    found = Some(FlagValue {
+                        flag,
+                        value,
+                        joined: true,
+                    });
+                }
             }
         }
         found
-    }
-
-    /// The first of `flags` that is present, with its value (`--port` before `--http-port`).
-    pub fn first_flag<'f>(&self, flags: &[&'f str]) -> Option<(&'f str, &str)> {
-        flags.iter().find_map(|f| self.flag(f).map(|v| (*f, v)))
     }
 
     /// Whether this runs `program` (by name), with `sub` as its first argument when given

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
 use super::catalogue::{
-    CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, ImageMatch, LOOKALIKE_WORDS,
+    CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, FlagValues, ImageMatch, LOOKALIKE_WORDS,
     MetricsListener, MetricsSwitch, WorkerMatch,
 };
 use super::decision::Strength;
@@ -711,8 +711,15 @@ fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unres
             };
         }
     };
-    if let Some((flag, v)) = cmd.first_flag(flags) {
-        return parse_port(v, flag, flag.to_string(), false);
+    if let Some(f) = cmd.last_flag(flags) {
+        if f.joined && spec.flag_values == FlagValues::SpaceOnly {
+            return Err(Unresolved::Invalid(format!(
+                "{} does not take `{}={}`: its parser rejects the word and the server exits; \
+                 write `{} {}`",
+                spec.name, f.flag, f.value, f.flag, f.value
+            )));
+        }
+        return parse_port(f.value, f.flag, f.flag.to_string(), false);
     }
     for var in env {
         if let Some(v) = vars.get(var) {
@@ -883,6 +890,14 @@ fn metrics_off(
             .iter()
             .any(|a| a == flag)
             .then(|| certain(disabled_by(flag))),
+        MetricsSwitch::OffBy(flag) => cmd
+            .flag(flag)
+            .filter(|v| {
+                ["false", "off", "0"]
+                    .iter()
+                    .any(|f| v.eq_ignore_ascii_case(f))
+            })
+            .map(|v| certain(disabled_by(&format!("{flag}={v}")))),
         MetricsSwitch::ByVersion {
             added,
             enable,
@@ -1238,6 +1253,75 @@ mod tests {
         ] {
             assert!(detect(&c, Seen::default()).is_some(), "{c}");
         }
+    }
+
+    #[test]
+    fn every_port_flag_of_the_catalogue_reads_as_its_parser_reads_it() {
+        let vars = Vars::default();
+        for spec in CATALOGUE {
+            let flags = match spec.metrics {
+                MetricsListener::Serving => spec.port_flags,
+                MetricsListener::Separate { flags, .. } => flags,
+                MetricsListener::EnvVar(_) => continue,
+            };
+            for flag in flags {
+                let port = |args: &[&str]| {
+                    let cmd = Cmd {
+                        invocation: Invocation::Program("x".into()),
+                        args: args.iter().map(|a| a.to_string()).collect(),
+                    };
+                    metrics_port(spec, &cmd, &vars).ok().map(|p| p.number)
+                };
+                let id = spec.id;
+                assert_eq!(port(&[flag, "1234"]), Some(1234), "{id} {flag} 1234");
+                // Repeated: the last one wins.
+                assert_eq!(port(&[flag, "1", "m", flag, "2345"]), Some(2345), "{id}");
+                let joined = format!("{flag}=3456");
+                let expected = match spec.flag_values {
+                    FlagValues::SpaceOrEquals => Some(3456),
+                    FlagValues::SpaceOnly => None,
+                };
+                assert_eq!(port(&[&joined]), expected, "{id} {joined}");
+            }
+        }
+    }
+
+    #[test]
+    fn engine_parsers_quirks_are_followed() {
+        let port = |c: serde_json::Value| detect(&c, Seen::default()).and_then(|f| f.port);
+        // TGI's clap: `-p`, attached or not, and aliases set one option in turn.
+        for (args, expected) in [
+            (json!(["-p", "8081"]), 8081),
+            (json!(["-p8082"]), 8082),
+            (json!(["--port", "1", "-p", "8083"]), 8083),
+            (json!(["-p", "1", "--port=8084"]), 8084),
+        ] {
+            let c = json!({"image": "x", "command": ["text-generation-launcher"], "args": args});
+            assert_eq!(port(c), Some(Ok(expected)), "{expected}");
+        }
+        // llama.cpp: `--port=N` is an invalid argument; `--flag_name` is `--flag-name`.
+        let c = json!({"image": "x", "command": ["llama-server", "--port=9090", "--metrics"]});
+        let why = port(c).expect("a port").unwrap_err();
+        assert!(why.contains("write `--port 9090`"), "{why}");
+        let c = json!({"image": "x", "command": ["llama-server", "--port", "9091", "--metrics"]});
+        assert_eq!(port(c), Some(Ok(9091)));
+        // Triton's bool options: false/off/0 in any case, with `=` or a separate word.
+        for off in [
+            &["--allow-metrics=false"][..],
+            &["--allow-metrics", "OFF"],
+            &["--allow-metrics=0"],
+            &["--allow-metrics=true", "--allow-metrics", "False"],
+        ] {
+            let mut command = vec!["tritonserver", "--model-repository=/m"];
+            command.extend_from_slice(off);
+            let c = json!({"image": "x", "command": command});
+            assert!(
+                detect(&c, Seen::default()).is_some_and(|f| f.metrics_off.is_some()),
+                "{off:?}"
+            );
+        }
+        let on = json!({"image": "x", "command": ["tritonserver", "--allow-metrics=false", "--allow-metrics", "1"]});
+        assert!(detect(&on, Seen::default()).is_some_and(|f| f.metrics_off.is_none()));
     }
 
     #[test]
