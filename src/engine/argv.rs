@@ -717,28 +717,7 @@ pub(super) fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
                     st.word.push(n);
                 }
             }
-            '"' => {
-                st.in_word = true;
-                while let Some(n) = lexer.next() {
-                    match n {
-                        '"' => break,
-                        '\\' => match lexer.next() {
-                            Some('\n') | None => {}
-                            Some(e @ ('"' | '\\' | '$' | '`')) => st.push(e),
-                            Some(e) => {
-                                st.push('\\');
-                                st.push(e);
-                            }
-                        },
-                        '$' => {
-                            if let Some(fields) = lexer.dollar(&mut st.word, vars, true) {
-                                st.fields(fields);
-                            }
-                        }
-                        other => st.push(other),
-                    }
-                }
-            }
+            '"' => st.double_quoted(&mut lexer, vars),
             '$' => {
                 st.in_word = true;
                 if let Some(fields) = lexer.dollar(&mut st.word, vars, false) {
@@ -780,6 +759,31 @@ struct Splitter {
 }
 
 impl Splitter {
+    /// After a `"`: the quoted text up to the closing quote, with `\` escapes and `$`
+    /// expansions (`"$@"` makes a word per argument).
+    fn double_quoted(&mut self, lexer: &mut Lexer<'_>, vars: &Vars) {
+        self.in_word = true;
+        while let Some(n) = lexer.next() {
+            match n {
+                '"' => break,
+                '\\' => match lexer.next() {
+                    Some('\n') | None => {}
+                    Some(e @ ('"' | '\\' | '$' | '`')) => self.push(e),
+                    Some(e) => {
+                        self.push('\\');
+                        self.push(e);
+                    }
+                },
+                '$' => {
+                    if let Some(fields) = lexer.dollar(&mut self.word, vars, true) {
+                        self.fields(fields);
+                    }
+                }
+                other => self.push(other),
+            }
+        }
+    }
+
     fn push(&mut self, c: char) {
         self.word.push(c);
         self.in_word = true;

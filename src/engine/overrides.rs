@@ -71,7 +71,7 @@ impl Chosen {
                         && c.get("name").and_then(Json::as_str) == default_container
                 })
             })
-            .or_else(|| match found.as_slice() {
+            .or(match found.as_slice() {
                 [(i, _)] => Some(*i),
                 _ => None,
             })
