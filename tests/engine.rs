@@ -1304,3 +1304,23 @@ fn look_alike_images_are_not_the_engine_they_name() {
         );
     }
 }
+
+#[test]
+fn the_webhook_admits_with_the_owner_s_engine_and_denies_by_its_certainty() {
+    // Under enforce, an annotated engine is certain: SGLang without --enable-metrics is denied,
+    // where the same image guess alone would only warn.
+    let c = json!([{"name": "m", "image": "lmsysorg/sglang:v0.5.5", "command": ["/start.sh"]}]);
+    let guess = create(&deployment("g", pod(c.clone())));
+    assert!(Outcome::of(&guess, Mode::Enforce, Route::Mutate).allowed);
+    let obj = annotated(
+        json!({"inference-webhook/engine": "sglang"}),
+        Value::Null,
+        c,
+    );
+    let sure = create(&obj);
+    assert!(
+        !Outcome::of(&sure, Mode::Enforce, Route::Mutate).allowed,
+        "{:?}",
+        sure.findings
+    );
+}
