@@ -422,7 +422,7 @@ fn the_reporter_takes_the_override_annotations() {
         json!({"inference-webhook/engine": "vllm", "inference-webhook/metrics-port": "api"});
     let v = record(&object);
     assert_eq!(
-        (v.state, &*v.backend),
+        (v.state, v.backend),
         (Some(State::Unmonitored), "vllm"),
         "{v:?}"
     );
