@@ -256,7 +256,7 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
 /// (no `command`) or an opaque launcher script.
 fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Found> {
     let (img, spec) = (read.image?, read.image_spec?);
-    if lookalike_container(read.container, img) {
+    if lookalike_container(read.container, img, spec) {
         return None;
     }
     let mut evidence = vec![format!("image {}", show(img))];
@@ -545,14 +545,24 @@ fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ 
 
 /// Whether a container's name says it runs something else than the engine its image names
 /// (a container `latency-proxy` in a vLLM image): image-only evidence loses to it. A word the
-/// image's name has too is the image's product (a container `router` of `sglang-router`).
-fn lookalike_container(container: &Json<'_>, img: &ImageRef) -> bool {
+/// image's name or the engine's own names have is the product itself (a container `router` or
+/// `gateway` of the SGLang router, whose images are `sglang-router` and `sgl-model-gateway`).
+fn lookalike_container(container: &Json<'_>, img: &ImageRef, spec: &EngineSpec) -> bool {
     let Some(name) = container.get("name").and_then(Json::as_str) else {
         return false;
     };
-    let image_words: Vec<&str> = img.name().split(['-', '_', '.']).collect();
+    let own = |w: &str| {
+        let names = spec.images.iter().filter_map(|m| match m {
+            ImageMatch::Name(n) | ImageMatch::NameWord(n) | ImageMatch::NameContains(n) => Some(*n),
+            ImageMatch::PathContains(_) => None,
+        });
+        [img.name(), spec.id]
+            .into_iter()
+            .chain(names)
+            .any(|n| n.split(['-', '_', '.']).any(|x| x == w))
+    };
     name.split(['-', '_', '.'])
-        .any(|w| LOOKALIKE_WORDS.contains(&w) && !image_words.contains(&w))
+        .any(|w| LOOKALIKE_WORDS.contains(&w) && !own(w))
 }
 
 /// A word of an image name is `word`, maybe with a version after it: `vllm` is a word of
@@ -1248,6 +1258,7 @@ mod tests {
         // The image's own product word, and a command, still decide.
         for c in [
             json!({"name": "router", "image": "lmsysorg/sglang-router:v0.2.4"}),
+            json!({"name": "model-gateway", "image": "lmsysorg/sglang-router:v0.2.4"}),
             json!({"name": "proxy", "image": "x", "command": ["vllm", "serve", "m"]}),
             json!({"name": "server", "image": "vllm/vllm-openai:v0.10.0"}),
         ] {
