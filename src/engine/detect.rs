@@ -148,9 +148,11 @@ fn overridden(
         f.port = Some(Ok(p));
         f.port_weak = false;
         f.worker_only = false;
-        f.evidence.push(format!(
-            "metrics port {p}: the annotation overrides what was read"
-        ));
+        // What was read of the port no longer counts.
+        f.evidence
+            .retain(|e| !e.starts_with("metrics port") && !e.starts_with("the port rests on"));
+        f.evidence
+            .push(format!("metrics port {p} (the annotation's)"));
     }
     if chosen.engine.is_none() {
         f.evidence.extend(chosen.said.iter().cloned());
