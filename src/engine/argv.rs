@@ -1032,8 +1032,13 @@ impl Vars {
         let args = params.get(1..).unwrap_or_default();
         match p {
             Positional::Number(n) => {
-                word.push_str(params.get(n).map(String::as_str).unwrap_or_default());
-                None
+                let value = params.get(n).map(String::as_str).unwrap_or_default();
+                if quoted {
+                    word.push_str(value);
+                    return None;
+                }
+                // Unquoted, it is split like `$@`: an empty one is no word at all.
+                Some(value.split_whitespace().map(str::to_string).collect())
             }
             Positional::All { joined: true } if quoted => {
                 word.push_str(&args.join(" "));
@@ -1365,6 +1370,14 @@ mod tests {
         assert_eq!(
             served(&["sh", "-c", "vllm serve \"$1\""], &[]),
             ["serve", ""]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve $1 m"], &[]),
+            ["serve", "m"]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve $1", "-"], &["m --port 1"]),
+            ["serve", "m", "--port", "1"]
         );
         // An inner `-c` script has its own parameters; the outer ones come back after it.
         let nested = "bash -c 'vllm serve \"$@\"' inner \"$1\"; vllm serve $2";
