@@ -20,7 +20,20 @@ pub(super) fn leaders(
     policy: &Policy,
 ) -> Vec<&'static EngineSpec> {
     let mut out: Vec<&'static EngineSpec> = Vec::new();
-    if templates.len() < 2 {
+    // Detecting every container twice would cost each review of a many-role object: only a
+    // command that mentions a worker marker may join a leader (a script read from a ConfigMap
+    // may too, and only the audit reads those).
+    let mentions = |c: &Json<'_>| {
+        ["command", "args"]
+            .iter()
+            .filter_map(|k| c.get(k).and_then(Json::as_array))
+            .flatten()
+            .filter_map(Json::as_str)
+            .any(|w| w.contains("ray") || w.contains("worker"))
+    };
+    if templates.len() < 2
+        || (known.is_none() && !templates.iter().flat_map(containers).any(mentions))
+    {
         return out;
     }
     for t in templates {
@@ -32,17 +45,21 @@ pub(super) fn leaders(
             port_name: &policy.port_name,
             ..Seen::default()
         };
-        let containers = spec
-            .and_then(|s| s.get("containers"))
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.is_object());
-        for found in containers.filter_map(|c| detect(c, seen)) {
+        for found in containers(t).filter_map(|c| detect(c, seen)) {
             if !found.worker_only && !out.iter().any(|s| std::ptr::eq(*s, found.spec)) {
                 out.push(found.spec);
             }
         }
     }
     out
+}
+
+fn containers<'t, 'a>(t: &'t PodTemplate<'a>) -> impl Iterator<Item = &'t Json<'a>> {
+    t.effective
+        .get("spec")
+        .and_then(|s| s.get("containers"))
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.is_object())
 }
