@@ -1324,3 +1324,22 @@ fn the_webhook_admits_with_the_owner_s_engine_and_denies_by_its_certainty() {
         sure.findings
     );
 }
+
+#[test]
+fn an_object_s_engine_annotation_corrects_its_templates_but_makes_no_engine_of_others() {
+    let leader = json!({"name": "m", "image": "acme/vllm-base:1", "command": ["/start.sh"], "args": ["--port", "8100"]});
+    let cache = json!({"name": "cache", "image": "redis:7", "command": ["redis-server"]});
+    let mut obj = lws(leader.clone(), cache.clone());
+    obj["metadata"]["annotations"] = json!({"inference-webhook/engine": "sglang"});
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(
+        detections(&d),
+        [("m".into(), "sglang", "annotation".into(), Some(8100))]
+    );
+    // On the template itself, the owner's word makes an engine of whatever it names.
+    obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["metadata"] =
+        json!({"annotations": {"inference-webhook/engine": "sglang"}});
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(d.templates[1].detections.len(), 1, "{:?}", d.templates);
+    assert!(d.templates[1].detections[0].worker_only);
+}

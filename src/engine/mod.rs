@@ -117,7 +117,8 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     let known_env = input.known_env.map(|k| (k, namespace));
     let leaders = workers::leaders(&walk.templates, known_env, policy);
     for t in &walk.templates {
-        let chosen = overrides::read(metadata, t, policy, &mut decision.findings);
+        let several = walk.templates.len() > 1;
+        let chosen = overrides::read(metadata, t, several, policy, &mut decision.findings);
         if chosen.not_an_engine() {
             decision.templates.push(overrides::not_an_engine_report(t));
             continue;

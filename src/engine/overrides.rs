@@ -25,6 +25,10 @@ pub(super) struct Chosen {
     pub metrics_port: Option<u16>,
     /// The annotations taken, as evidence (`annotation inference-webhook/engine: vllm on ...`).
     pub said: Vec<String>,
+    /// The engine is the object's word for one of its several templates: it corrects what is
+    /// detected there, but makes no engine of a template where nothing is (a cache or a proxy
+    /// role beside the servers).
+    pub corrects_only: bool,
 }
 
 impl Chosen {
@@ -59,6 +63,9 @@ impl Chosen {
         let Some(Some(spec)) = self.engine else {
             return serving().map(|(i, _)| *i);
         };
+        if self.corrects_only && found.is_empty() {
+            return None;
+        }
         let default_container = annotation(t.effective.get("metadata"), DEFAULT_CONTAINER);
         found
             .iter()
@@ -86,6 +93,7 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 struct Said<'v> {
     value: &'v str,
     at: String,
+    on_template: bool,
 }
 
 fn annotation<'v>(meta: Option<&'v Json<'_>>, key: &str) -> Option<&'v str> {
@@ -108,6 +116,7 @@ fn said<'v>(
         return Some(Said {
             value,
             at: path::display(&at),
+            on_template: true,
         });
     }
     annotation(object_meta, key).map(|value| Said {
@@ -117,6 +126,7 @@ fn said<'v>(
             Tok::Key("annotations".into()),
             Tok::Key(key.into()),
         ]),
+        on_template: false,
     })
 }
 
@@ -124,6 +134,7 @@ fn said<'v>(
 pub(super) fn read(
     object_meta: Option<&Json<'_>>,
     t: &PodTemplate<'_>,
+    several: bool,
     policy: &Policy,
     findings: &mut Vec<Finding>,
 ) -> Chosen {
@@ -135,6 +146,7 @@ pub(super) fn read(
         match engine(s.value) {
             Some(e) => {
                 chosen.engine = Some(e);
+                chosen.corrects_only = several && !s.on_template;
                 chosen.said.push(format!(
                     "annotation {ENGINE_ANNOTATION}: {} ({})",
                     s.value, s.at
