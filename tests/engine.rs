@@ -1212,6 +1212,7 @@ fn workers_that_join_a_leader_carry_its_labels_and_no_port() {
         json!({"name": "worker", "image": "rayproject/ray:2.40.0-gpu",
                "command": ["sh", "-c", "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block"]}),
         json!({"name": "worker", "image": "placeholder", "command": ["/opt/launch/run.sh", "worker", "--leader", "$(LWS_LEADER_ADDRESS)"]}),
+        json!({"name": "worker", "image": "acme/launcher:2", "command": ["launcher", "worker", "--join=$(LWS_LEADER_ADDRESS)"]}),
     ] {
         let obj = lws(leader.clone(), worker.clone());
         let d = create(&obj);
@@ -1240,6 +1241,13 @@ fn workers_that_join_a_leader_carry_its_labels_and_no_port() {
     let head = json!({"name": "w", "image": "rayproject/ray:2.40.0", "command": ["ray", "start", "--head", "--block"]});
     assert!(
         create(&lws(leader.clone(), head)).templates[1]
+            .detections
+            .is_empty()
+    );
+    // A Python module's `worker` is a task queue's.
+    let celery = json!({"name": "w", "image": "python:3.12", "command": ["python", "-m", "celery", "worker"]});
+    assert!(
+        create(&lws(leader.clone(), celery)).templates[1]
             .detections
             .is_empty()
     );

@@ -102,8 +102,11 @@ fn joins_leader(read: &Read<'_, '_>) -> Option<Found> {
     read.seen.leaders.iter().find_map(|spec| {
         let cmd = read.cmds.iter().find(|c| {
             spec.workers.iter().any(|w| match w {
-                // A launcher script's subcommand, not any program's (`celery worker`).
-                WorkerMatch::WorkerArg => is_launcher(c) && marks_worker(w, c),
+                // A launcher's subcommand (`run.sh worker`, `launcher worker`); a Python
+                // module's is a task queue's (`python -m celery worker`).
+                WorkerMatch::WorkerArg => {
+                    !matches!(c.invocation, Invocation::Module(_)) && marks_worker(w, c)
+                }
                 _ => marks_worker(w, c) && (!c.runs("ray", None) || c.has_flag("--address")),
             })
         })?;
@@ -590,15 +593,6 @@ fn worker_marker(spec: &EngineSpec, img: &ImageRef, cmds: &[Cmd]) -> Option<Stri
 fn is_opaque(cmd: &Cmd) -> bool {
     match &cmd.invocation {
         Invocation::Script(s) | Invocation::Program(s) => s.ends_with(".sh"),
-        Invocation::Module(_) => false,
-    }
-}
-
-/// A launcher: a script run by an interpreter or by its path.
-fn is_launcher(cmd: &Cmd) -> bool {
-    match &cmd.invocation {
-        Invocation::Script(_) => true,
-        Invocation::Program(p) => p.ends_with(".sh") || p.ends_with(".py"),
         Invocation::Module(_) => false,
     }
 }
