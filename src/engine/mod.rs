@@ -116,8 +116,8 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     let mut builder = PatchBuilder::new(object);
     let known_env = input.known_env.map(|k| (k, namespace));
     let leaders = workers::leaders(&walk.templates, known_env, policy);
+    let several = walk.templates.len() > 1;
     for t in &walk.templates {
-        let several = walk.templates.len() > 1;
         let chosen = overrides::read(metadata, t, several, policy, &mut decision.findings);
         if chosen.not_an_engine() {
             decision.templates.push(overrides::not_an_engine_report(t));
