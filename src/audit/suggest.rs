@@ -6,15 +6,17 @@ use crate::engine::{
     Decision, ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION, RuleId, Strength, TemplateReport,
 };
 
-/// One line per unsure detection: an engine inferred (from the image name, or from a leader
-/// template), or a metrics port that could not be resolved.
+/// One line per unsure detection of a serving container: an engine inferred from the image
+/// name, or a metrics port that could not be resolved.
 pub(super) fn suggestions(decision: &Decision) -> Vec<String> {
     let mut out = Vec::new();
     for t in &decision.templates {
         for d in &t.detections {
+            // A worker only carries the labels: nothing there rests on the guess.
             let why = match d.strength {
-                Strength::Image => Some("the engine rests on the image name only"),
-                Strength::Leader => Some("the engine rests on the leader template"),
+                Strength::Image if !d.worker_only => {
+                    Some("the engine rests on the image name only")
+                }
                 _ => None,
             };
             if let Some(why) = why {
@@ -84,5 +86,8 @@ mod tests {
         );
         let sure = suggested(json!({"name": "m", "image": "x", "command": ["vllm", "serve", "m"]}));
         assert!(sure.is_empty(), "{sure:?}");
+        let worker = suggested(json!({"name": "w", "image": "vllm/vllm-openai:v0.10.0",
+            "command": ["sh", "-c", "bash /w/multi-node-serving.sh worker --ray_address=x"]}));
+        assert!(worker.is_empty(), "{worker:?}");
     }
 }
