@@ -1019,3 +1019,335 @@ fn null_metadata_labels_and_ports_are_empty_and_the_patch_creates_them() {
         assert!(create(&patched).patch.is_empty());
     }
 }
+
+// ---- Detection: issue 24 ----
+
+fn annotated(template_annotations: Value, object_annotations: Value, containers: Value) -> Value {
+    let mut obj = deployment("svc", pod(containers));
+    obj["metadata"]["annotations"] = object_annotations;
+    obj["spec"]["template"]["metadata"]["annotations"] = template_annotations;
+    obj
+}
+
+fn detections(
+    d: &inference_webhook::engine::Decision,
+) -> Vec<(String, &'static str, String, Option<u16>)> {
+    d.templates
+        .iter()
+        .flat_map(|t| &t.detections)
+        .map(|x| {
+            (
+                x.container.clone(),
+                x.engine,
+                x.strength.as_str().to_string(),
+                x.metrics_port,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_engine_annotation_names_what_a_vendor_launcher_runs() {
+    // A vendor entrypoint nobody can read, in an image that names no engine.
+    let launcher = json!([{"name": "model", "image": "registry.example.com/acme/serving:4.2",
+        "command": ["/opt/acme/bin/start"], "args": ["--listen", "9000"],
+        "ports": [{"name": "api", "containerPort": 9000}]}]);
+    assert!(
+        create(&deployment("svc", pod(launcher.clone()))).templates[0]
+            .detections
+            .is_empty()
+    );
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm", "inference-webhook/metrics-port": "api"}),
+        Value::Null,
+        launcher.clone(),
+    );
+    let d = create(&obj);
+    assert_eq!(
+        detections(&d),
+        [("model".into(), "vllm", "annotation".into(), Some(9000))]
+    );
+    let evidence = &d.templates[0].detections[0].evidence;
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains("annotation inference-webhook/engine: vllm")),
+        "{evidence:?}"
+    );
+    let patched = apply(&obj, &d);
+    assert_eq!(labels_at(&patched, "/spec/template")[BACKEND], "vllm");
+    // The object's annotation holds for its templates; the template's wins over it.
+    let obj = annotated(
+        Value::Null,
+        json!({"inference-webhook/engine": "sglang", "inference-webhook/metrics-port": "9000"}),
+        launcher.clone(),
+    );
+    assert_eq!(detections(&create(&obj))[0].1, "sglang");
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm"}),
+        json!({"inference-webhook/engine": "sglang", "inference-webhook/metrics-port": "9000"}),
+        launcher,
+    );
+    assert_eq!(
+        detections(&create(&obj)),
+        [("model".into(), "vllm", "annotation".into(), Some(9000))]
+    );
+}
+
+#[test]
+fn an_engine_annotation_corrects_a_guess_and_keeps_the_command_s_flags() {
+    // The image says vLLM, the owner says SGLang: the command's `--port` is read for SGLang.
+    let c = json!([{"name": "m", "image": "acme/vllm-base:1", "command": ["/start.sh"],
+        "args": ["--port", "8100"]}]);
+    let obj = annotated(
+        json!({"inference-webhook/engine": "sglang"}),
+        Value::Null,
+        c,
+    );
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(
+        detections(&d),
+        [("m".into(), "sglang", "annotation".into(), Some(8100))]
+    );
+    // A certain detection: SGLang without --enable-metrics is denied, not just warned.
+    assert!(d.denies(), "{:?}", d.findings);
+    // The port annotation alone fixes the port of what detection found.
+    let c = json!([vllm_container()]);
+    let obj = annotated(
+        json!({"inference-webhook/metrics-port": "8001"}),
+        Value::Null,
+        c,
+    );
+    assert_eq!(
+        detections(&create(&obj)),
+        [("vllm".into(), "vllm", "command".into(), Some(8001))]
+    );
+}
+
+#[test]
+fn engine_none_means_no_labels_and_no_findings() {
+    let obj = annotated(
+        Value::Null,
+        json!({"inference-webhook/engine": "none"}),
+        json!([vllm_container()]),
+    );
+    let d = create(&obj);
+    assert!(d.patch.is_empty() && d.findings.is_empty(), "{d:?}");
+    assert!(
+        d.skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("inference-webhook/engine: none"))
+    );
+    // A template's `none` beats the object's engine, and the other way round.
+    let obj = annotated(
+        json!({"inference-webhook/engine": "None"}),
+        json!({"inference-webhook/engine": "vllm"}),
+        json!([vllm_container()]),
+    );
+    let d = create(&obj);
+    assert!(d.patch.is_empty() && d.findings.is_empty(), "{d:?}");
+    let obj = annotated(
+        json!({"inference-webhook/engine": "vllm"}),
+        json!({"inference-webhook/engine": "none"}),
+        json!([vllm_container()]),
+    );
+    assert_eq!(create(&obj).patch.len(), 3);
+}
+
+#[test]
+fn invalid_override_annotations_are_findings_and_ignored() {
+    for (annotations, says) in [
+        (
+            json!({"inference-webhook/engine": "vlm"}),
+            "\"vlm\" is not an engine id",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "70000"}),
+            "not a port number",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "Not_A_Name"}),
+            "nor a port name",
+        ),
+        (
+            json!({"inference-webhook/metrics-port": "metrics"}),
+            "no container of this pod template declares",
+        ),
+    ] {
+        let obj = annotated(annotations.clone(), Value::Null, json!([vllm_container()]));
+        let d = create(&obj);
+        let f = d
+            .findings
+            .iter()
+            .find(|f| f.rule.as_str() == "override-invalid")
+            .unwrap_or_else(|| panic!("{annotations}: {:?}", d.findings));
+        assert!(f.message.contains(says), "{}", f.message);
+        assert!(
+            f.path.starts_with("spec.template.metadata.annotations"),
+            "{}",
+            f.path
+        );
+        assert!(!d.denies());
+        // Ignored: detection decides as without it.
+        assert_eq!(d.templates[0].metrics_port, Some(8000), "{annotations}");
+    }
+}
+
+fn lws(leader: Value, worker: Value) -> Value {
+    json!({
+        "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        "metadata": {"name": "big-model"},
+        "spec": {"leaderWorkerTemplate": {
+            "leaderTemplate": {"spec": {"containers": [leader]}},
+            "workerTemplate": {"spec": {"containers": [worker]}}
+        }}
+    })
+}
+
+#[test]
+fn workers_that_join_a_leader_carry_its_labels_and_no_port() {
+    let leader = json!({"name": "leader", "image": "vllm/vllm-openai:v0.10.0", "command": ["sh", "-c",
+        "ray start --head --port=6379 && vllm serve org/model --tensor-parallel-size 8 --pipeline-parallel-size 2 --port 8080"]});
+    for worker in [
+        json!({"name": "worker", "image": "rayproject/ray:2.40.0-gpu",
+               "command": ["sh", "-c", "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block"]}),
+        json!({"name": "worker", "image": "placeholder", "command": ["/opt/launch/run.sh", "worker", "--leader", "$(LWS_LEADER_ADDRESS)"]}),
+        json!({"name": "worker", "image": "acme/launcher:2", "command": ["launcher", "worker", "--join=$(LWS_LEADER_ADDRESS)"]}),
+    ] {
+        let obj = lws(leader.clone(), worker.clone());
+        let d = create(&obj);
+        let found = &d.templates[1].detections;
+        assert_eq!(found.len(), 1, "{worker}");
+        assert_eq!(
+            (
+                found[0].engine,
+                found[0].strength.as_str(),
+                found[0].worker_only,
+                found[0].metrics_port
+            ),
+            ("vllm", "leader", true, None)
+        );
+        let patched = apply(&obj, &d);
+        let w = &patched["spec"]["leaderWorkerTemplate"]["workerTemplate"];
+        assert_eq!(w["metadata"]["labels"][WORKLOAD], "big-model");
+        assert_eq!(w["metadata"]["labels"][BACKEND], "vllm");
+        assert!(w["spec"]["containers"][0].get("ports").is_none());
+        assert!(create(&patched).patch.is_empty());
+    }
+    // Without a leader engine in the object, or a `ray start` that joins nothing, no engine.
+    let ray = json!({"name": "w", "image": "rayproject/ray:2.40.0", "command": ["ray", "start", "--address=head:6379", "--block"]});
+    let alone = deployment("ray", pod(json!([ray.clone()])));
+    assert!(create(&alone).templates[0].detections.is_empty());
+    let head = json!({"name": "w", "image": "rayproject/ray:2.40.0", "command": ["ray", "start", "--head", "--block"]});
+    assert!(
+        create(&lws(leader.clone(), head)).templates[1]
+            .detections
+            .is_empty()
+    );
+    // A Python module's `worker` is a task queue's.
+    let celery = json!({"name": "w", "image": "python:3.12", "command": ["python", "-m", "celery", "worker"]});
+    assert!(
+        create(&lws(leader.clone(), celery)).templates[1]
+            .detections
+            .is_empty()
+    );
+    // An engine that takes no Ray workers (SGLang ranks its nodes) gets none.
+    let sglang = json!({"name": "l", "image": "lmsysorg/sglang:v0.5.5", "command": ["python3", "-m", "sglang.launch_server", "--enable-metrics"]});
+    assert!(create(&lws(sglang, ray)).templates[1].detections.is_empty());
+}
+
+#[test]
+fn args_given_to_a_sh_c_script_set_the_port() {
+    let c = json!({"name": "m", "image": "vllm/vllm-openai:v0.10.0",
+        "command": ["sh", "-c", "pip install -q extra && python3 -m vllm.entrypoints.openai.api_server \"$@\"", "--"],
+        "args": ["--model=org/m", "--port=8080"]});
+    let d = create(&deployment("m", pod(json!([c]))));
+    assert_eq!(d.templates[0].metrics_port, Some(8080));
+    // Without a name word, the first arg is `$0` and not in `"$@"`: the port is the next.
+    let c = json!({"name": "m", "image": "x", "command": ["/bin/bash", "-ec", "exec vllm serve \"${@}\""],
+        "args": ["ignored", "org/m", "--port", "8090"]});
+    assert_eq!(
+        create(&deployment("m", pod(json!([c])))).templates[0].metrics_port,
+        Some(8090)
+    );
+}
+
+#[test]
+fn triton_with_an_unknown_metrics_port_is_never_labeled_on_its_inference_port() {
+    let triton = |ports: Value| {
+        let c = json!({"name": "triton", "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+            "command": ["tritonserver", "--model-repository=/models", "--metrics-port=$(METRICS_PORT)"],
+            "env": [{"name": "METRICS_PORT", "valueFrom": {"configMapKeyRef": {"name": "triton", "key": "metrics"}}}],
+            "ports": ports});
+        create_with(&deployment("t", pod(json!([c]))), &every_backend())
+    };
+    let d = triton(json!([{"name": "http", "containerPort": 8000}]));
+    assert_eq!(d.templates[0].metrics_port, None);
+    assert!(
+        rules(&d).contains(&"metrics-port-unresolved"),
+        "{:?}",
+        d.findings
+    );
+    // `http` is the collector's port name but Triton's inference port: no conflict denies it.
+    assert!(!d.denies(), "{:?}", d.findings);
+    let d = triton(
+        json!([{"name": "http", "containerPort": 8000}, {"name": "metrics", "containerPort": 8102}]),
+    );
+    assert_eq!(d.templates[0].metrics_port, Some(8102));
+}
+
+#[test]
+fn look_alike_images_are_not_the_engine_they_name() {
+    for (image, name) in [
+        ("ghcr.io/acme/vllm-latency-proxy:0.4", "proxy"),
+        ("acme/sglang-gateway:1.0", "gateway"),
+        ("acme/tgi-metrics-exporter:1.0", "exporter"),
+        ("vllm/vllm-openai:v0.10.0", "benchmark-client"),
+    ] {
+        let c = json!({"name": name, "image": image, "args": ["--port", "9000"]});
+        let d = create(&deployment("x", pod(json!([c]))));
+        assert!(
+            d.templates[0].detections.is_empty() && d.patch.is_empty(),
+            "{image} {name}"
+        );
+    }
+}
+
+#[test]
+fn the_webhook_admits_with_the_owner_s_engine_and_denies_by_its_certainty() {
+    // Under enforce, an annotated engine is certain: SGLang without --enable-metrics is denied,
+    // where the same image guess alone would only warn.
+    let c = json!([{"name": "m", "image": "lmsysorg/sglang:v0.5.5", "command": ["/start.sh"]}]);
+    let guess = create(&deployment("g", pod(c.clone())));
+    assert!(Outcome::of(&guess, Mode::Enforce, Route::Mutate).allowed);
+    let obj = annotated(
+        json!({"inference-webhook/engine": "sglang"}),
+        Value::Null,
+        c,
+    );
+    let sure = create(&obj);
+    assert!(
+        !Outcome::of(&sure, Mode::Enforce, Route::Mutate).allowed,
+        "{:?}",
+        sure.findings
+    );
+}
+
+#[test]
+fn an_object_s_engine_annotation_corrects_its_templates_but_makes_no_engine_of_others() {
+    let leader = json!({"name": "m", "image": "acme/vllm-base:1", "command": ["/start.sh"], "args": ["--port", "8100"]});
+    let cache = json!({"name": "cache", "image": "redis:7", "command": ["redis-server"]});
+    let mut obj = lws(leader.clone(), cache.clone());
+    obj["metadata"]["annotations"] = json!({"inference-webhook/engine": "sglang"});
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(
+        detections(&d),
+        [("m".into(), "sglang", "annotation".into(), Some(8100))]
+    );
+    // On the template itself, the owner's word makes an engine of whatever it names.
+    obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["metadata"] =
+        json!({"annotations": {"inference-webhook/engine": "sglang"}});
+    let d = create_with(&obj, &every_backend());
+    assert_eq!(d.templates[1].detections.len(), 1, "{:?}", d.templates);
+    assert!(d.templates[1].detections[0].worker_only);
+}

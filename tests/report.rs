@@ -359,3 +359,34 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
     let series = r#"namespace="ml",rule="metrics-disabled",level="deny""#;
     assert_eq!(gauge(&metrics, "inference_webhook_findings", series), None);
 }
+
+#[test]
+fn the_reporter_takes_the_override_annotations() {
+    // A vendor launcher nothing can read, the owner's answer on the template.
+    let launcher = json!({"name": "model", "image": "registry.example.com/acme/serving:4.2",
+        "command": ["/opt/acme/start"], "ports": [{"name": "api", "containerPort": 9000}]});
+    let mut object = deployment("vendor", "u9", json!({"app": "vendor"}), launcher);
+    object["spec"]["template"]["metadata"]["annotations"] =
+        json!({"inference-webhook/engine": "vllm", "inference-webhook/metrics-port": "api"});
+    let v = record(&object);
+    assert_eq!(
+        (v.state, v.backend),
+        (Some(State::Unmonitored), "vllm"),
+        "{v:?}"
+    );
+    // `none` on a vLLM workload: not an inference engine, nothing to report but the skip.
+    let mut object = unlabeled("not-served", "u10");
+    object["metadata"]["annotations"] = json!({"inference-webhook/engine": "none"});
+    let v = record(&object);
+    assert!(v.skipped.is_some() && v.findings.is_empty(), "{v:?}");
+    // A typo is a finding.
+    let mut object = unlabeled("typo", "u11");
+    object["metadata"]["annotations"] = json!({"inference-webhook/engine": "vlm"});
+    let v = record(&object);
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule.as_str() == "override-invalid"),
+        "{v:?}"
+    );
+}

@@ -12,6 +12,7 @@ mod junit;
 mod manifests;
 pub(crate) mod report;
 mod sarif;
+mod suggest;
 mod table;
 
 use std::io::{self, IsTerminal, Write};

@@ -354,6 +354,12 @@ impl<W: Write> Reporter<W> {
         if decision.child_of.is_some() {
             return Ok(None);
         }
+        if self.opts.route == Route::Mutate {
+            let at = &source;
+            let lines = super::suggest::suggestions(&decision);
+            self.notes
+                .extend(lines.into_iter().map(|s| format!("{at}: {s}")));
+        }
         let outcome = Outcome::of(&decision, self.opts.mode, self.opts.route);
         let skipped_reason = skipped_reason(&decision);
         let verdict = verdict(&decision, &outcome);

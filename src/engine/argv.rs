@@ -68,6 +68,10 @@ pub(super) struct Vars {
     /// How many `if`/`while`/`until` blocks of a script the reader is in: an assignment there
     /// may not run.
     branches: usize,
+    /// The positional parameters of the script being read (`$0` first): the words after
+    /// `sh -c SCRIPT`, where Kubernetes puts the container's `args`. `None` outside such a
+    /// script, where `$1` and `"$@"` stay as written.
+    positional: Option<Vec<String>>,
 }
 
 impl Default for Vars {
@@ -79,6 +83,7 @@ impl Default for Vars {
             budget: Cell::new(EXPANSION_BUDGET),
             files: Map::default(),
             branches: 0,
+            positional: None,
         }
     }
 }
@@ -311,6 +316,15 @@ pub enum Invocation {
     Script(String),
 }
 
+/// A flag's value as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagValue<'f, 'c> {
+    pub flag: &'f str,
+    pub value: &'c str,
+    /// In the flag's own word (`--port=8080`, `-p8080`), not the next one.
+    pub joined: bool,
+}
+
 /// One simple command of the container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
@@ -321,21 +335,46 @@ pub struct Cmd {
 impl Cmd {
     /// The value of a flag: `--flag V` or `--flag=V` (the last one wins, like argparse).
     pub fn flag(&self, flag: &str) -> Option<&str> {
+        self.last_flag(&[flag]).map(|f| f.value)
+    }
+
+    /// The last of `flags` given, with its value: aliases of one option (`--port`, `-p`) set
+    /// it in turn, and the parsers (argparse, clap, getopt) keep the last.
+    pub fn first_flag<'f>(&self, flags: &[&'f str]) -> Option<(&'f str, &str)> {
+        self.last_flag(flags).map(|f| (f.flag, f.value))
+    }
+
+    /// The last of `flags` given: `--flag V`, `--flag=V`, or a short flag's attached value
+    /// (`-p8080`, as clap and getopt read it).
+    pub fn last_flag<'f>(&self, flags: &[&'f str]) -> Option<FlagValue<'f, '_>> {
         let mut found = None;
         let mut it = self.args.iter();
         while let Some(a) = it.next() {
-            if a == flag {
-                found = it.next().map(String::as_str);
-            } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
-                found = Some(v);
+            for &flag in flags {
+                if a == flag {
+                    if let Some(v) = it.clone().next() {
+                        found = Some(FlagValue {
+                            flag,
+                            value: v,
+                            joined: false,
+                        });
+                    }
+                } else if let Some(rest) = a.strip_prefix(flag) {
+                    let short = !flag.starts_with("--") && flag.len() == 2;
+                    let value = match rest.strip_prefix('=') {
+                        Some(v) => v,
+                        None if short && !rest.is_empty() => rest,
+                        None => continue,
+                    };
+                    found = Some(FlagValue {
+                        flag,
+                        value,
+                        joined: true,
+                    });
+                }
             }
         }
         found
-    }
-
-    /// The first of `flags` that is present, with its value (`--port` before `--http-port`).
-    pub fn first_flag<'f>(&self, flags: &[&'f str]) -> Option<(&'f str, &str)> {
-        flags.iter().find_map(|f| self.flag(f).map(|v| (*f, v)))
     }
 
     /// Whether this runs `program` (by name), with `sub` as its first argument when given
@@ -395,7 +434,7 @@ fn expand(mut words: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<C
         return;
     };
     if let Some(script) = vars.file(program) {
-        return run_file(&script, vars, depth, out);
+        return run_file(&script, words[start..].to_vec(), vars, depth, out);
     }
     let base = basename(program).to_string();
     // The words after the program move into what is built from them: no copies.
@@ -501,15 +540,15 @@ fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut 
     }
     let Some(first) = rest.get(i) else { return };
     if script_follows {
-        if depth < MAX_SHELL_DEPTH {
-            for cmd in split_script(first, vars) {
-                expand(cmd, vars, depth + 1, out);
-            }
+        // `sh -c SCRIPT [NAME [ARGS...]]`: NAME is `$0`, ARGS are `$1`... and `"$@"`.
+        let positional = rest.split_off(i + 1);
+        if let Some(script) = rest.pop() {
+            run_file(&script, positional, vars, depth, out);
         }
         return;
     }
     if let Some(script) = vars.file(first) {
-        return run_file(&script, vars, depth, out);
+        return run_file(&script, rest.split_off(i), vars, depth, out);
     }
     // The script runs with its arguments.
     let args = rest.split_off(i + 1);
@@ -521,12 +560,21 @@ fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut 
     }
 }
 
-/// A script file the container sees ([`Vars::mount_files`]), read as a shell reads it.
-fn run_file(script: &str, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
+/// A script (a `-c` argument or a file the container sees, [`Vars::mount_files`]) read as a
+/// shell reads it, with its positional parameters (`$0` first); the caller's are restored after.
+fn run_file(
+    script: &str,
+    positional: Vec<String>,
+    vars: &mut Vars,
+    depth: usize,
+    out: &mut Vec<Cmd>,
+) {
     if depth < MAX_SHELL_DEPTH {
+        let outer = vars.positional.replace(positional);
         for cmd in split_script(script, vars) {
             expand(cmd, vars, depth + 1, out);
         }
+        vars.positional = outer;
     }
 }
 
@@ -669,27 +717,12 @@ pub(super) fn split_script(script: &str, vars: &mut Vars) -> Vec<Vec<String>> {
                     st.word.push(n);
                 }
             }
-            '"' => {
-                st.in_word = true;
-                while let Some(n) = lexer.next() {
-                    match n {
-                        '"' => break,
-                        '\\' => match lexer.next() {
-                            Some('\n') | None => {}
-                            Some(e @ ('"' | '\\' | '$' | '`')) => st.word.push(e),
-                            Some(e) => {
-                                st.word.push('\\');
-                                st.word.push(e);
-                            }
-                        },
-                        '$' => lexer.dollar(&mut st.word, vars),
-                        other => st.word.push(other),
-                    }
-                }
-            }
+            '"' => st.double_quoted(&mut lexer, vars),
             '$' => {
                 st.in_word = true;
-                lexer.dollar(&mut st.word, vars);
+                if let Some(fields) = lexer.dollar(&mut st.word, vars, false) {
+                    st.fields(fields);
+                }
             }
             '>' | '<' => {
                 // `2>&1`, `> log`, `< in`: drop the redirection and its target.
@@ -726,6 +759,31 @@ struct Splitter {
 }
 
 impl Splitter {
+    /// After a `"`: the quoted text up to the closing quote, with `\` escapes and `$`
+    /// expansions (`"$@"` makes a word per argument).
+    fn double_quoted(&mut self, lexer: &mut Lexer<'_>, vars: &Vars) {
+        self.in_word = true;
+        while let Some(n) = lexer.next() {
+            match n {
+                '"' => break,
+                '\\' => match lexer.next() {
+                    Some('\n') | None => {}
+                    Some(e @ ('"' | '\\' | '$' | '`')) => self.push(e),
+                    Some(e) => {
+                        self.push('\\');
+                        self.push(e);
+                    }
+                },
+                '$' => {
+                    if let Some(fields) = lexer.dollar(&mut self.word, vars, true) {
+                        self.fields(fields);
+                    }
+                }
+                other => self.push(other),
+            }
+        }
+    }
+
     fn push(&mut self, c: char) {
         self.word.push(c);
         self.in_word = true;
@@ -734,6 +792,21 @@ impl Splitter {
     fn push_str(&mut self, text: &str) {
         self.word.push_str(text);
         self.in_word = true;
+    }
+
+    /// The fields of `"$@"` (or of an unquoted `$@`/`$*`, already split): the first joins the
+    /// word being read, each later one starts a word. None at all, and a word that is nothing
+    /// else (`"$@"` with no arguments) is no word.
+    fn fields(&mut self, fields: Vec<String>) {
+        if fields.is_empty() && self.word.is_empty() {
+            self.in_word = false;
+        }
+        for (k, field) in fields.into_iter().enumerate() {
+            if k > 0 {
+                self.end_word();
+            }
+            self.push_str(&field);
+        }
     }
 
     fn end_word(&mut self) {
@@ -852,15 +925,19 @@ impl<'s> Lexer<'s> {
         }
     }
 
-    /// After a `$`: expand `${NAME}` / `$NAME` when known; keep `$(...)`, `$((...))` and unknown
-    /// names as written.
-    fn dollar(&mut self, word: &mut String, vars: &Vars) {
+    /// After a `$`: expand `${NAME}` / `$NAME` when known, and the positional parameters of a
+    /// `-c` script (`$1`, `${2}`, `"$*"`); keep `$(...)`, `$((...))` and unknown names as written.
+    /// `$@` and an unquoted `$*` return their fields, which the caller splits into words.
+    fn dollar(&mut self, word: &mut String, vars: &Vars, quoted: bool) -> Option<Vec<String>> {
         match self.peek() {
             Some('{') => {
                 self.next();
                 let rest = self.rest();
                 let inner = &rest[..rest.find('}').unwrap_or(rest.len())];
                 self.pos += inner.len() + 1;
+                if let Some(p) = Positional::parse(inner) {
+                    return vars.positional(p, word, quoted, &format!("${{{inner}}}"));
+                }
                 // `${NAME:-default}`: the default applies when NAME is unknown.
                 let (name, default) = match inner.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),
@@ -875,6 +952,12 @@ impl<'s> Lexer<'s> {
                         word.push('}');
                     }
                 }
+            }
+            Some(c @ ('@' | '*' | '0'..='9')) => {
+                self.next();
+                let written = format!("${c}");
+                let p = Positional::parse(&written[1..])?;
+                return vars.positional(p, word, quoted, &written);
             }
             Some('(') => {
                 let start = self.pos;
@@ -908,7 +991,71 @@ impl<'s> Lexer<'s> {
             }
             _ => word.push('$'),
         }
+        None
     }
+}
+
+/// A positional parameter reference: `$0`..`$9` (and `${10}`...), `$@` or `$*`.
+#[derive(Clone, Copy)]
+enum Positional {
+    Number(usize),
+    All { joined: bool },
+}
+
+impl Positional {
+    fn parse(name: &str) -> Option<Positional> {
+        match name {
+            "@" => Some(Positional::All { joined: false }),
+            "*" => Some(Positional::All { joined: true }),
+            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                n.parse().ok().map(Positional::Number)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Vars {
+    /// Expand a positional parameter into `word`, or return the fields `$@` / an unquoted `$*`
+    /// make. Outside a `-c` script the reference stays as `written`.
+    fn positional(
+        &self,
+        p: Positional,
+        word: &mut String,
+        quoted: bool,
+        written: &str,
+    ) -> Option<Vec<String>> {
+        let Some(params) = &self.positional else {
+            word.push_str(written);
+            return None;
+        };
+        let args = params.get(1..).unwrap_or_default();
+        match p {
+            Positional::Number(n) => {
+                let value = params.get(n).map(String::as_str).unwrap_or_default();
+                if quoted {
+                    word.push_str(value);
+                    return None;
+                }
+                // Unquoted, it is split like `$@`: an empty one is no word at all.
+                Some(value.split_whitespace().map(str::to_string).collect())
+            }
+            Positional::All { joined: true } if quoted => {
+                word.push_str(&args.join(" "));
+                None
+            }
+            Positional::All { .. } if quoted => Some(args.to_vec()),
+            Positional::All { .. } => Some(split_fields(args)),
+        }
+    }
+}
+
+/// Unquoted expansions are split on blanks, as the shell's field splitting does with the
+/// default `IFS`.
+fn split_fields(args: &[String]) -> Vec<String> {
+    args.iter()
+        .flat_map(|a| a.split_whitespace().map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1170,6 +1317,77 @@ mod tests {
             (c[1].flag("--port"), c[1].flag("--y")),
             (Some("2"), Some("3"))
         );
+    }
+
+    #[test]
+    fn args_are_the_positional_parameters_of_a_c_script() {
+        let served = |command: &[&str], args: &[&str]| -> Vec<String> {
+            cmds(command, args)
+                .iter()
+                .find(|c| c.runs("vllm", Some("serve")))
+                .map(|c| c.args.clone())
+                .unwrap_or_default()
+        };
+        let args = ["m", "--port=8080", "--x", "a b"];
+        // `$0` is the word after the script: a `--` or a name, else the first arg.
+        for shell in ["sh", "bash", "/bin/sh", "/usr/bin/bash"] {
+            for c in ["-c", "-ec", "-lc"] {
+                assert_eq!(
+                    served(&[shell, c, "cd /w; exec vllm serve \"$@\"", "--"], &args),
+                    ["serve", "m", "--port=8080", "--x", "a b"],
+                    "{shell} {c}"
+                );
+            }
+        }
+        assert_eq!(
+            served(
+                &["sh", "-c", "vllm serve \"${@}\" --y 1"],
+                &["name", "m", "--port", "9"]
+            ),
+            ["serve", "m", "--port", "9", "--y", "1"]
+        );
+        assert_eq!(
+            served(
+                &["sh", "-c", "vllm serve $1 --port ${3}", "$0"],
+                &["m", "-", "9"]
+            ),
+            ["serve", "m", "--port", "9"]
+        );
+        // Unquoted `$*` and `$@` split on blanks; a quoted `"$*"` is one word.
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve $*", "x"], &["m --port 7"]),
+            ["serve", "m", "--port", "7"]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve \"$*\"", "x"], &["a", "b"]),
+            ["serve", "a b"]
+        );
+        // No args: `"$@"` is no word at all, `"$1"` an empty one.
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve \"$@\" m"], &[]),
+            ["serve", "m"]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve \"$1\""], &[]),
+            ["serve", ""]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve $1 m"], &[]),
+            ["serve", "m"]
+        );
+        assert_eq!(
+            served(&["sh", "-c", "vllm serve $1", "-"], &["m --port 1"]),
+            ["serve", "m", "--port", "1"]
+        );
+        // An inner `-c` script has its own parameters; the outer ones come back after it.
+        let nested = "bash -c 'vllm serve \"$@\"' inner \"$1\"; vllm serve $2";
+        let all: Vec<Vec<String>> = cmds(&["sh", "-c", nested, "outer"], &["m1", "m2"])
+            .into_iter()
+            .map(|c| c.args)
+            .collect();
+        assert_eq!(all, [["serve", "m1"], ["serve", "m2"]]);
+        // Outside a `-c` script a reference stays as written.
+        assert_eq!(served(&["vllm", "serve", "$1"], &[]), ["serve", "$1"]);
     }
 
     #[test]

@@ -18,9 +18,13 @@ pub enum ImageMatch {
     PathContains(&'static str),
 }
 
-/// Words of an image name that make it something else than the engine it names: a mock, a
-/// simulator, a benchmark or an SDK image (`aibrix/vllm-mock`, `vllm-sim`). They apply to word
-/// and substring matches only; an exact [`ImageMatch::Name`] is the engine.
+/// Words of an image or container name that make it something else than the engine it names:
+/// a mock, a simulator, a benchmark or an SDK image (`aibrix/vllm-mock`, `vllm-sim`), or a
+/// product in front of or beside the engine: a proxy, gateway, router, exporter, operator or
+/// sidecar (`vllm-latency-proxy`, `tgi-exporter`). In an image name they apply to word and
+/// substring matches only, an exact [`ImageMatch::Name`] being the engine; in a container name
+/// they apply to every detection that rests on the image alone, unless the image's name has the
+/// word too (`sglang-router` in a container named `router`).
 pub const LOOKALIKE_WORDS: &[&str] = &[
     "mock",
     "mocks",
@@ -42,11 +46,31 @@ pub const LOOKALIKE_WORDS: &[&str] = &[
     "benchmarks",
     "perf",
     "loadgen",
+    "latency",
     "sdk",
     "client",
+    "cli",
     "exporter",
+    "metrics",
+    "monitor",
+    "monitoring",
+    "dashboard",
     "operator",
     "controller",
+    "webhook",
+    "injector",
+    "sidecar",
+    "proxy",
+    "gateway",
+    "router",
+    "balancer",
+    "loadbalancer",
+    "lb",
+    "epp",
+    "scheduler",
+    "autoscaler",
+    "syncer",
+    "tokenizer",
     "test",
     "tests",
     "e2e",
@@ -62,6 +86,16 @@ pub enum FlagSpelling {
     Exact,
     /// `--a_b` is `--a-b` (vLLM's `FlexibleArgumentParser` rewrites `_` to `-` in flag names).
     DashOrUnderscore,
+}
+
+/// Whether the engine's parser takes a value in the flag's own word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagValues {
+    /// `--flag value` and `--flag=value` (argparse, clap, click, getopt_long).
+    SpaceOrEquals,
+    /// `--flag value` only: `--flag=value` is an unknown argument and the server exits
+    /// (llama.cpp's `common_params_parse_ex` looks the whole word up).
+    SpaceOnly,
 }
 
 /// A refinement of a base engine that a flag's value decides (vLLM prefill/decode).
@@ -129,6 +163,9 @@ pub enum MetricsSwitch {
     },
     /// Recorded unless this flag is given.
     DisabledBy(&'static str),
+    /// Recorded unless this flag's value is false (`false`, `off`, `0`, in any case: Triton's
+    /// `ParseOption<bool>`), as `--flag=false` or `--flag false`.
+    OffBy(&'static str),
     /// By the version the image tag names (`major.minor.patch`): no metrics at all before
     /// `added` (no flag switches them on), then only with `enable`, and from `on_by_default`
     /// unless `disable` (`enable` is then gone).
@@ -168,6 +205,7 @@ pub struct EngineSpec {
     /// The row applies only when the serving command's flag says so (vLLM PD).
     pub requires: Option<Refinement>,
     pub flag_spelling: FlagSpelling,
+    pub flag_values: FlagValues,
     /// Flags only this engine's entrypoint takes: args-only containers of its image whose args
     /// carry one are its entrypoint (`entrypoint` evidence), not a guess from the image name.
     pub signature_flags: &'static [&'static str],
@@ -252,6 +290,7 @@ const VLLM: EngineSpec = EngineSpec {
     ],
     requires: None,
     flag_spelling: FlagSpelling::DashOrUnderscore,
+    flag_values: FlagValues::SpaceOrEquals,
     signature_flags: &[
         "--model",
         "--served-model-name",
@@ -306,6 +345,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         commands: &[CommandMatch::Module("dynamo.frontend")],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],
@@ -333,6 +373,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         ],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],
@@ -369,6 +410,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         ],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[
             "--worker-urls",
             "--pd-disaggregation",
@@ -407,6 +449,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         ],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &["--model-path", "--tp-size", "--disaggregation-mode"],
         positional_model: false,
         non_server_subcommands: &[],
@@ -424,7 +467,9 @@ pub const CATALOGUE: &[EngineSpec] = &[
         },
         workers: &[WorkerMatch::RankFlag("--node-rank")],
     },
-    // TGI: `launcher/src/main.rs` (clap: `--port`, env `PORT`, default 3000; `--model-id`);
+    // TGI: `launcher/src/main.rs` (clap: `--port`/`-p` (`#[clap(default_value = "3000", long,
+    // short, env)]`), env `PORT`, default 3000; `--model-id`; clap takes `--port 80`,
+    // `--port=80`, `-p 80`, `-p80`, the last one winning);
     // the official `Dockerfile` sets `PORT=80`; Google's TGI images map `AIP_HTTP_PORT` onto
     // `PORT` in their entrypoint (`huggingface/Google-Cloud-Containers`, `entrypoint.sh`).
     EngineSpec {
@@ -439,10 +484,11 @@ pub const CATALOGUE: &[EngineSpec] = &[
         commands: &[CommandMatch::Program("text-generation-launcher", None)],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &["--model-id", "--max-total-tokens", "--max-input-length"],
         positional_model: false,
         non_server_subcommands: &[],
-        port_flags: &["--port"],
+        port_flags: &["--port", "-p"],
         port_env: &["AIP_HTTP_PORT", "PORT"],
         // The official image sets PORT=80 for its launcher.
         default_port: Some(80),
@@ -464,6 +510,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         commands: &[CommandMatch::Script("openai_frontend/main.py")],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],
@@ -477,7 +524,9 @@ pub const CATALOGUE: &[EngineSpec] = &[
         workers: &[],
     },
     // Triton: `src/command_line_parser.cc` (`--http-port` 8000, `--metrics-port` 8002 on
-    // `--metrics-address`, default all interfaces; `--allow-metrics` default true).
+    // `--metrics-address`, default all interfaces; `--allow-metrics` default true, a bool read by
+    // `ParseOption<bool>`: `true`/`on`/`1`, `false`/`off`/`0` in any case; `getopt_long` takes
+    // `--flag=v` and `--flag v`).
     EngineSpec {
         id: "triton",
         name: "Triton Inference Server",
@@ -491,6 +540,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         ],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &["--model-repository", "--model-store"],
         positional_model: false,
         non_server_subcommands: &[],
@@ -506,7 +556,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         },
         metrics_path: "/metrics",
         no_metrics: &[],
-        switch: MetricsSwitch::DisabledBy("--allow-metrics=false"),
+        switch: MetricsSwitch::OffBy("--allow-metrics"),
         workers: &[WorkerMatch::WorkerArg],
     },
     // trtllm-serve: `tensorrt_llm/commands/serve.py` (click: `--port` default 8000); Prometheus
@@ -520,6 +570,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         commands: &[CommandMatch::Program("trtllm-serve", None)],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],
@@ -545,6 +596,7 @@ pub const CATALOGUE: &[EngineSpec] = &[
         commands: &[CommandMatch::Program("lmdeploy", Some("serve"))],
         requires: None,
         flag_spelling: FlagSpelling::Exact,
+        flag_values: FlagValues::SpaceOrEquals,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],
@@ -563,7 +615,9 @@ pub const CATALOGUE: &[EngineSpec] = &[
         workers: &[],
     },
     // llama.cpp: `common/arg.cpp` (`--port` default 8080, env `LLAMA_ARG_PORT`; `--metrics`, env
-    // `LLAMA_ARG_ENDPOINT_METRICS`, true as `1`/`true`/`on`/`enabled`);
+    // `LLAMA_ARG_ENDPOINT_METRICS`, true as `1`/`true`/`on`/`enabled`). Its parser
+    // (`common_params_parse_ex`) turns `_` into `-` in a `--` word and looks the whole word up,
+    // so `--port=8080` is an invalid argument; a repeated flag keeps the last value;
     // `tools/server/server.cpp` serves `/metrics` on the serving port.
     EngineSpec {
         id: "llamacpp",
@@ -579,7 +633,8 @@ pub const CATALOGUE: &[EngineSpec] = &[
             CommandMatch::ProgramContains("llamacpp"),
         ],
         requires: None,
-        flag_spelling: FlagSpelling::Exact,
+        flag_spelling: FlagSpelling::DashOrUnderscore,
+        flag_values: FlagValues::SpaceOnly,
         signature_flags: &[],
         positional_model: false,
         non_server_subcommands: &[],

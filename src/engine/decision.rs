@@ -24,6 +24,11 @@ pub enum Strength {
     Entrypoint,
     /// The image name alone: a guess, so deny-level rules only warn.
     Image,
+    /// The owner's `inference-webhook/engine` annotation: the strongest evidence.
+    Annotation,
+    /// A worker process (`ray start --address=...`) beside a leader template of the same object
+    /// that runs the engine: inferred, so deny-level rules only warn.
+    Leader,
 }
 
 impl Strength {
@@ -32,12 +37,14 @@ impl Strength {
             Strength::Command => "command",
             Strength::Entrypoint => "entrypoint",
             Strength::Image => "image",
+            Strength::Annotation => "annotation",
+            Strength::Leader => "leader",
         }
     }
 
     /// Whether a rule may deny on it.
     pub fn is_certain(self) -> bool {
-        self != Strength::Image
+        !matches!(self, Strength::Image | Strength::Leader)
     }
 }
 

@@ -9,12 +9,13 @@ use std::borrow::Cow;
 
 use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
 use super::catalogue::{
-    CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, ImageMatch, LOOKALIKE_WORDS,
+    CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, FlagValues, ImageMatch, LOOKALIKE_WORDS,
     MetricsListener, MetricsSwitch, WorkerMatch,
 };
 use super::decision::Strength;
 use super::image::{self, ImageRef};
 use super::json::Json;
+use super::overrides::Chosen;
 
 /// An engine found in a container.
 #[derive(Debug)]
@@ -58,6 +59,10 @@ pub(super) struct Seen<'k> {
     /// The port name the collector scrapes: a container's only port of that name is the one an
     /// unresolved port flag most likely set.
     pub port_name: &'k str,
+    /// The owner's override annotations, for the container they speak of.
+    pub chosen: Option<&'k Chosen>,
+    /// The engines other templates of the object serve: a worker process there joins one.
+    pub leaders: &'k [&'static EngineSpec],
 }
 
 /// Detect the engine of one (non-init) container.
@@ -81,7 +86,131 @@ pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
         vars: &vars,
         seen,
     };
-    by_command(&read).or_else(|| by_image(&read, command.is_empty(), &args))
+    let found = by_command(&read)
+        .or_else(|| by_image(&read, command.is_empty(), &args))
+        .or_else(|| joins_leader(&read));
+    match seen.chosen {
+        Some(chosen) if !chosen.is_empty() => overridden(&read, found, chosen, &command, &args),
+        _ => found,
+    }
+}
+
+/// A worker process that runs no engine program (`ray start --address=...`, `launcher.sh
+/// worker`) in a container no image names an engine for, beside a leader of the same object
+/// whose engine takes such workers: that engine's worker, labeled but with no port.
+fn joins_leader(read: &Read<'_, '_>) -> Option<Found> {
+    read.seen.leaders.iter().find_map(|spec| {
+        let cmd = read.cmds.iter().find(|c| {
+            spec.workers.iter().any(|w| match w {
+                // A launcher's subcommand (`run.sh worker`, `launcher worker`); a Python
+                // module's is a task queue's (`python -m celery worker`).
+                WorkerMatch::WorkerArg => {
+                    !matches!(c.invocation, Invocation::Module(_)) && marks_worker(w, c)
+                }
+                _ => marks_worker(w, c) && (!c.runs("ray", None) || c.has_flag("--address")),
+            })
+        })?;
+        let evidence = vec![
+            format!("command `{}`", cmd.describe()),
+            format!(
+                "worker-only: joins the {} leader another template of this object runs",
+                spec.name
+            ),
+        ];
+        Some(Found::worker(spec, Strength::Leader, evidence))
+    })
+}
+
+/// The detection as the owner's annotations make it: their engine, read from the command that
+/// serves it (or the first one that is not a setup step, or the image's entrypoint with the
+/// args), and their metrics port.
+fn overridden(
+    read: &Read<'_, '_>,
+    found: Option<Found>,
+    chosen: &Chosen,
+    command: &[&str],
+    args: &[&str],
+) -> Option<Found> {
+    let mut f = match (chosen.engine, found) {
+        (Some(Some(spec)), found) => {
+            let worker = found
+                .as_ref()
+                .is_some_and(|f| f.worker_only && f.spec.family == spec.family)
+                || (found.is_none() && read.seen.worker_variant);
+            if worker && chosen.metrics_port.is_none() {
+                let mut evidence = chosen.said.clone();
+                evidence.push("worker-only: a worker of the engine the annotation names".into());
+                Found::worker(spec, Strength::Annotation, evidence)
+            } else {
+                forced(read, spec, chosen, command, args)
+            }
+        }
+        (_, found) => found?,
+    };
+    if let Some(p) = chosen.metrics_port {
+        f.port = Some(Ok(p));
+        f.port_weak = false;
+        f.worker_only = false;
+        // What was read of the port no longer counts.
+        f.evidence
+            .retain(|e| !e.starts_with("metrics port") && !e.starts_with("the port rests on"));
+        f.evidence
+            .push(format!("metrics port {p} (the annotation's)"));
+    }
+    if chosen.engine.is_none() {
+        f.evidence.extend(chosen.said.iter().cloned());
+    }
+    Some(f)
+}
+
+/// The engine the annotation names, read from the container's command.
+fn forced(
+    read: &Read<'_, '_>,
+    spec: &'static EngineSpec,
+    chosen: &Chosen,
+    command: &[&str],
+    args: &[&str],
+) -> Found {
+    let mut evidence = chosen.said.clone();
+    let family_serves = |c: &&Cmd| {
+        CATALOGUE
+            .iter()
+            .filter(|e| e.family == spec.family)
+            .any(|e| serves(e, &spelled(c, e.flag_spelling)))
+    };
+    let cmd = match read.cmds.iter().find(family_serves) {
+        Some(c) => {
+            evidence.push(format!("command `{}`", c.describe()));
+            spelled(c, spec.flag_spelling).into_owned()
+        }
+        None if command.is_empty() => Cmd {
+            invocation: Invocation::Program(spec.id.to_string()),
+            args: args
+                .iter()
+                .map(|a| argv::kube_expand(a, read.vars))
+                .collect(),
+        },
+        None => read
+            .cmds
+            .iter()
+            .find(|c| !is_setup(c))
+            .or(read.cmds.first())
+            .map_or_else(
+                || Cmd {
+                    invocation: Invocation::Program(String::new()),
+                    args: Vec::new(),
+                },
+                |c| spelled(c, spec.flag_spelling).into_owned(),
+            ),
+    };
+    let detected = Detected {
+        spec,
+        strength: Strength::Annotation,
+        container: read.container,
+        image: read.image,
+        evidence,
+    };
+    detected.found(&cmd, read.vars, read.seen)
 }
 
 /// What detection has read of a container.
@@ -132,6 +261,9 @@ fn by_command(read: &Read<'_, '_>) -> Option<Found> {
 /// (no `command`) or an opaque launcher script.
 fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Found> {
     let (img, spec) = (read.image?, read.image_spec?);
+    if lookalike_container(read.container, img, spec) {
+        return None;
+    }
     let mut evidence = vec![format!("image {}", show(img))];
     if let Some(marker) = worker_marker(spec, img, read.cmds) {
         evidence.push(format!("worker-only: {marker}"));
@@ -247,9 +379,21 @@ impl Detected<'_, '_> {
             };
         }
         let port = match metrics_port(spec, cmd, vars) {
-            Err(Unresolved::Variable(why)) => {
-                declared_port(self.container, seen.port_name).ok_or(why)
-            }
+            Err(Unresolved::Variable(why)) => match spec.metrics {
+                MetricsListener::Separate { default, .. } => {
+                    let serving = separate_serving_port(spec, cmd);
+                    declared_metrics_port(self.container, default, serving).ok_or_else(|| {
+                        format!(
+                            "{why}, and no declared port is named like a metrics port{}",
+                            default.map_or(String::new(), |d| format!(
+                                " or is {}'s default metrics port {d}",
+                                spec.name
+                            ))
+                        )
+                    })
+                }
+                _ => declared_port(self.container, seen.port_name).ok_or(why),
+            },
             Err(Unresolved::Invalid(why)) => Err(why),
             Ok(p) => match undeclared_guess(&self, &p) {
                 Some(why) => Err(why),
@@ -404,6 +548,28 @@ fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ 
     })
 }
 
+/// Whether a container's name says it runs something else than the engine its image names
+/// (a container `latency-proxy` in a vLLM image): image-only evidence loses to it. A word the
+/// image's name or the engine's own names have is the product itself (a container `router` or
+/// `gateway` of the SGLang router, whose images are `sglang-router` and `sgl-model-gateway`).
+fn lookalike_container(container: &Json<'_>, img: &ImageRef, spec: &EngineSpec) -> bool {
+    let Some(name) = container.get("name").and_then(Json::as_str) else {
+        return false;
+    };
+    let own = |w: &str| {
+        let names = spec.images.iter().filter_map(|m| match m {
+            ImageMatch::Name(n) | ImageMatch::NameWord(n) | ImageMatch::NameContains(n) => Some(*n),
+            ImageMatch::PathContains(_) => None,
+        });
+        [img.name(), spec.id]
+            .into_iter()
+            .chain(names)
+            .any(|n| n.split(['-', '_', '.']).any(|x| x == w))
+    };
+    name.split(['-', '_', '.'])
+        .any(|w| LOOKALIKE_WORDS.contains(&w) && !own(w))
+}
+
 /// A word of an image name is `word`, maybe with a version after it: `vllm` is a word of
 /// `vllm-gaudi`, `opea-vllm`, `vllm0.9`, but not of `myvllmx`.
 fn is_word(part: &str, word: &str) -> bool {
@@ -551,8 +717,15 @@ fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unres
             };
         }
     };
-    if let Some((flag, v)) = cmd.first_flag(flags) {
-        return parse_port(v, flag, flag.to_string(), false);
+    if let Some(f) = cmd.last_flag(flags) {
+        if f.joined && spec.flag_values == FlagValues::SpaceOnly {
+            return Err(Unresolved::Invalid(format!(
+                "{} does not take `{}={}`: its parser rejects the word and the server exits; \
+                 write `{} {}`",
+                spec.name, f.flag, f.value, f.flag, f.value
+            )));
+        }
+        return parse_port(f.value, f.flag, f.flag.to_string(), false);
     }
     for var in env {
         if let Some(v) = vars.get(var) {
@@ -633,6 +806,57 @@ fn declared_port(container: &Json<'_>, port_name: &str) -> Option<Port> {
     })
 }
 
+/// Words of a port name that say it is a metrics port (`metrics`, `triton-metrics`, `prom`).
+const METRICS_PORT_WORDS: &[&str] = &["metrics", "metric", "prometheus", "prom"];
+
+/// For a separate metrics listener whose port flag's value cannot be read: the container's
+/// only port named like a metrics port, else the engine's default metrics port when the
+/// container declares it. Never the serving port: nothing there serves the engine's metrics.
+fn declared_metrics_port(
+    container: &Json<'_>,
+    default: Option<u16>,
+    serving: Option<u16>,
+) -> Option<Port> {
+    let declared: Vec<(Option<&str>, u16)> = container
+        .get("ports")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let n = p.get("containerPort").and_then(Json::as_u64)?;
+            let n = u16::try_from(n)
+                .ok()
+                .filter(|n| *n > 0 && Some(*n) != serving)?;
+            Some((p.get("name").and_then(Json::as_str), n))
+        })
+        .collect();
+    let mut named: Vec<u16> = declared
+        .iter()
+        .filter(|(name, _)| {
+            name.is_some_and(|n| n.split(['-', '_']).any(|w| METRICS_PORT_WORDS.contains(&w)))
+        })
+        .map(|(_, n)| *n)
+        .collect();
+    named.dedup();
+    let (number, how) = match (named.as_slice(), default) {
+        ([one], _) => (
+            *one,
+            "the container's only port named like a metrics port".to_string(),
+        ),
+        (_, Some(d)) if declared.iter().any(|(_, n)| *n == d) => (
+            d,
+            format!("the default metrics port {d}, which the container declares"),
+        ),
+        _ => return None,
+    };
+    Some(Port {
+        number,
+        source: format!("the metrics port flag's value is unknown: {how}"),
+        weak: true,
+        default: false,
+    })
+}
+
 fn metrics_off(
     spec: &EngineSpec,
     cmd: &Cmd,
@@ -672,6 +896,14 @@ fn metrics_off(
             .iter()
             .any(|a| a == flag)
             .then(|| certain(disabled_by(flag))),
+        MetricsSwitch::OffBy(flag) => cmd
+            .flag(flag)
+            .filter(|v| {
+                ["false", "off", "0"]
+                    .iter()
+                    .any(|f| v.eq_ignore_ascii_case(f))
+            })
+            .map(|v| certain(disabled_by(&format!("{flag}={v}")))),
         MetricsSwitch::ByVersion {
             added,
             enable,
@@ -954,6 +1186,149 @@ mod tests {
         let tgi = json!({"image": "ghcr.io/huggingface/text-generation-inference:2.4", "envFrom": [{"configMapRef": {"name": "other"}}]});
         let f = detect(&tgi, seen).expect("TGI");
         assert_eq!((f.port, f.port_weak), (Some(Ok(80)), true));
+    }
+
+    #[test]
+    fn an_unknown_separate_metrics_port_is_never_the_serving_port() {
+        let triton = |ports: serde_json::Value| {
+            let c = json!({"image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                "command": ["tritonserver", "--model-repository=/m", "--metrics-port=$(METRICS_PORT)"],
+                "envFrom": [{"configMapRef": {"name": "triton-settings"}}], "ports": ports});
+            detect(
+                &c,
+                Seen {
+                    port_name: "http",
+                    ..Seen::default()
+                },
+            )
+            .and_then(|f| f.port)
+        };
+        // The only port, named like the collector's, is Triton's inference port: not taken.
+        let why = triton(json!([{"name": "http", "containerPort": 8000}]))
+            .expect("a port")
+            .unwrap_err();
+        assert!(
+            why.contains("no declared port is named like a metrics port"),
+            "{why}"
+        );
+        assert!(why.contains("default metrics port 8002"), "{why}");
+        assert_eq!(
+            triton(
+                json!([{"name": "http", "containerPort": 8000}, {"name": "triton-metrics", "containerPort": 9102}])
+            ),
+            Some(Ok(9102))
+        );
+        assert_eq!(
+            triton(json!([{"name": "http", "containerPort": 8000}, {"containerPort": 8002}])),
+            Some(Ok(8002))
+        );
+        // Two metrics-like names: the default decides when declared, else nothing does.
+        let two = json!([{"name": "metrics", "containerPort": 9001}, {"name": "prom", "containerPort": 9002}]);
+        assert!(matches!(triton(two), Some(Err(_))));
+        // The SGLang router's `--prometheus-port`, the same way.
+        let router = json!({"image": "x", "command": ["python3", "-m", "sglang_router.launch_router",
+            "--port", "8000", "--prometheus-port", "$(PROM_PORT)", "--prometheus-host", "0.0.0.0"],
+            "env": [{"name": "PROM_PORT", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+            "ports": [{"name": "http", "containerPort": 8000}, {"name": "prometheus", "containerPort": 29100}]});
+        assert_eq!(
+            detect(&router, Seen::default()).and_then(|f| f.port),
+            Some(Ok(29100))
+        );
+    }
+
+    #[test]
+    fn image_guesses_lose_to_product_words_in_image_or_container_names() {
+        for (image, name) in [
+            ("ghcr.io/acme/vllm-latency-proxy:1.2", "main"),
+            ("acme/sglang-gateway:v1", "gw"),
+            ("acme/tgi-exporter:0.3", "exporter"),
+            ("acme/vllm-operator:v0.1", "manager"),
+            ("acme/vllm-router:v0.1", "router"),
+            // An engine image in a container whose name says otherwise.
+            ("vllm/vllm-openai:v0.10.0", "latency-proxy"),
+            ("lmsysorg/sglang:v0.5.5", "bench"),
+        ] {
+            let c = json!({"name": name, "image": image, "args": ["--port", "8080"]});
+            assert!(detect(&c, Seen::default()).is_none(), "{image} {name}");
+        }
+        // The image's own product word, and a command, still decide.
+        for c in [
+            json!({"name": "router", "image": "lmsysorg/sglang-router:v0.2.4"}),
+            json!({"name": "model-gateway", "image": "lmsysorg/sglang-router:v0.2.4"}),
+            json!({"name": "proxy", "image": "x", "command": ["vllm", "serve", "m"]}),
+            json!({"name": "server", "image": "vllm/vllm-openai:v0.10.0"}),
+        ] {
+            assert!(detect(&c, Seen::default()).is_some(), "{c}");
+        }
+    }
+
+    #[test]
+    fn every_port_flag_of_the_catalogue_reads_as_its_parser_reads_it() {
+        let vars = Vars::default();
+        for spec in CATALOGUE {
+            let flags = match spec.metrics {
+                MetricsListener::Serving => spec.port_flags,
+                MetricsListener::Separate { flags, .. } => flags,
+                MetricsListener::EnvVar(_) => continue,
+            };
+            for flag in flags {
+                let port = |args: &[&str]| {
+                    let cmd = Cmd {
+                        invocation: Invocation::Program("x".into()),
+                        args: args.iter().map(|a| a.to_string()).collect(),
+                    };
+                    metrics_port(spec, &cmd, &vars).ok().map(|p| p.number)
+                };
+                let id = spec.id;
+                assert_eq!(port(&[flag, "1234"]), Some(1234), "{id} {flag} 1234");
+                // Repeated: the last one wins.
+                assert_eq!(port(&[flag, "1", "m", flag, "2345"]), Some(2345), "{id}");
+                let joined = format!("{flag}=3456");
+                let expected = match spec.flag_values {
+                    FlagValues::SpaceOrEquals => Some(3456),
+                    FlagValues::SpaceOnly => None,
+                };
+                assert_eq!(port(&[&joined]), expected, "{id} {joined}");
+            }
+        }
+    }
+
+    #[test]
+    fn engine_parsers_quirks_are_followed() {
+        let port = |c: serde_json::Value| detect(&c, Seen::default()).and_then(|f| f.port);
+        // TGI's clap: `-p`, attached or not, and aliases set one option in turn.
+        for (args, expected) in [
+            (json!(["-p", "8081"]), 8081),
+            (json!(["-p8082"]), 8082),
+            (json!(["--port", "1", "-p", "8083"]), 8083),
+            (json!(["-p", "1", "--port=8084"]), 8084),
+        ] {
+            let c = json!({"image": "x", "command": ["text-generation-launcher"], "args": args});
+            assert_eq!(port(c), Some(Ok(expected)), "{expected}");
+        }
+        // llama.cpp: `--port=N` is an invalid argument; `--flag_name` is `--flag-name`.
+        let c = json!({"image": "x", "command": ["llama-server", "--port=9090", "--metrics"]});
+        let why = port(c).expect("a port").unwrap_err();
+        assert!(why.contains("write `--port 9090`"), "{why}");
+        let c = json!({"image": "x", "command": ["llama-server", "--port", "9091", "--metrics"]});
+        assert_eq!(port(c), Some(Ok(9091)));
+        // Triton's bool options: false/off/0 in any case, with `=` or a separate word.
+        for off in [
+            &["--allow-metrics=false"][..],
+            &["--allow-metrics", "OFF"],
+            &["--allow-metrics=0"],
+            &["--allow-metrics=true", "--allow-metrics", "False"],
+        ] {
+            let mut command = vec!["tritonserver", "--model-repository=/m"];
+            command.extend_from_slice(off);
+            let c = json!({"image": "x", "command": command});
+            assert!(
+                detect(&c, Seen::default()).is_some_and(|f| f.metrics_off.is_some()),
+                "{off:?}"
+            );
+        }
+        let on = json!({"image": "x", "command": ["tritonserver", "--allow-metrics=false", "--allow-metrics", "1"]});
+        assert!(detect(&on, Seen::default()).is_some_and(|f| f.metrics_off.is_none()));
     }
 
     #[test]

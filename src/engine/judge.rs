@@ -5,11 +5,12 @@ use serde_json::{Value, json};
 
 use super::Map;
 use super::argv::KnownEnv;
-use super::catalogue::family_of;
-use super::decision::{Detection, Finding, TemplateReport};
+use super::catalogue::{EngineSpec, family_of};
+use super::decision::{Detection, Finding, Strength, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
 use super::kinds::Variant;
+use super::overrides::Chosen;
 use super::path::{self, Path, Tok};
 use super::plan::{Blocked, PatchBuilder};
 use super::policy::Policy;
@@ -45,6 +46,10 @@ pub(super) struct Context<'p, 'b, 'd> {
     pub siblings: &'b [PodTemplate<'d>],
     /// The named ports planned so far for the object's templates.
     pub planned_ports: &'b mut Vec<PlannedPort>,
+    /// The owner's override annotations for this template.
+    pub chosen: &'b Chosen,
+    /// The engines other templates of the object serve, which a worker there joins.
+    pub leaders: &'b [&'static EngineSpec],
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }
@@ -94,6 +99,9 @@ const COLLECTOR_PATH: &str = "/metrics";
 /// Why an image-only detection is a guess, and how to make it certain.
 const IMAGE_GUESS: &str = "engine inferred from the image name only; set the container's command \
                            to the engine's program to make it certain";
+
+/// Why a worker joined to another template's engine is not certain.
+const LEADER_GUESS: &str = "engine inferred from the leader another template of this object runs";
 
 struct Container<'t> {
     name: String,
@@ -229,7 +237,17 @@ fn pod_containers<'t>(template: &'t Json<'_>) -> Vec<Slot<'t>> {
 fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Vec<Container<'t>> {
     let t = j.template;
     let mut found = Vec::new();
-    for &slot in &j.containers {
+    let base = Seen {
+        worker_variant: t.variant == Some(Variant::Worker),
+        known: cx.known_env,
+        volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
+        port_name: &cx.policy.port_name,
+        chosen: None,
+        leaders: cx.leaders,
+    };
+    let values: Vec<&Json<'_>> = j.containers.iter().map(|s| s.value).collect();
+    let target = cx.chosen.target(&values, t, base);
+    for (i, &slot) in j.containers.iter().enumerate() {
         let c = slot.value;
         if !c.is_object() {
             cx.report(
@@ -240,10 +258,8 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
             continue;
         }
         let seen = Seen {
-            worker_variant: t.variant == Some(Variant::Worker),
-            known: cx.known_env,
-            volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
-            port_name: &cx.policy.port_name,
+            chosen: (target == Some(i)).then_some(cx.chosen),
+            ..base
         };
         let Some(f) = detect(c, seen) else { continue };
         let name = c
@@ -287,7 +303,11 @@ impl Container<'_> {
 
     /// Why a rule resting on this detection must not deny, when the detection is a guess.
     fn guess(&self) -> Option<&'static str> {
-        (!self.found.strength.is_certain()).then_some(IMAGE_GUESS)
+        match self.found.strength {
+            Strength::Image => Some(IMAGE_GUESS),
+            Strength::Leader => Some(LEADER_GUESS),
+            _ => None,
+        }
     }
 }
 

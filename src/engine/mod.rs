@@ -13,6 +13,7 @@ mod json;
 mod judge;
 pub mod kinds;
 mod labels;
+mod overrides;
 mod owners;
 mod path;
 mod plan;
@@ -20,11 +21,13 @@ mod policy;
 mod rules;
 mod templates;
 mod unread;
+mod workers;
 
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
 pub use json::{Json, Object};
 pub use kinds::Variant;
+pub use overrides::{ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION};
 pub use policy::{DEFAULT_OPT_OUT_VALUE, Exemptions, LabelKeys, Policy, PolicyError};
 pub use rules::{Level, RuleId};
 pub(crate) use unread::Pruned;
@@ -95,6 +98,10 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         return decision;
     }
     let walk = templates::pod_templates(object, kind);
+    if let Some(why) = overrides::not_an_engine(metadata, &walk.templates) {
+        decision.skipped = Some(why);
+        return decision;
+    }
     let old = match (input.operation, input.old_object) {
         (Operation::Update, Some(old)) if kind_of(old).is_some_and(|k| std::ptr::eq(k, kind)) => {
             Some(templates::pod_templates(old, kind))
@@ -123,7 +130,15 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision.workload = workload.as_ref().map(|w| w.value.clone());
     let mut builder = PatchBuilder::new(object);
     let mut planned_ports = Vec::new();
+    let known_env = input.known_env.map(|k| (k, namespace));
+    let leaders = workers::leaders(&walk.templates, known_env, policy);
+    let several = walk.templates.len() > 1;
     for t in &walk.templates {
+        let chosen = overrides::read(metadata, t, several, policy, &mut decision.findings);
+        if chosen.not_an_engine() {
+            decision.templates.push(overrides::not_an_engine_report(t));
+            continue;
+        }
         // Matched by identity (role and component names, variant), never by list position:
         // inserting a role in front changes no other role.
         let unchanged = old.as_ref().is_some_and(|old| {
@@ -133,11 +148,13 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         });
         let mut cx = Context {
             policy,
-            known_env: input.known_env.map(|k| (k, namespace)),
+            known_env,
+            leaders: &leaders,
             workload: workload.as_ref(),
             may_patch: !unchanged,
             siblings: &walk.templates,
             planned_ports: &mut planned_ports,
+            chosen: &chosen,
             builder: &mut builder,
             findings: &mut decision.findings,
         };

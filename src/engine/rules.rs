@@ -89,6 +89,8 @@ rules! {
         "the exemption annotation names a rule id that does not exist";
     ExemptionForbidden = "exemption-forbidden", Warn,
         "the exemption annotation names a rule the policy does not allow to be exempted";
+    OverrideInvalid = "override-invalid", Warn,
+        "an inference-webhook/engine or inference-webhook/metrics-port annotation has a value that is not an engine id, none, a port number or a declared port name";
 }
 
 impl RuleId {
