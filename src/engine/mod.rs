@@ -85,16 +85,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         return decision;
     }
     let metadata = object.get("metadata");
-    if let Some(parent) = owners::handled_parent(metadata) {
-        decision.skipped = Some(format!(
-            "made by {parent}, whose review covers its pod templates"
-        ));
-        decision.child_of = Some(parent);
-        return decision;
-    }
-    let skipped = being_deleted(metadata).or_else(|| opted_out(metadata, policy));
-    if let Some(why) = skipped {
-        decision.skipped = Some(why);
+    if skip(metadata, policy, &mut decision) {
         return decision;
     }
     let walk = templates::pod_templates(object, kind);
@@ -108,20 +99,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         }
         _ => None,
     };
-    for (at, problem) in &walk.unreadable {
-        let predates = old
-            .as_ref()
-            .is_some_and(|o| o.unreadable.iter().any(|(a, p)| a == at && p == problem));
-        let f = policy.finding(
-            RuleId::UnreadableTemplate,
-            at.clone(),
-            format!("{problem}; fix the manifest"),
-            false,
-        );
-        decision
-            .findings
-            .extend(f.map(|f| if predates { f.predating() } else { f }));
-    }
+    report_unreadable(&walk, old.as_ref(), policy, &mut decision.findings);
     let workload = workload_of(metadata);
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
@@ -164,6 +142,41 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     dedup_findings(&mut decision.findings);
     exemptions::apply(metadata, policy, &mut decision.findings);
     decision
+}
+
+/// Whether the object is not judged at all, with why in the decision: a handled object's
+/// controller made it, it is being deleted, or it opted out.
+fn skip(metadata: Option<&Json<'_>>, policy: &Policy, decision: &mut Decision) -> bool {
+    if let Some(parent) = owners::handled_parent(metadata) {
+        decision.skipped = Some(format!(
+            "made by {parent}, whose review covers its pod templates"
+        ));
+        decision.child_of = Some(parent);
+        return true;
+    }
+    decision.skipped = being_deleted(metadata).or_else(|| opted_out(metadata, policy));
+    decision.skipped.is_some()
+}
+
+/// The places whose shape cannot be read; on an UPDATE, one the old object had already only
+/// warns.
+fn report_unreadable(
+    walk: &templates::Walk<'_>,
+    old: Option<&templates::Walk<'_>>,
+    policy: &Policy,
+    findings: &mut Vec<Finding>,
+) {
+    for (at, problem) in &walk.unreadable {
+        let predates =
+            old.is_some_and(|o| o.unreadable.iter().any(|(a, p)| a == at && p == problem));
+        let f = policy.finding(
+            RuleId::UnreadableTemplate,
+            at.clone(),
+            format!("{problem}; fix the manifest"),
+            false,
+        );
+        findings.extend(f.map(|f| if predates { f.predating() } else { f }));
+    }
 }
 
 /// Templates that share a layer (the leader and worker of one pattern) can find the same thing:
