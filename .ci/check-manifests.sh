@@ -97,7 +97,7 @@ done
 
 log "kubectl kustomize, base, overlays (reporter: with the reporter component), audit-rbac and dashboards"
 static_certs=deploy/overlays/static-certs/certs
-if [ ! -f "$static_certs/tls.crt" ]; then certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
+if [ ! -f "$static_certs/ca-bundle.crt" ]; then rm -rf "$static_certs"; certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
 for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/overlays/reporter deploy/audit-rbac deploy/dashboards; do
   check "kubectl kustomize $dir" \
     bash -c '"$1" kustomize "$2" > "$3"' _ "$KUBECTL" "$dir" "$OUT/kustomize-$(basename "$dir").yaml"
@@ -171,6 +171,8 @@ check "gen-certs.sh key matches certificate" same_key "$tmp/gen/tls.crt" "$tmp/g
 check "gen-certs.sh caBundle is base64 of ca.crt" \
   bash -c '[ "$(cat "$1/caBundle")" = "$(base64 < "$1/ca.crt" | tr -d "\n")" ]' _ "$tmp/gen"
 check "gen-certs.sh key is private (0600)" bash -c '[ "$(stat -c %a "$1/tls.key")" = 600 ]' _ "$tmp/gen"
+check "gen-certs.sh keeps the CA key, private (0600)" bash -c '[ "$(stat -c %a "$1/ca.key")" = 600 ]' _ "$tmp/gen"
+check "gen-certs.sh refuses to replace a kept CA" fails certs/gen-certs.sh --service svc-a --namespace ns-b --out "$tmp/gen"
 check "gen-certs.sh rejects a bad service name" fails certs/gen-certs.sh --service Bad_Name --out "$tmp/bad"
 
 chart="$OUT/chart-default.yaml"

@@ -151,7 +151,8 @@ fn kustomize(dir: &str) -> Option<Vec<Value>> {
     let kubectl = tools::kubectl()?;
     if dir.ends_with("static-certs") {
         let certs = repo().join("deploy/overlays/static-certs/certs");
-        if !certs.join("tls.crt").is_file() {
+        if !certs.join("ca-bundle.crt").is_file() {
+            let _ = std::fs::remove_dir_all(&certs);
             run(
                 &repo().join("certs/gen-certs.sh"),
                 &["--out", certs.to_str().unwrap()],

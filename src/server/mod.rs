@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::certs;
 use crate::config::Config;
 use metrics::Metrics;
+pub(crate) use tls::not_after;
 use tls::{CertResolver, CertWatcher};
 pub use tls::{CertStatus, TlsVersion};
 
