@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// Deadline for receiving a request body.
     #[arg(long, env = "INFERENCE_WEBHOOK_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in flight for this long is closed.
+    #[arg(long, env = "INFERENCE_WEBHOOK_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// A connection this old is closed once its requests are answered (HTTP/2 GOAWAY), so that
+    /// clients handshake again: a renewed certificate reaches every client within this time.
+    #[arg(long, env = "INFERENCE_WEBHOOK_MAX_CONNECTION_AGE", default_value = "10m", value_parser = parse_duration)]
+    pub max_connection_age: Duration,
     /// Open connections beyond this are closed at once.
     #[arg(
         long,
@@ -193,6 +200,8 @@ impl Server {
         let limits = listener::Limits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connection_age: args.max_connection_age,
             shutdown_grace: args.shutdown_grace,
         };
         let cert_status = watcher.as_ref().map(CertWatcher::subscribe);
