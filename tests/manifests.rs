@@ -471,6 +471,57 @@ fn chart_renders_match_the_engine_and_the_server() {
 }
 
 #[test]
+fn chart_network_policy_lets_only_the_api_server_reach_the_webhook_port() {
+    let Some(renders) = chart_renders() else {
+        return;
+    };
+    for (name, docs) in &renders {
+        let policies = of_kind(docs, "NetworkPolicy");
+        if name != "network-policy-values.yaml" {
+            assert!(policies.is_empty(), "{name}: a NetworkPolicy by default");
+            continue;
+        }
+        let policy = one(docs, "NetworkPolicy");
+        let deployment = one(docs, "Deployment");
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"],
+            deployment["spec"]["selector"]["matchLabels"],
+            "{name}: selects the webhook pods"
+        );
+        assert_eq!(
+            policy["spec"]["policyTypes"],
+            serde_json::json!(["Ingress"])
+        );
+        let rules = policy["spec"]["ingress"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{name}: webhook port and metrics only");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let port_of = |port_name: &str| {
+            container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == port_name)
+                .map(|p| p["containerPort"].as_u64().unwrap())
+        };
+        assert_eq!(
+            port_of(rules[0]["ports"][0]["port"].as_str().unwrap()),
+            Some(8443)
+        );
+        assert_eq!(
+            port_of(rules[1]["ports"][0]["port"].as_str().unwrap()),
+            Some(9090)
+        );
+        let sources: Vec<&str> = rules[0]["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|peer| peer["ipBlock"]["cidr"].as_str().unwrap())
+            .collect();
+        assert_eq!(sources, ["172.18.0.2/32", "fd00::2/128"], "{name}");
+    }
+}
+
+#[test]
 fn chart_values_reach_the_policy_and_the_selectors() {
     let Some(docs) = chart_render("existing-secret-values.yaml") else {
         return;
