@@ -21,3 +21,4 @@ pub mod metrics;
 pub mod patch;
 pub mod server;
 pub mod tools;
+pub mod worst;
