@@ -55,6 +55,7 @@ pub struct Metrics {
     pub watch_restarts: Family<ResourceLabels, Counter>,
     pub watch_errors: Family<WatchErrorLabels, Counter>,
     pub objects_seen: Family<ResourceLabels, Counter>,
+    pub objects_unchanged: Family<ResourceLabels, Counter>,
     pub report_writes: Family<WriteLabels, Counter>,
 }
 
@@ -70,6 +71,7 @@ impl Metrics {
             watch_restarts: Family::default(),
             watch_errors: Family::default(),
             objects_seen: Family::default(),
+            objects_unchanged: Family::default(),
             report_writes: Family::default(),
         };
         registry.register(
@@ -110,6 +112,12 @@ impl Metrics {
             "reporter_objects_seen",
             "Objects received from the API server (listed, added, changed or deleted)",
             metrics.objects_seen.clone(),
+        );
+        registry.register(
+            "reporter_objects_unchanged",
+            "Changed objects not judged again: neither the generation (the spec) nor a label \
+             or an annotation changed (status updates)",
+            metrics.objects_unchanged.clone(),
         );
         registry.register(
             "reporter_report_writes",

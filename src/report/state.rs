@@ -124,6 +124,8 @@ fn state(decision: &Decision, findings: &[RecordedFinding]) -> Option<State> {
 struct Entry {
     /// Which watch last wrote it (a kind served in two versions is watched twice).
     watch: usize,
+    /// What the verdict was made from ([`Store::apply_seen`]), to skip an unchanged object.
+    seen: Option<u64>,
     record: Record,
 }
 
@@ -158,11 +160,17 @@ impl Store {
     /// Keep the record a watch made. A workload served in several versions is kept once:
     /// the watch of the earlier table row (the newer version) owns it.
     pub fn apply(&mut self, watch: usize, record: Record) -> Change {
+        self.apply_seen(watch, record, None)
+    }
+
+    /// [`Store::apply`], remembering `seen`: a fingerprint of what the verdict depends on.
+    pub fn apply_seen(&mut self, watch: usize, record: Record, seen: Option<u64>) -> Change {
         let entries = self.namespaces.entry(record.namespace.clone()).or_default();
         match entries.get_mut(&record.uid) {
             Some(entry) if entry.watch < watch => Change::default(),
             Some(entry) => {
                 entry.watch = watch;
+                entry.seen = seen;
                 let old = std::mem::replace(&mut entry.record, record.clone());
                 Change {
                     removed: Some(old),
@@ -174,6 +182,7 @@ impl Store {
                     record.uid.clone(),
                     Entry {
                         watch,
+                        seen,
                         record: record.clone(),
                     },
                 );
@@ -183,6 +192,15 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Whether the workload was judged by `watch` from what `seen` fingerprints: then an event
+    /// for it changes no verdict.
+    pub fn unchanged(&self, namespace: &str, uid: &str, watch: usize, seen: u64) -> bool {
+        self.namespaces
+            .get(namespace)
+            .and_then(|entries| entries.get(uid))
+            .is_some_and(|e| e.watch == watch && e.seen == Some(seen))
     }
 
     /// Forget a deleted workload.

@@ -99,8 +99,29 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
     }
 }
 
+/// What a verdict depends on besides the policy: the spec (its `metadata.generation`) and the
+/// labels and annotations (opt-out, exemptions; all of them, a superset of what the engine
+/// reads). Status updates, most of a Deployment's events, change none of it. `None` when the
+/// object carries no generation: then every event is judged.
+pub(super) fn fingerprint(object: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let meta = &object.metadata;
+    let generation = meta.generation?;
+    let mut hash = std::hash::DefaultHasher::new();
+    (generation, &meta.labels, &meta.annotations).hash(&mut hash);
+    Some(hash.finish())
+}
+
 fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
+    let seen = fingerprint(object);
+    if let (Some(seen), Some(ns), Some(uid)) =
+        (seen, &object.metadata.namespace, &object.metadata.uid)
+        && shared.store(|store| store.unchanged(ns, uid, index, seen))
+    {
+        shared.metrics.objects_unchanged.get_or_create(labels).inc();
+        return;
+    }
     let resource = &shared.watched[index].resource;
     let record = engine_input(object, resource)
         .ok()
@@ -108,7 +129,7 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &Dyna
     let Some(record) = record else {
         return;
     };
-    let change: Change = shared.store_mut(|store| store.apply(index, record));
+    let change: Change = shared.store_mut(|store| store.apply_seen(index, record, seen));
     shared.changed(std::slice::from_ref(&change));
 }
 
@@ -162,5 +183,81 @@ fn failed(shared: &Shared, index: usize, labels: &ResourceLabels, error: &watche
             }
             Health::Starting | Health::Synced => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Policy;
+    use crate::report::Settings;
+    use crate::report::state::State;
+    use serde_json::json;
+
+    fn deployment(generation: i64, labels: serde_json::Value, args: &[&str]) -> DynamicObject {
+        let object = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "llm", "namespace": "ml", "uid": "u1",
+                "generation": generation, "labels": labels},
+            "spec": {"selector": {"matchLabels": {"app": "llm"}}, "template": {
+                "metadata": {"labels": {"app": "llm"}},
+                "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+                    "args": args, "ports": [{"containerPort": 8000}]}]}}},
+            "status": {"observedGeneration": generation, "readyReplicas": 1}
+        });
+        match serde_json::from_value(object) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn status_updates_are_not_judged_again_spec_and_label_changes_are() {
+        let shared = Shared::new(
+            Policy::default(),
+            Settings {
+                debounce: std::time::Duration::ZERO,
+                write_rate: 1.0,
+                write_burst: 1,
+                write_reports: false,
+            },
+        );
+        let index = shared
+            .watched
+            .iter()
+            .position(|w| w.name == "deployments.apps/v1")
+            .unwrap_or_default();
+        let labels = ResourceLabels {
+            resource: shared.watched[index].name.clone(),
+        };
+        let unchanged = || {
+            shared
+                .metrics
+                .objects_unchanged
+                .get_or_create(&labels)
+                .get()
+        };
+        let state = || shared.store(|s| s.reported_in("ml").first().and_then(|r| r.state));
+        let serving = ["--port", "8000"];
+
+        observe(&shared, index, &labels, &deployment(1, json!({}), &serving));
+        assert_eq!(state(), Some(State::Unmonitored));
+        // A status update: same generation and metadata.
+        let mut status_only = deployment(1, json!({}), &serving);
+        status_only.data["status"]["readyReplicas"] = json!(2);
+        observe(&shared, index, &labels, &status_only);
+        assert_eq!(unchanged(), 1);
+        // An opt-out label changes the verdict without a new generation.
+        let opted_out = json!({"inference-monitoring": "disabled"});
+        observe(&shared, index, &labels, &deployment(1, opted_out, &serving));
+        assert_eq!(unchanged(), 1);
+        let skipped = shared.store(|s| s.reported_in("ml").first().map(|r| r.skipped.is_some()));
+        assert_eq!(skipped, Some(true));
+        // A new generation (metrics switched off) is judged again.
+        let off = ["--port", "8000", "--disable-log-stats"];
+        observe(&shared, index, &labels, &deployment(2, json!({}), &off));
+        assert_eq!(unchanged(), 1);
+        let findings = shared.store(|s| s.reported_in("ml").first().map(|r| r.findings.len()));
+        assert!(findings.is_some_and(|n| n > 0), "{findings:?}");
     }
 }
