@@ -83,6 +83,12 @@ fn plain(name: &str, uid: &str) -> Value {
     )
 }
 
+/// The one report of a small namespace.
+fn only_report(mut reports: Vec<Value>) -> Value {
+    assert_eq!(reports.len(), 1, "one report for a few workloads");
+    reports.remove(0)
+}
+
 fn record(object: &Value) -> Record {
     evaluate(&Policy::default(), object).expect("a handled kind with a name and uid")
 }
@@ -138,7 +144,7 @@ fn an_opted_out_workload_is_reported_as_skipped() {
     let v = record(&object);
     assert!(v.skipped.is_some(), "{v:?}");
     assert!(v.is_reported());
-    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let report = only_report(policyreport::build(POLICY_REPORT, "ml", &[&v], 1));
     assert_eq!(report["summary"]["skip"], 1, "{report}");
     assert_eq!(report["results"].as_array().map(Vec::len), Some(1));
 }
@@ -258,7 +264,12 @@ fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
     }
     let records = store.reported_in("ml");
     assert_eq!(records.len(), 3, "the plain Deployment is not reported");
-    let report = policyreport::build(POLICY_REPORT, "ml", &records, 1_700_000_000);
+    let report = only_report(policyreport::build(
+        POLICY_REPORT,
+        "ml",
+        &records,
+        1_700_000_000,
+    ));
     assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(report["metadata"]["namespace"], "ml");
     let results = report["results"].as_array().expect("results");
@@ -306,7 +317,7 @@ fn reports_fit_the_policyreport_and_openreports_crds() {
         (OPEN_REPORT, "openreports.io_reports.yaml"),
     ] {
         let schema = crd_schema(&crds.join(file), format);
-        let report = policyreport::build(format, "ml", &records, 1);
+        let report = only_report(policyreport::build(format, "ml", &records, 1));
         let mut problems = Vec::new();
         check(&schema, &report, "", &mut problems);
         assert!(problems.is_empty(), "{file}: {problems:#?}");
@@ -390,7 +401,7 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
         "an exempted deny does not deny: {v:?}"
     );
 
-    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let report = only_report(policyreport::build(POLICY_REPORT, "ml", &[&v], 1));
     let results = report["results"].as_array().expect("results");
     let skip = results
         .iter()
@@ -410,4 +421,73 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
     metrics.record(&store.apply(0, v));
     let series = r#"namespace="ml",rule="metrics-disabled",level="deny""#;
     assert_eq!(gauge(&metrics, "inference_webhook_findings", series), None);
+}
+
+#[test]
+fn five_thousand_workloads_in_one_namespace_are_split_over_reports_under_the_limit() {
+    let mut store = Store::default();
+    for i in 0..5_000 {
+        let (name, uid) = (format!("llm-{i:04}"), format!("uid-{i:04}"));
+        let object = match i % 3 {
+            0 => labeled(&name, &uid),
+            1 => unlabeled(&name, &uid),
+            _ => denied(&name, &uid),
+        };
+        store.apply(0, record(&object));
+    }
+    let records = store.reported_in("ml");
+    assert_eq!(records.len(), 5_000);
+    let reports = policyreport::build(POLICY_REPORT, "ml", &records, 1_700_000_000);
+    // What etcd accepts in one request; the API server adds managedFields on top.
+    const ETCD_LIMIT: usize = 3 * 1024 * 1024 / 2;
+    let sizes: Vec<usize> = reports
+        .iter()
+        .map(|r| serde_json::to_vec(r).unwrap().len())
+        .collect();
+    assert!(
+        sizes.iter().sum::<usize>() > ETCD_LIMIT,
+        "one report would not fit: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|s| *s <= policyreport::MAX_REPORT_BYTES),
+        "{sizes:?}"
+    );
+    let mut workloads_seen = HashSet::new();
+    let mut results = 0;
+    for (index, report) in reports.iter().enumerate() {
+        let name = report["metadata"]["name"].as_str().unwrap();
+        assert_eq!(name, policyreport::report_name(index));
+        assert_eq!(policyreport::report_index(name), Some(index));
+        let list = report["results"].as_array().unwrap();
+        let summed: u64 = ["pass", "fail", "warn", "error", "skip"]
+            .iter()
+            .map(|k| report["summary"][k].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            summed as usize,
+            list.len(),
+            "{name}: summary of its own results"
+        );
+        // A workload's results are in one report only.
+        let here: HashSet<&str> = list
+            .iter()
+            .map(|r| r["resources"][0]["uid"].as_str().unwrap())
+            .collect();
+        assert!(
+            here.iter()
+                .all(|uid| workloads_seen.insert(uid.to_string()))
+        );
+        results += list.len();
+    }
+    assert_eq!(workloads_seen.len(), 5_000);
+    let one_each: usize = records
+        .iter()
+        .map(|r| {
+            policyreport::build(POLICY_REPORT, "ml", &[r], 1)[0]["results"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(results, one_each, "no result lost or repeated");
 }

@@ -42,8 +42,14 @@ pub struct WatchErrorLabels {
 pub struct WriteLabels {
     /// `PolicyReport` or `Report`.
     pub kind: &'static str,
-    /// `applied`, `deleted` or `failed`.
+    /// `applied`, `deleted` (no reported workload left), `crd-missing` or `failed`.
     pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `PolicyReport` or `Report`.
+    pub kind: &'static str,
 }
 
 pub struct Metrics {
@@ -57,6 +63,7 @@ pub struct Metrics {
     pub objects_seen: Family<ResourceLabels, Counter>,
     pub objects_unchanged: Family<ResourceLabels, Counter>,
     pub report_writes: Family<WriteLabels, Counter>,
+    pub report_crd_missing: Family<KindLabels, Gauge>,
 }
 
 impl Metrics {
@@ -73,6 +80,7 @@ impl Metrics {
             objects_seen: Family::default(),
             objects_unchanged: Family::default(),
             report_writes: Family::default(),
+            report_crd_missing: Family::default(),
         };
         registry.register(
             "workloads",
@@ -123,6 +131,12 @@ impl Metrics {
             "reporter_report_writes",
             "Policy report writes, by report kind and result",
             metrics.report_writes.clone(),
+        );
+        registry.register(
+            "reporter_report_crd_missing",
+            "1 while the API server does not serve a report kind (its CRD is not installed): \
+             no reports of it are written, and a write is retried rarely",
+            metrics.report_crd_missing.clone(),
         );
         Metrics {
             registry,
