@@ -977,9 +977,11 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
             "the chart's CI values and the overlay deploy the reporter"
         );
     }
+    // The engine's kinds, and namespaces for their modes (denied only in enforce ones).
     let kinds: BTreeSet<(String, String)> = KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.resource.to_string()))
+        .chain([(String::new(), "namespaces".to_string())])
         .collect();
     let reports: BTreeSet<(String, String)> = [
         ("wgpolicyk8s.io", "policyreports"),
@@ -1009,7 +1011,10 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
                 }
             }
         }
-        assert_eq!(read, kinds, "{origin}: watches exactly the engine's kinds");
+        assert_eq!(
+            read, kinds,
+            "{origin}: watches exactly the engine's kinds and namespaces"
+        );
         assert_eq!(written, reports, "{origin}: writes only policy reports");
 
         // Bound to the reporter's ServiceAccount only, which is the one its pods run as.

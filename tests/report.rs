@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::path::Path;
 
+use inference_webhook::admission::Mode;
 use inference_webhook::engine::Policy;
 use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
@@ -108,8 +109,10 @@ fn workloads_are_monitored_unmonitored_or_denied() {
             .any(|f| f.rule.as_str() == "monitoring-labels-missing")
     );
 
+    // Judged alone it would be denied in enforce mode; the store knows the namespace's mode.
     let v = record(&denied("c", "u3"));
-    assert_eq!(v.state, Some(State::Denied), "{v:?}");
+    assert!(v.would_deny, "{v:?}");
+    assert_eq!(v.state, Some(State::Unmonitored), "{v:?}");
     assert!(
         v.findings
             .iter()
@@ -213,6 +216,42 @@ fn gauges_follow_create_fix_and_delete() {
     assert_eq!(
         gauge(&metrics, "inference_webhook_workloads", monitored),
         Some(1)
+    );
+}
+
+#[test]
+fn denied_only_where_the_namespace_is_in_enforce_mode() {
+    let mut store = Store::default();
+    let metrics = Metrics::new();
+    let series = |state: &str| {
+        let labels = format!(r#"namespace="ml",kind="Deployment",backend="vllm",state="{state}""#);
+        gauge(&metrics, "inference_webhook_workloads", &labels)
+    };
+    let set_mode = |store: &mut Store, mode| {
+        let changes = store.set_mode("ml", mode);
+        changes.iter().for_each(|c| metrics.record(c));
+        changes.len()
+    };
+    // Not opted in: the webhook never sees it, so nothing is denied.
+    apply(&mut store, &metrics, 0, &denied("c", "u3"));
+    assert_eq!((series("denied"), series("unmonitored")), (None, Some(1)));
+
+    assert_eq!(set_mode(&mut store, Some(Mode::Enforce)), 1);
+    assert_eq!((series("denied"), series("unmonitored")), (Some(1), None));
+    // A workload arriving in an enforce namespace is denied at once.
+    apply(&mut store, &metrics, 0, &denied("d", "u4"));
+    apply(&mut store, &metrics, 0, &unlabeled("e", "u5"));
+    assert_eq!(
+        (series("denied"), series("unmonitored")),
+        (Some(2), Some(1))
+    );
+
+    assert_eq!(set_mode(&mut store, Some(Mode::Warn)), 2);
+    assert_eq!((series("denied"), series("unmonitored")), (None, Some(3)));
+    assert_eq!(
+        set_mode(&mut store, None),
+        0,
+        "audit, warn and none never deny"
     );
 }
 
@@ -395,11 +434,7 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
     let exempted: Vec<_> = v.findings.iter().filter(|f| f.exempted.is_some()).collect();
     assert_eq!(exempted.len(), 1, "{v:?}");
     assert_eq!(exempted[0].rule.as_str(), "metrics-disabled");
-    assert_ne!(
-        v.state,
-        Some(State::Denied),
-        "an exempted deny does not deny: {v:?}"
-    );
+    assert!(!v.would_deny, "an exempted deny does not deny: {v:?}");
 
     let report = only_report(policyreport::build(POLICY_REPORT, "ml", &[&v], 1));
     let results = report["results"].as_array().expect("results");

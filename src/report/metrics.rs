@@ -85,7 +85,8 @@ impl Metrics {
         registry.register(
             "workloads",
             "Workloads running an inference engine, by namespace, kind, backend and state \
-             (monitored, unmonitored: labels or named port missing, denied: a deny rule fires)",
+             (monitored, unmonitored: labels or named port missing, denied: a deny rule fires in an \
+             enforce namespace)",
             metrics.workloads.clone(),
         );
         registry.register(

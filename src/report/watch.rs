@@ -3,14 +3,16 @@
 //! forbidden, API server away) is retried with backoff for ever, and shown in the metrics,
 //! the log and `/readyz`; it never stops the process.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
+use crate::admission::Mode;
 use crate::audit::cluster::{api_resource, engine_input};
 use crate::engine::kinds::KINDS;
 
@@ -133,6 +135,71 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &Dyna
     shared.changed(std::slice::from_ref(&change));
 }
 
+/// The mode a namespace opted into with the opt-in label (the policy's `optOutLabel` key), as
+/// the webhook configurations' namespace selectors read it: `enabled` is enforce, `warn` and
+/// `audit` are themselves; anything else is not reviewed at all.
+pub(super) fn namespace_mode(labels: Option<&BTreeMap<String, String>>, key: &str) -> Option<Mode> {
+    match labels?.get(key)?.as_str() {
+        "enabled" => Some(Mode::Enforce),
+        "warn" => Some(Mode::Warn),
+        "audit" => Some(Mode::Audit),
+        _ => None,
+    }
+}
+
+/// Watch the namespaces' opt-in labels until the process ends: `denied` is only reported where
+/// the namespace is in enforce mode. While namespaces cannot be read, none counts as enforced.
+pub(super) async fn run_namespaces(shared: Arc<Shared>, client: kube::Client) {
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let labels = ResourceLabels {
+        resource: "namespaces/v1".to_string(),
+    };
+    let key = shared.policy.opt_out_label.clone();
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut failing = false;
+    while let Some(event) = events.next().await {
+        let (name, mode) = match event {
+            Ok(Event::InitApply(ns) | Event::Apply(ns)) => {
+                let mode = namespace_mode(ns.metadata.labels.as_ref(), &key);
+                (ns.metadata.name, mode)
+            }
+            Ok(Event::Delete(ns)) => (ns.metadata.name, None),
+            Ok(Event::Init | Event::InitDone) => {
+                failing = false;
+                continue;
+            }
+            Err(error) => {
+                let forbidden = matches!(&error,
+                    watcher::Error::InitialListFailed(kube::Error::Api(s))
+                    | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+                    | watcher::Error::WatchFailed(kube::Error::Api(s)) if s.code == 403);
+                let reason = if forbidden { "forbidden" } else { "other" };
+                let error_labels = WatchErrorLabels {
+                    resource: labels.resource.clone(),
+                    reason,
+                };
+                shared
+                    .metrics
+                    .watch_errors
+                    .get_or_create(&error_labels)
+                    .inc();
+                if !failing {
+                    tracing::error!(%error, "cannot watch namespaces (the reporter needs get, list \
+                        and watch on them): no workload is reported denied until it can");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        if let Some(name) = name {
+            let changes = shared.store_mut(|store| store.set_mode(&name, mode));
+            shared.changed(&changes);
+        }
+    }
+}
+
 fn synced(shared: &Shared, index: usize, labels: &ResourceLabels, objects: usize) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     shared.metrics.last_sync.get_or_create(labels).set(now);
@@ -209,6 +276,23 @@ mod tests {
             Ok(o) => o,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    fn the_opt_in_label_gives_the_namespace_mode() {
+        let mode = |value: &str| {
+            let labels = BTreeMap::from([("inference-monitoring".to_string(), value.to_string())]);
+            namespace_mode(Some(&labels), "inference-monitoring")
+        };
+        assert_eq!(mode("enabled"), Some(Mode::Enforce));
+        assert_eq!(mode("warn"), Some(Mode::Warn));
+        assert_eq!(mode("audit"), Some(Mode::Audit));
+        assert_eq!(
+            mode("enforce"),
+            None,
+            "the selectors' value for enforce is enabled"
+        );
+        assert_eq!(namespace_mode(None, "inference-monitoring"), None);
     }
 
     #[test]
