@@ -125,7 +125,7 @@ impl Metrics {
         registry.register(
             "reporter_objects_unchanged",
             "Changed objects not judged again: neither the generation (the spec) nor a label \
-             or an annotation changed (status updates)",
+             or an annotation the engine reads changed (status updates)",
             metrics.objects_unchanged.clone(),
         );
         registry.register(

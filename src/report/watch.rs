@@ -14,6 +14,7 @@ use kube::runtime::watcher::{self, Event};
 
 use crate::admission::Mode;
 use crate::audit::cluster::{api_resource, engine_input};
+use crate::engine::Policy;
 use crate::engine::kinds::KINDS;
 
 use super::Shared;
@@ -101,22 +102,34 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
     }
 }
 
-/// What a verdict depends on besides the policy: the spec (its `metadata.generation`) and the
-/// labels and annotations (opt-out, exemptions; all of them, a superset of what the engine
-/// reads). Status updates, most of a Deployment's events, change none of it. `None` when the
-/// object carries no generation: then every event is judged.
-pub(super) fn fingerprint(object: &DynamicObject) -> Option<u64> {
+/// What a verdict depends on besides the policy: the spec (its `metadata.generation`), the
+/// labels and annotations the engine reads (the opt-out label and annotation, the exemption
+/// annotations) and the owner references (the workload's name). Status updates, most of a
+/// Deployment's events, change none of it. `None` when the object carries no generation: then
+/// every event is judged.
+pub(super) fn fingerprint(object: &DynamicObject, policy: &Policy) -> Option<u64> {
     use std::hash::{Hash as _, Hasher as _};
     let meta = &object.metadata;
     let generation = meta.generation?;
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
+    let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
+    let owners = serde_json::to_string(&meta.owner_references).unwrap_or_default();
     let mut hash = std::hash::DefaultHasher::new();
-    (generation, &meta.labels, &meta.annotations).hash(&mut hash);
+    (
+        generation,
+        label(&policy.opt_out_label),
+        annotation(&policy.opt_out_annotation),
+        annotation(&policy.exemptions.rules_annotation),
+        annotation(&policy.exemptions.reason_annotation),
+        owners,
+    )
+        .hash(&mut hash);
     Some(hash.finish())
 }
 
 fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
-    let seen = fingerprint(object);
+    let seen = fingerprint(object, &shared.policy);
     if let (Some(seen), Some(ns), Some(uid)) =
         (seen, &object.metadata.namespace, &object.metadata.uid)
         && shared.store(|store| store.unchanged(ns, uid, index, seen))
@@ -256,7 +269,6 @@ fn failed(shared: &Shared, index: usize, labels: &ResourceLabels, error: &watche
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Policy;
     use crate::report::Settings;
     use crate::report::state::State;
     use serde_json::json;
@@ -331,16 +343,24 @@ mod tests {
         status_only.data["status"]["readyReplicas"] = json!(2);
         observe(&shared, index, &labels, &status_only);
         assert_eq!(unchanged(), 1);
+        // A label the engine does not read changes no verdict either.
+        observe(
+            &shared,
+            index,
+            &labels,
+            &deployment(1, json!({"team": "a"}), &serving),
+        );
+        assert_eq!(unchanged(), 2);
         // An opt-out label changes the verdict without a new generation.
         let opted_out = json!({"inference-monitoring": "disabled"});
         observe(&shared, index, &labels, &deployment(1, opted_out, &serving));
-        assert_eq!(unchanged(), 1);
+        assert_eq!(unchanged(), 2);
         let skipped = shared.store(|s| s.reported_in("ml").first().map(|r| r.skipped.is_some()));
         assert_eq!(skipped, Some(true));
         // A new generation (metrics switched off) is judged again.
         let off = ["--port", "8000", "--disable-log-stats"];
         observe(&shared, index, &labels, &deployment(2, json!({}), &off));
-        assert_eq!(unchanged(), 1);
+        assert_eq!(unchanged(), 2);
         let findings = shared.store(|s| s.reported_in("ml").first().map(|r| r.findings.len()));
         assert!(findings.is_some_and(|n| n > 0), "{findings:?}");
     }
