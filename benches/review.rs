@@ -11,6 +11,9 @@ use inference_webhook::admission::{Mode, Route};
 use inference_webhook::engine::Policy;
 use serde_json::{Value, json};
 
+#[path = "../tests/support/worst.rs"]
+mod worst;
+
 // The allocator the server binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -99,6 +102,39 @@ fn reviews(c: &mut Criterion<ThreadCpuTime>) {
     }
 }
 
+/// The worst cases of `tests/worst_case.rs`, mutate/enforce only: each must be answered well
+/// inside the webhook's `timeoutSeconds` (BENCHMARKS.md has the budget).
+fn worst_cases(c: &mut Criterion<ThreadCpuTime>) {
+    let policy = Policy::default();
+    for (label, body) in [
+        // The reference: the ordinary 5 KB review, in the same run.
+        (
+            "vllm_deployment_5kb",
+            fixture("review-vllm-deployment.json"),
+        ),
+        ("update_3mib", worst::three_mib_update()),
+        ("rbg_300_roles", worst::rbg_with_roles(300)),
+        ("sh_c_script_1mib", worst::megabyte_script()),
+        ("var_chains_500", worst::var_chains(500)),
+    ] {
+        let mut group = c.benchmark_group(format!("worst/{label}"));
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.sample_size(10);
+        group.bench_function("mutate-enforce", |b| {
+            b.iter(|| {
+                let reviewed = admission::review(
+                    std::hint::black_box(&body),
+                    &policy,
+                    Mode::Enforce,
+                    Route::Mutate,
+                );
+                std::hint::black_box(reviewed.map(|r| r.body.len()).ok())
+            })
+        });
+        group.finish();
+    }
+}
+
 struct ThreadCpuTime;
 
 impl Measurement for ThreadCpuTime {
@@ -163,6 +199,6 @@ impl ValueFormatter for CpuFormatter {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = reviews
+    targets = reviews, worst_cases
 }
 criterion_main!(benches);

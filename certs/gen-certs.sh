@@ -5,13 +5,16 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: gen-certs.sh [--service S] [--namespace N] [--out DIR] [--days D]
+usage: gen-certs.sh [--service S] [--namespace N] [--out DIR] [--days D] [--ca-days D]
   --service    Service name              (default: inference-webhook)
   --namespace  Service namespace         (default: inference-webhook)
   --out        output directory          (default: certs/out)
-  --days       validity of both certs    (default: 365)
-Writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key (mode 0600) and DIR/caBundle (base64 of ca.crt,
-for clientConfig.caBundle). The CA key is discarded: re-run to renew, then re-apply both.
+  --days       serving certificate validity (default: 365)
+  --ca-days    CA validity               (default: 3650)
+Writes DIR/ca.crt, DIR/ca.key and DIR/tls.key (mode 0600), DIR/tls.crt and DIR/caBundle (base64
+of ca.crt, for clientConfig.caBundle). Refuses a DIR that holds a CA key already: renew the
+serving certificate from that CA with `inference-webhook certs --renew --out DIR` (caBundle
+unchanged, so no review fails), or rotate the CA with `--rotate-ca` (certs/README.md).
 USAGE
 }
 
@@ -19,12 +22,14 @@ service=inference-webhook
 namespace=inference-webhook
 out=certs/out
 days=365
+ca_days=3650
 while [ $# -gt 0 ]; do
   case "$1" in
     --service) service="${2:?--service needs a value}"; shift 2 ;;
     --namespace) namespace="${2:?--namespace needs a value}"; shift 2 ;;
     --out) out="${2:?--out needs a value}"; shift 2 ;;
     --days) days="${2:?--days needs a value}"; shift 2 ;;
+    --ca-days) ca_days="${2:?--ca-days needs a value}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gen-certs.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -34,7 +39,10 @@ label='^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'
 [[ "$service" =~ $label ]] || { echo "gen-certs.sh: invalid service name: $service" >&2; exit 2; }
 [[ "$namespace" =~ $label ]] || { echo "gen-certs.sh: invalid namespace: $namespace" >&2; exit 2; }
 [[ "$days" =~ ^[1-9][0-9]*$ ]] || { echo "gen-certs.sh: --days must be a positive integer" >&2; exit 2; }
+[[ "$ca_days" =~ ^[1-9][0-9]*$ ]] || { echo "gen-certs.sh: --ca-days must be a positive integer" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "gen-certs.sh: openssl not found" >&2; exit 1; }
+
+[ ! -e "$out/ca.key" ] || { echo "gen-certs.sh: $out/ca.key exists: renew with 'inference-webhook certs --renew --out $out' (certs/README.md)" >&2; exit 1; }
 
 umask 077
 mkdir -p "$out"
@@ -57,7 +65,7 @@ basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 CNF
-openssl req -x509 -new -key "$work/ca.key" -sha256 -days "$days" -config "$work/ca.cnf" \
+openssl req -x509 -new -key "$work/ca.key" -sha256 -days "$ca_days" -config "$work/ca.cnf" \
   -out "$work/ca.crt"
 
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/tls.key.ec"
@@ -77,7 +85,12 @@ openssl verify -CAfile "$work/ca.crt" "$work/tls.crt" >/dev/null
 base64 < "$work/ca.crt" | tr -d '\n' > "$work/caBundle"
 
 install -m 0644 "$work/ca.crt" "$out/ca.crt"
+# PKCS#8, the form `inference-webhook certs --renew` reads.
+openssl pkcs8 -topk8 -nocrypt -in "$work/ca.key" -out "$work/ca.key.p8"
+install -m 0600 "$work/ca.key.p8" "$out/ca.key"
 install -m 0644 "$work/tls.crt" "$out/tls.crt"
 install -m 0600 "$work/tls.key" "$out/tls.key"
 install -m 0644 "$work/caBundle" "$out/caBundle"
-echo "wrote $out/{ca.crt,tls.crt,tls.key,caBundle} for ${service}.${namespace}.svc (${days} days)"
+# The PEM form of caBundle, for the static-certs overlay (the same as ca.crt until a rotation).
+install -m 0644 "$work/ca.crt" "$out/ca-bundle.crt"
+echo "wrote $out/{ca.crt,ca.key,tls.crt,tls.key,caBundle,ca-bundle.crt} for ${service}.${namespace}.svc (${days} days)"

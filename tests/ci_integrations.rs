@@ -359,3 +359,115 @@ fn the_krew_manifest_names_the_plugin_the_binary_answers_to() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------- release
+
+/// A copy of the files `scripts/release-fill.sh` reads and edits, and three platform archives.
+fn release_tree() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("repo");
+    for file in [
+        "Cargo.toml",
+        "action.yml",
+        "charts/inference-webhook/Chart.yaml",
+        "deploy/krew/inference-webhook.yaml",
+    ] {
+        let to = root.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join(file), &to).unwrap();
+    }
+    let dist = work.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    for (i, platform) in ["linux-amd64", "linux-arm64", "darwin-arm64"]
+        .iter()
+        .enumerate()
+    {
+        let stage = work.path().join(format!("stage-{platform}"));
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::write(stage.join("inference-webhook"), format!("binary {i}")).unwrap();
+        let archive = dist.join(format!("inference-webhook-{platform}.tar.gz"));
+        succeeded(
+            Command::new("tar")
+                .arg("-czf")
+                .arg(&archive)
+                .arg("-C")
+                .arg(&stage)
+                .arg("inference-webhook"),
+        );
+    }
+    (work, root, dist)
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_release_script_fills_the_krew_manifest_and_the_action_from_the_archives() {
+    let (_work, root, dist) = release_tree();
+    let version = env!("CARGO_PKG_VERSION");
+    let script = repo().join("scripts/release-fill.sh");
+    succeeded(
+        Command::new("bash")
+            .arg(&script)
+            .arg(version)
+            .arg(&dist)
+            .arg(&root),
+    );
+
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let download = format!("{repository}/releases/download/v{version}");
+    let krew = yaml_file(&root.join("deploy/krew/inference-webhook.yaml"));
+    assert_eq!(krew["spec"]["homepage"], repository);
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    for platform in krew["spec"]["platforms"].as_array().unwrap() {
+        let uri = platform["uri"].as_str().unwrap();
+        let file = uri.strip_prefix(&format!("{download}/")).unwrap();
+        let sum = sha256_of(&dist.join(file));
+        assert_eq!(platform["sha256"], sum.as_str(), "{file}");
+        assert!(sums.contains(&format!("{sum}  {file}")), "{sums}");
+    }
+    let action = yaml_file(&root.join("action.yml"));
+    let install = &action["runs"]["steps"][0]["env"];
+    let linux = format!("{download}/inference-webhook-linux-amd64.tar.gz");
+    assert_eq!(install["RELEASE_ARCHIVE"], linux.as_str());
+    let linux_sum = sha256_of(&dist.join("inference-webhook-linux-amd64.tar.gz"));
+    assert_eq!(install["RELEASE_SHA256"], linux_sum.as_str());
+
+    // Another version than the crate's, or a missing archive, is refused.
+    let wrong = Command::new("bash")
+        .arg(&script)
+        .arg("9.9.9")
+        .arg(&dist)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    std::fs::remove_file(dist.join("inference-webhook-darwin-arm64.tar.gz")).unwrap();
+    let missing = Command::new("bash")
+        .arg(&script)
+        .arg(version)
+        .arg(&dist)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn the_repository_url_is_written_in_one_place() {
+    // Cargo.toml's `repository`; the krew manifest and the Action carry it as filled in by
+    // scripts/release-fill.sh, and nothing else names a repository.
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    for file in ["deploy/krew/inference-webhook.yaml", "action.yml"] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        for url in text
+            .split_whitespace()
+            .filter(|w| w.contains("https://github.com/"))
+        {
+            assert!(url.starts_with(repository), "{file}: {url}");
+        }
+    }
+}

@@ -151,7 +151,8 @@ fn kustomize(dir: &str) -> Option<Vec<Value>> {
     let kubectl = tools::kubectl()?;
     if dir.ends_with("static-certs") {
         let certs = repo().join("deploy/overlays/static-certs/certs");
-        if !certs.join("tls.crt").is_file() {
+        if !certs.join("ca-bundle.crt").is_file() {
+            let _ = std::fs::remove_dir_all(&certs);
             run(
                 &repo().join("certs/gen-certs.sh"),
                 &["--out", certs.to_str().unwrap()],
@@ -466,6 +467,57 @@ fn chart_renders_match_the_engine_and_the_server() {
             assert_all_modes(&origin, &seen);
             assert_eq!(mounted_config(docs), Config::default(), "{origin}");
         }
+    }
+}
+
+#[test]
+fn chart_network_policy_lets_only_the_api_server_reach_the_webhook_port() {
+    let Some(renders) = chart_renders() else {
+        return;
+    };
+    for (name, docs) in &renders {
+        let policies = of_kind(docs, "NetworkPolicy");
+        if name != "network-policy-values.yaml" {
+            assert!(policies.is_empty(), "{name}: a NetworkPolicy by default");
+            continue;
+        }
+        let policy = one(docs, "NetworkPolicy");
+        let deployment = one(docs, "Deployment");
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"],
+            deployment["spec"]["selector"]["matchLabels"],
+            "{name}: selects the webhook pods"
+        );
+        assert_eq!(
+            policy["spec"]["policyTypes"],
+            serde_json::json!(["Ingress"])
+        );
+        let rules = policy["spec"]["ingress"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{name}: webhook port and metrics only");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let port_of = |port_name: &str| {
+            container["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == port_name)
+                .map(|p| p["containerPort"].as_u64().unwrap())
+        };
+        assert_eq!(
+            port_of(rules[0]["ports"][0]["port"].as_str().unwrap()),
+            Some(8443)
+        );
+        assert_eq!(
+            port_of(rules[1]["ports"][0]["port"].as_str().unwrap()),
+            Some(9090)
+        );
+        let sources: Vec<&str> = rules[0]["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|peer| peer["ipBlock"]["cidr"].as_str().unwrap())
+            .collect();
+        assert_eq!(sources, ["172.18.0.2/32", "fd00::2/128"], "{name}");
     }
 }
 
@@ -925,9 +977,11 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
             "the chart's CI values and the overlay deploy the reporter"
         );
     }
+    // The engine's kinds, and namespaces for their modes (denied only in enforce ones).
     let kinds: BTreeSet<(String, String)> = KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.resource.to_string()))
+        .chain([(String::new(), "namespaces".to_string())])
         .collect();
     let reports: BTreeSet<(String, String)> = [
         ("wgpolicyk8s.io", "policyreports"),
@@ -957,7 +1011,10 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
                 }
             }
         }
-        assert_eq!(read, kinds, "{origin}: watches exactly the engine's kinds");
+        assert_eq!(
+            read, kinds,
+            "{origin}: watches exactly the engine's kinds and namespaces"
+        );
         assert_eq!(written, reports, "{origin}: writes only policy reports");
 
         // Bound to the reporter's ServiceAccount only, which is the one its pods run as.

@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::path::Path;
 
+use inference_webhook::admission::Mode;
 use inference_webhook::engine::Policy;
 use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
@@ -83,6 +84,12 @@ fn plain(name: &str, uid: &str) -> Value {
     )
 }
 
+/// The one report of a small namespace.
+fn only_report(mut reports: Vec<Value>) -> Value {
+    assert_eq!(reports.len(), 1, "one report for a few workloads");
+    reports.remove(0)
+}
+
 fn record(object: &Value) -> Record {
     evaluate(&Policy::default(), object).expect("a handled kind with a name and uid")
 }
@@ -102,8 +109,10 @@ fn workloads_are_monitored_unmonitored_or_denied() {
             .any(|f| f.rule.as_str() == "monitoring-labels-missing")
     );
 
+    // Judged alone it would be denied in enforce mode; the store knows the namespace's mode.
     let v = record(&denied("c", "u3"));
-    assert_eq!(v.state, Some(State::Denied), "{v:?}");
+    assert!(v.would_deny, "{v:?}");
+    assert_eq!(v.state, Some(State::Unmonitored), "{v:?}");
     assert!(
         v.findings
             .iter()
@@ -138,7 +147,7 @@ fn an_opted_out_workload_is_reported_as_skipped() {
     let v = record(&object);
     assert!(v.skipped.is_some(), "{v:?}");
     assert!(v.is_reported());
-    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let report = only_report(policyreport::build(POLICY_REPORT, "ml", &[&v], 1));
     assert_eq!(report["summary"]["skip"], 1, "{report}");
     assert_eq!(report["results"].as_array().map(Vec::len), Some(1));
 }
@@ -211,6 +220,42 @@ fn gauges_follow_create_fix_and_delete() {
 }
 
 #[test]
+fn denied_only_where_the_namespace_is_in_enforce_mode() {
+    let mut store = Store::default();
+    let metrics = Metrics::new();
+    let series = |state: &str| {
+        let labels = format!(r#"namespace="ml",kind="Deployment",backend="vllm",state="{state}""#);
+        gauge(&metrics, "inference_webhook_workloads", &labels)
+    };
+    let set_mode = |store: &mut Store, mode| {
+        let changes = store.set_mode("ml", mode);
+        changes.iter().for_each(|c| metrics.record(c));
+        changes.len()
+    };
+    // Not opted in: the webhook never sees it, so nothing is denied.
+    apply(&mut store, &metrics, 0, &denied("c", "u3"));
+    assert_eq!((series("denied"), series("unmonitored")), (None, Some(1)));
+
+    assert_eq!(set_mode(&mut store, Some(Mode::Enforce)), 1);
+    assert_eq!((series("denied"), series("unmonitored")), (Some(1), None));
+    // A workload arriving in an enforce namespace is denied at once.
+    apply(&mut store, &metrics, 0, &denied("d", "u4"));
+    apply(&mut store, &metrics, 0, &unlabeled("e", "u5"));
+    assert_eq!(
+        (series("denied"), series("unmonitored")),
+        (Some(2), Some(1))
+    );
+
+    assert_eq!(set_mode(&mut store, Some(Mode::Warn)), 2);
+    assert_eq!((series("denied"), series("unmonitored")), (None, Some(3)));
+    assert_eq!(
+        set_mode(&mut store, None),
+        0,
+        "audit, warn and none never deny"
+    );
+}
+
+#[test]
 fn a_relist_forgets_what_was_deleted_while_the_watch_was_down() {
     let mut store = Store::default();
     let metrics = Metrics::new();
@@ -258,7 +303,12 @@ fn a_report_has_one_result_per_workload_and_rule_and_a_matching_summary() {
     }
     let records = store.reported_in("ml");
     assert_eq!(records.len(), 3, "the plain Deployment is not reported");
-    let report = policyreport::build(POLICY_REPORT, "ml", &records, 1_700_000_000);
+    let report = only_report(policyreport::build(
+        POLICY_REPORT,
+        "ml",
+        &records,
+        1_700_000_000,
+    ));
     assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(report["metadata"]["namespace"], "ml");
     let results = report["results"].as_array().expect("results");
@@ -302,7 +352,7 @@ fn reports_fit_the_policyreport_and_openreports_crds() {
         (OPEN_REPORT, "openreports.io_reports.yaml"),
     ] {
         let schema = crd_schema(&crds.join(file), format);
-        let report = policyreport::build(format, "ml", &records, 1);
+        let report = only_report(policyreport::build(format, "ml", &records, 1));
         let mut problems = Vec::new();
         check(&schema, &report, "", &mut problems);
         assert!(problems.is_empty(), "{file}: {problems:#?}");
@@ -332,13 +382,9 @@ fn an_exempted_finding_is_a_skip_result_and_counts_in_no_gauge() {
     let exempted: Vec<_> = v.findings.iter().filter(|f| f.exempted.is_some()).collect();
     assert_eq!(exempted.len(), 1, "{v:?}");
     assert_eq!(exempted[0].rule.as_str(), "metrics-disabled");
-    assert_ne!(
-        v.state,
-        Some(State::Denied),
-        "an exempted deny does not deny: {v:?}"
-    );
+    assert!(!v.would_deny, "an exempted deny does not deny: {v:?}");
 
-    let report = policyreport::build(POLICY_REPORT, "ml", &[&v], 1);
+    let report = only_report(policyreport::build(POLICY_REPORT, "ml", &[&v], 1));
     let results = report["results"].as_array().expect("results");
     let skip = results
         .iter()
@@ -389,4 +435,73 @@ fn the_reporter_takes_the_override_annotations() {
             .any(|f| f.rule.as_str() == "override-invalid"),
         "{v:?}"
     );
+}
+
+#[test]
+fn five_thousand_workloads_in_one_namespace_are_split_over_reports_under_the_limit() {
+    let mut store = Store::default();
+    for i in 0..5_000 {
+        let (name, uid) = (format!("llm-{i:04}"), format!("uid-{i:04}"));
+        let object = match i % 3 {
+            0 => labeled(&name, &uid),
+            1 => unlabeled(&name, &uid),
+            _ => denied(&name, &uid),
+        };
+        store.apply(0, record(&object));
+    }
+    let records = store.reported_in("ml");
+    assert_eq!(records.len(), 5_000);
+    let reports = policyreport::build(POLICY_REPORT, "ml", &records, 1_700_000_000);
+    // What etcd accepts in one request; the API server adds managedFields on top.
+    const ETCD_LIMIT: usize = 3 * 1024 * 1024 / 2;
+    let sizes: Vec<usize> = reports
+        .iter()
+        .map(|r| serde_json::to_vec(r).unwrap().len())
+        .collect();
+    assert!(
+        sizes.iter().sum::<usize>() > ETCD_LIMIT,
+        "one report would not fit: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|s| *s <= policyreport::MAX_REPORT_BYTES),
+        "{sizes:?}"
+    );
+    let mut workloads_seen = HashSet::new();
+    let mut results = 0;
+    for (index, report) in reports.iter().enumerate() {
+        let name = report["metadata"]["name"].as_str().unwrap();
+        assert_eq!(name, policyreport::report_name(index));
+        assert_eq!(policyreport::report_index(name), Some(index));
+        let list = report["results"].as_array().unwrap();
+        let summed: u64 = ["pass", "fail", "warn", "error", "skip"]
+            .iter()
+            .map(|k| report["summary"][k].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            summed as usize,
+            list.len(),
+            "{name}: summary of its own results"
+        );
+        // A workload's results are in one report only.
+        let here: HashSet<&str> = list
+            .iter()
+            .map(|r| r["resources"][0]["uid"].as_str().unwrap())
+            .collect();
+        assert!(
+            here.iter()
+                .all(|uid| workloads_seen.insert(uid.to_string()))
+        );
+        results += list.len();
+    }
+    assert_eq!(workloads_seen.len(), 5_000);
+    let one_each: usize = records
+        .iter()
+        .map(|r| {
+            policyreport::build(POLICY_REPORT, "ml", &[r], 1)[0]["results"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(results, one_each, "no result lost or repeated");
 }

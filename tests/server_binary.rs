@@ -53,6 +53,8 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
         // Two settings through the environment, as a Deployment would set them.
         .env("INFERENCE_WEBHOOK_CA_OUT", &ca_path)
         .env("INFERENCE_WEBHOOK_LOG_FORMAT", "json")
+        // The local quick start, even when the tests run in a pod.
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .arg("--log-level=trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -163,4 +165,32 @@ async fn serve_logs_reviews_without_secrets_and_drains_on_sigterm() {
     let rejected = log.iter().filter(|l| l.contains("review rejected")).count();
     assert_eq!(rejected, bad.len());
     assert!(log.iter().any(|l| l.contains("SIGTERM")));
+}
+
+#[test]
+fn serve_in_a_cluster_without_certificate_flags_refuses_to_start_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.crt");
+    let mut serve = command("serve");
+    serve
+        .args(["--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"])
+        .env("INFERENCE_WEBHOOK_CA_OUT", &ca_path)
+        .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        .env_remove("INFERENCE_WEBHOOK_TLS_CERT")
+        .env_remove("INFERENCE_WEBHOOK_TLS_KEY");
+    let out = support::commands::run(&mut serve, None);
+    assert!(
+        !out.status.success(),
+        "started with a self-signed certificate"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for hint in [
+        "KUBERNETES_SERVICE_HOST",
+        "--tls-cert=",
+        "--tls-key=",
+        "certs/README.md",
+    ] {
+        assert!(stderr.contains(hint), "{hint} not in: {stderr}");
+    }
+    assert!(!ca_path.exists(), "no self-signed CA written");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::fixtures::{VLLM, fixture_value};
-use support::metrics::scrape;
+use support::metrics::{sample, scrape};
 use support::server::{InFlight, SERVICE_HOST, post_json, raw_tls, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -168,5 +168,126 @@ async fn a_body_that_never_arrives_gets_408() {
         (408, &"timeout".into()),
         "{answer}"
     );
+    t.server.shutdown().await.unwrap();
+}
+
+/// `GET path` on a kept-alive HTTP/1.1 connection: the status (the body is read and dropped).
+async fn get_on(stream: &mut (impl AsyncReadExt + AsyncWriteExt + Unpin), path: &str) -> u16 {
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {SERVICE_HOST}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed mid-answer"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head[9..12].parse().unwrap()
+}
+
+/// The number of connections the server closed for `reason`.
+async fn closed_for(metrics_addr: std::net::SocketAddr, reason: &str) -> i64 {
+    let metrics = scrape(metrics_addr).await;
+    let labels = format!("reason=\"{reason}\"");
+    sample(
+        &metrics,
+        "inference_webhook_connections_closed_total",
+        &labels,
+    )
+    .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_on_both_protocols_but_never_under_a_review() {
+    let t = start(&["--idle-timeout=300ms"]).await;
+    let (addr, ca) = (t.server.addr, t.ca_pem());
+
+    let mut h1 = raw_tls(&ca, SERVICE_HOST, addr).await;
+    assert_eq!(get_on(&mut h1, "/healthz").await, 200);
+    assert_eq!(get_on(&mut h1, "/healthz").await, 200, "kept alive");
+    assert!(closed_by_server(&mut h1).await, "idle HTTP/1.1 closed");
+
+    let client = t.client(SERVICE_HOST);
+    let answer = client.get(t.url(SERVICE_HOST, "/healthz")).send().await;
+    assert_eq!(answer.unwrap().version(), reqwest::Version::HTTP_2);
+    // Asked to close (counted), then closed (no connection open).
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let metrics = scrape(t.server.metrics_addr).await;
+            let idle = sample(
+                &metrics,
+                "inference_webhook_connections_closed_total",
+                "reason=\"idle\"",
+            );
+            if idle >= Some(2) && metrics.contains("inference_webhook_connections_open 0\n") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("idle HTTP/2 connection closed");
+
+    // A review whose body takes three idle timeouts to arrive is still answered.
+    let body = serde_json::to_vec(&fixture_value(VLLM)).unwrap();
+    let review = InFlight::begin(raw_tls(&ca, SERVICE_HOST, addr).await, "/mutate", body).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (status, answer) = review.finish().await;
+    assert_eq!(status, 200, "{answer}");
+    // The client whose connection was closed reconnects by itself.
+    let again = client.get(t.url(SERVICE_HOST, "/healthz")).send().await;
+    assert_eq!(again.unwrap().status().as_u16(), 200);
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_connections_close_after_their_requests_and_no_request_fails() {
+    let t = start(&["--max-connection-age=300ms"]).await;
+    let (addr, ca) = (t.server.addr, t.ca_pem());
+    let client = t.client(SERVICE_HOST);
+    let body = serde_json::to_vec(&fixture_value(VLLM)).unwrap();
+    let (mut ok, mut failures) = (0, Vec::new());
+    while closed_for(t.server.metrics_addr, "max_age").await < 3 {
+        let sent = client
+            .post(t.url(SERVICE_HOST, "/mutate"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() && r.version() == reqwest::Version::HTTP_2 => ok += 1,
+            other => failures.push(format!("{other:?}")),
+        }
+        assert!(ok + failures.len() < 100_000, "connections never aged out");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {ok} failed: {:?}",
+        failures.len(),
+        &failures[..1]
+    );
+
+    let mut h1 = raw_tls(&ca, SERVICE_HOST, addr).await;
+    assert_eq!(get_on(&mut h1, "/healthz").await, 200);
+    let before = closed_for(t.server.metrics_addr, "max_age").await;
+    assert!(closed_by_server(&mut h1).await, "old HTTP/1.1 closed");
+    assert!(closed_for(t.server.metrics_addr, "max_age").await > before);
     t.server.shutdown().await.unwrap();
 }

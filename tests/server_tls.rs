@@ -15,7 +15,9 @@ use inference_webhook::server::CertStatus;
 use support::commands::run_async;
 use support::fixtures::{VLLM, fixture_value};
 use support::metrics::scrape;
-use support::server::{SERVICE_HOST, TestServer, client_trusting, start, start_serving};
+use support::server::{
+    NAMESPACE, SERVICE, SERVICE_HOST, TestServer, client_trusting, start, start_serving,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -380,5 +382,160 @@ async fn plaintext_http_gets_no_http_answer() {
     );
     let plain = reqwest::get(format!("http://{}/healthz", t.server.addr)).await;
     assert!(plain.is_err());
+    t.server.shutdown().await.unwrap();
+}
+
+/// `inference-webhook certs` for the test Service into `out`, with `extra` flags.
+fn certs_command(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut command = support::commands::command("certs");
+    command
+        .args([
+            "--service",
+            SERVICE,
+            "--namespace",
+            NAMESPACE,
+            "--days",
+            "2",
+        ])
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    support::commands::run(&mut command, None)
+}
+
+fn certs_ok(out: &Path, extra: &[&str]) {
+    let done = certs_command(out, extra);
+    assert!(
+        done.status.success(),
+        "certs {extra:?}: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
+/// The CAs the cluster trusts after applying `out/caBundle`.
+fn bundle_of(out: &Path) -> String {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(out.join("caBundle")).unwrap();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap();
+    String::from_utf8(pem).unwrap()
+}
+
+/// "Apply the Secret": copy the serving pair from `out` into the pod's volume `pod`.
+fn apply_secret(out: &Path, pod: &Path) {
+    std::fs::create_dir_all(pod).unwrap();
+    for name in ["tls.crt", "tls.key"] {
+        std::fs::copy(out.join(name), pod.join(name)).unwrap();
+    }
+}
+
+/// The leaf a fresh handshake is given, as PEM-decoded DER.
+async fn served_leaf(bundle: &str, addr: std::net::SocketAddr) -> Vec<u8> {
+    let tls = support::server::raw_tls(bundle, SERVICE_HOST, addr).await;
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+fn leaf_der(out: &Path) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject as _;
+    let pem = std::fs::read(out.join("tls.crt")).unwrap();
+    rustls_pki_types::CertificateDer::from_pem_slice(&pem)
+        .unwrap()
+        .to_vec()
+}
+
+async fn assert_no_failures(traffic: Traffic, what: &str) {
+    let (ok, failures) = traffic.stop().await;
+    assert!(ok > 0, "{what}: no traffic");
+    assert!(
+        failures.is_empty(),
+        "{what}: {} of {} failed: {:?}",
+        failures.len(),
+        ok + failures.len() as u64,
+        &failures[..1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_leaf_verifies_against_the_bundle_the_cluster_already_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, pod) = (dir.path().join("certs"), dir.path().join("pod"));
+    certs_ok(&out, &[]);
+    use std::os::unix::fs::PermissionsExt as _;
+    let ca_key_mode = std::fs::metadata(out.join("ca.key")).unwrap().permissions();
+    assert_eq!(ca_key_mode.mode() & 0o777, 0o600, "ca.key is private");
+    let again = certs_command(&out, &[]);
+    assert!(
+        !again.status.success(),
+        "a second plain run replaced the CA"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--renew"));
+
+    let bundle = bundle_of(&out);
+    apply_secret(&out, &pod);
+    let t = start_with_files(&pod).await;
+    let addr = t.server.addr;
+    let mut status = t.server.cert_status().unwrap();
+    let traffic = Traffic::start(vec![bundle.clone()], addr);
+    traffic.overlap(20).await;
+
+    let before = leaf_der(&out);
+    certs_ok(&out, &["--renew"]);
+    assert_ne!(leaf_der(&out), before, "a new leaf");
+    assert_eq!(bundle_of(&out), bundle, "the same caBundle");
+    apply_secret(&out, &pod);
+    wait_status(&mut status, |s| s.reloads >= 1).await;
+    traffic.overlap(20).await;
+
+    assert_eq!(served_leaf(&bundle, addr).await, leaf_der(&out));
+    assert_no_failures(traffic, "renewal").await;
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_rotation_ships_both_cas_until_the_next_renewal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, pod) = (dir.path().join("certs"), dir.path().join("pod"));
+    certs_ok(&out, &[]);
+    let old_bundle = bundle_of(&out);
+    apply_secret(&out, &pod);
+    let t = start_with_files(&pod).await;
+    let addr = t.server.addr;
+    let mut status = t.server.cert_status().unwrap();
+    let on_old = Traffic::start(vec![old_bundle.clone()], addr);
+    on_old.overlap(20).await;
+
+    // Step 1: the new bundle reaches the API server while pods still serve the old leaf.
+    certs_ok(&out, &["--rotate-ca"]);
+    let both = bundle_of(&out);
+    let new_ca = std::fs::read_to_string(out.join("ca.crt")).unwrap();
+    assert!(
+        both.contains(&old_bundle) && both.contains(&new_ca),
+        "{both}"
+    );
+    assert_ne!(new_ca, old_bundle);
+    let on_both = Traffic::start(vec![both.clone()], addr);
+    on_both.overlap(20).await;
+    assert_no_failures(on_old, "old bundle, old leaf").await;
+
+    // Step 2: the Secret follows; the new leaf is signed by the new CA only.
+    apply_secret(&out, &pod);
+    wait_status(&mut status, |s| s.reloads >= 1).await;
+    on_both.overlap(20).await;
+    let only_old = client_trusting(&[&old_bundle], SERVICE_HOST, addr);
+    assert!(healthz(&only_old, addr).await.is_err(), "new leaf, old CA");
+
+    // Step 3, a period later: renewal drops the old CA, in either order of applying.
+    certs_ok(&out, &["--renew"]);
+    assert_eq!(bundle_of(&out), new_ca, "the old CA left caBundle");
+    assert!(!out.join("ca-previous.crt").exists());
+    let on_new = Traffic::start(vec![new_ca.clone()], addr);
+    on_new.overlap(20).await;
+    apply_secret(&out, &pod);
+    wait_status(&mut status, |s| s.reloads >= 2).await;
+    on_new.overlap(20).await;
+    assert_eq!(served_leaf(&new_ca, addr).await, leaf_der(&out));
+    assert_no_failures(on_both, "both CAs").await;
+    assert_no_failures(on_new, "new CA").await;
     t.server.shutdown().await.unwrap();
 }

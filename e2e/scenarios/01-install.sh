@@ -58,7 +58,7 @@ dry_run_rendered() {
   done
   "$HELM" template inference-webhook charts/inference-webhook -n "$RELEASE_NS" "${HELM_URL_VALUES[@]}" >"$out/chart-url.yaml"
   local static=deploy/overlays/static-certs/certs
-  [ -f "$static/tls.crt" ] || certs/gen-certs.sh --out "$static" >/dev/null
+  [ -f "$static/ca-bundle.crt" ] || { rm -rf "$static"; certs/gen-certs.sh --out "$static" >/dev/null; }
   for dir in deploy/base deploy/overlays/cert-manager deploy/overlays/static-certs deploy/audit-rbac; do
     k kustomize "$dir" >"$out/kustomize-$(basename "$dir").yaml"
   done

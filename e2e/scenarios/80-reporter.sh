@@ -1,7 +1,8 @@
 # `inference-webhook report` against this API server: gauges and PolicyReports follow workloads
 # as they are created, fixed and deleted; it works with only the chart's ClusterRole (a
 # ServiceAccount token), and without it the 403 is named in /readyz while the process stays up.
-# The namespace is not opted in, so the webhook leaves the workloads as written.
+# The namespace is not opted in, so the webhook leaves the workloads as written; the workload
+# with metrics off is `denied` only once the namespace is opted in to enforce mode.
 
 REPORTER_NS=report-a
 
@@ -51,10 +52,14 @@ reporter_follows_the_workloads() {
   trap stop_reporter EXIT
   wait_for 60 reporter_get /readyz
   reporter_get /readyz
-  wait_for 30 gauge_is "$(workload_series unmonitored)" 1
+  wait_for 30 gauge_is "$(workload_series unmonitored)" 2
   wait_for 30 gauge_is "$(workload_series monitored)" 1
+  gauge_is "$(workload_series denied)" none
+  echo "  not opted in: 2 unmonitored, 1 monitored, none denied (the webhook denies nothing here)"
+  k label namespace "$REPORTER_NS" inference-monitoring=enabled >/dev/null
   wait_for 30 gauge_is "$(workload_series denied)" 1
-  echo "  gauges: 1 unmonitored, 1 monitored, 1 denied"
+  wait_for 30 gauge_is "$(workload_series unmonitored)" 1
+  echo "  enforce mode: 1 unmonitored, 1 monitored, 1 denied"
   for kind in policyreports.wgpolicyk8s.io reports.openreports.io; do
     wait_for 30 report_has "$kind" "denied metrics-disabled fail"
     wait_for 30 report_has "$kind" "unlabeled monitoring-labels-missing warn"

@@ -42,8 +42,14 @@ pub struct WatchErrorLabels {
 pub struct WriteLabels {
     /// `PolicyReport` or `Report`.
     pub kind: &'static str,
-    /// `applied`, `deleted` or `failed`.
+    /// `applied`, `deleted` (no reported workload left), `crd-missing` or `failed`.
     pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `PolicyReport` or `Report`.
+    pub kind: &'static str,
 }
 
 pub struct Metrics {
@@ -55,7 +61,9 @@ pub struct Metrics {
     pub watch_restarts: Family<ResourceLabels, Counter>,
     pub watch_errors: Family<WatchErrorLabels, Counter>,
     pub objects_seen: Family<ResourceLabels, Counter>,
+    pub objects_unchanged: Family<ResourceLabels, Counter>,
     pub report_writes: Family<WriteLabels, Counter>,
+    pub report_crd_missing: Family<KindLabels, Gauge>,
 }
 
 impl Metrics {
@@ -70,12 +78,15 @@ impl Metrics {
             watch_restarts: Family::default(),
             watch_errors: Family::default(),
             objects_seen: Family::default(),
+            objects_unchanged: Family::default(),
             report_writes: Family::default(),
+            report_crd_missing: Family::default(),
         };
         registry.register(
             "workloads",
             "Workloads running an inference engine, by namespace, kind, backend and state \
-             (monitored, unmonitored: labels or named port missing, denied: a deny rule fires)",
+             (monitored, unmonitored: labels or named port missing, denied: a deny rule fires in an \
+             enforce namespace)",
             metrics.workloads.clone(),
         );
         registry.register(
@@ -112,9 +123,21 @@ impl Metrics {
             metrics.objects_seen.clone(),
         );
         registry.register(
+            "reporter_objects_unchanged",
+            "Changed objects not judged again: neither the generation (the spec) nor a label \
+             or an annotation the engine reads changed (status updates)",
+            metrics.objects_unchanged.clone(),
+        );
+        registry.register(
             "reporter_report_writes",
             "Policy report writes, by report kind and result",
             metrics.report_writes.clone(),
+        );
+        registry.register(
+            "reporter_report_crd_missing",
+            "1 while the API server does not serve a report kind (its CRD is not installed): \
+             no reports of it are written, and a write is retried rarely",
+            metrics.report_crd_missing.clone(),
         );
         Metrics {
             registry,

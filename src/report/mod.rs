@@ -239,6 +239,10 @@ impl Reporter {
                 index,
             )));
         }
+        tasks.push(tokio::spawn(watch::run_namespaces(
+            shared.clone(),
+            client.clone(),
+        )));
         if !formats.is_empty() {
             tasks.push(tokio::spawn(writer::run(shared.clone(), client, formats)));
         }

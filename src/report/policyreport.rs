@@ -2,7 +2,8 @@
 //! `wgpolicyk8s.io/v1alpha2` PolicyReport and `openreports.io/v1alpha1` Report share the
 //! result and summary shapes. One result per workload and rule that fired; a monitored
 //! workload on which nothing fired gets one `pass`; an opted-out one gets one `skip`, and so
-//! does a finding the workload's annotations exempt.
+//! does a finding the workload's annotations exempt. A namespace's results are split over
+//! reports of at most [`MAX_REPORT_BYTES`], so that none grows past the API server's limit.
 
 use serde_json::{Value, json};
 
@@ -10,7 +11,7 @@ use crate::engine::{Level, RuleId};
 
 use super::state::{Record, State};
 
-/// Name of the report object in every namespace.
+/// Name of the (first) report object in every namespace.
 pub const REPORT_NAME: &str = "inference-webhook";
 /// `policy` of every result, and the `source` Policy Reporter groups by.
 pub const POLICY: &str = "inference-webhook";
@@ -61,12 +62,65 @@ fn severity_of(level: Level) -> &'static str {
     }
 }
 
-/// The whole report object for a namespace (for a server-side apply).
-pub fn build(format: Format, namespace: &str, records: &[&Record], seconds: i64) -> Value {
-    let results: Vec<Value> = records
-        .iter()
-        .flat_map(|v| results_of(v, seconds))
-        .collect();
+/// Largest serialized size of one report. etcd refuses a request over 1.5 MiB and the API
+/// server adds `managedFields`, so a namespace's results are split well below that.
+pub const MAX_REPORT_BYTES: usize = 512 * 1024;
+
+/// Room kept for a report's envelope (metadata, summary) within [`MAX_REPORT_BYTES`].
+const ENVELOPE_BYTES: usize = 2 * 1024;
+
+/// The name of a namespace's `index`th report: `inference-webhook`, then
+/// `inference-webhook-2`, `inference-webhook-3`, ...
+pub fn report_name(index: usize) -> String {
+    match index {
+        0 => REPORT_NAME.to_string(),
+        _ => format!("{REPORT_NAME}-{}", index + 1),
+    }
+}
+
+/// The index of a report named by [`report_name`].
+pub fn report_index(name: &str) -> Option<usize> {
+    match name.strip_prefix(REPORT_NAME)? {
+        "" => Some(0),
+        rest => rest
+            .strip_prefix('-')?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1),
+    }
+}
+
+/// The report objects of a namespace (for server-side applies): its results in order, a
+/// workload's results kept together, split so that no report exceeds [`MAX_REPORT_BYTES`].
+/// None for a namespace without results.
+pub fn build(format: Format, namespace: &str, records: &[&Record], seconds: i64) -> Vec<Value> {
+    let mut chunks: Vec<Vec<Value>> = Vec::new();
+    let mut size = 0;
+    for record in records {
+        let results = results_of(record, seconds);
+        let bytes: usize = results
+            .iter()
+            .map(|r| serde_json::to_vec(r).map_or(0, |b| b.len() + 1))
+            .sum();
+        match chunks.last_mut() {
+            Some(chunk) if size + bytes <= MAX_REPORT_BYTES - ENVELOPE_BYTES => {
+                chunk.extend(results);
+                size += bytes;
+            }
+            _ => {
+                chunks.push(results);
+                size = bytes;
+            }
+        }
+    }
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, results)| report(format, namespace, &report_name(i), results))
+        .collect()
+}
+
+fn report(format: Format, namespace: &str, name: &str, results: Vec<Value>) -> Value {
     let mut summary = json!({"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0});
     for r in &results {
         if let Some(key) = r.get("result").and_then(Value::as_str)
@@ -79,7 +133,7 @@ pub fn build(format: Format, namespace: &str, records: &[&Record], seconds: i64)
         "apiVersion": format.api_version(),
         "kind": format.kind,
         "metadata": {
-            "name": REPORT_NAME,
+            "name": name,
             "namespace": namespace,
             "labels": {MANAGED_BY.0: MANAGED_BY.1},
         },

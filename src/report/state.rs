@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
+use crate::admission::Mode;
 use crate::audit::report::{decide_object, reported_findings, skipped_reason};
 use crate::engine::{Decision, Level, Policy, RuleId};
 
@@ -15,7 +16,8 @@ pub enum State {
     Monitored,
     /// An engine runs but the labels or the named port are missing: not scraped.
     Unmonitored,
-    /// A deny-level rule fires: the webhook would reject it as it is.
+    /// A deny-level rule fires and the namespace is in enforce mode: the webhook would reject
+    /// it as it is.
     Denied,
 }
 
@@ -51,8 +53,13 @@ pub struct Record {
     pub kind: &'static str,
     /// Backend of the first detected engine, `none` when no engine runs.
     pub backend: &'static str,
-    /// `None` for a workload that runs no inference engine.
+    /// `None` for a workload that runs no inference engine. Set by the [`Store`], which knows
+    /// the namespace's mode: `denied` only where the webhook would deny.
     pub state: Option<State>,
+    /// The state where the webhook does not deny (warn and audit mode, or not opted in).
+    pub state_if_admitted: Option<State>,
+    /// An unexempted deny-level rule fires: in an enforce namespace the webhook rejects it.
+    pub would_deny: bool,
     /// Set when the workload opted out: the reason, and nothing else is examined.
     pub skipped: Option<String>,
     pub findings: Vec<RecordedFinding>,
@@ -85,6 +92,7 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
             exempted: f.exemption.as_ref().map(|e| e.reason.clone()),
         })
         .collect();
+    let state = state(&decision);
     Some(Record {
         namespace: text("/metadata/namespace")?.to_string(),
         name: text("/metadata/name")?.to_string(),
@@ -92,7 +100,11 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
         api_version: text("/apiVersion")?.to_string(),
         kind,
         backend: backend(&decision),
-        state: state(&decision, &findings),
+        state,
+        state_if_admitted: state,
+        would_deny: findings
+            .iter()
+            .any(|f| f.level == Level::Deny && f.exempted.is_none()),
         skipped: skipped_reason(&decision).map(str::to_string),
         findings,
     })
@@ -108,13 +120,7 @@ fn backend(decision: &Decision) -> &'static str {
         .unwrap_or("none")
 }
 
-fn state(decision: &Decision, findings: &[RecordedFinding]) -> Option<State> {
-    if findings
-        .iter()
-        .any(|f| f.level == Level::Deny && f.exempted.is_none())
-    {
-        return Some(State::Denied);
-    }
+fn state(decision: &Decision) -> Option<State> {
     let inference = decision.templates.iter().any(|t| !t.detections.is_empty());
     // The engine's patch adds exactly the missing labels and named port.
     match (inference, decision.patch.is_empty()) {
@@ -127,6 +133,8 @@ fn state(decision: &Decision, findings: &[RecordedFinding]) -> Option<State> {
 struct Entry {
     /// Which watch last wrote it (a kind served in two versions is watched twice).
     watch: usize,
+    /// What the verdict was made from ([`Store::apply_seen`]), to skip an unchanged object.
+    seen: Option<u64>,
     record: Record,
 }
 
@@ -151,21 +159,67 @@ impl Change {
     }
 }
 
-/// Verdicts by namespace and uid.
+/// Verdicts by namespace and uid, and the mode of each namespace that opted in.
 #[derive(Default)]
 pub struct Store {
     namespaces: BTreeMap<String, HashMap<String, Entry>>,
+    modes: HashMap<String, Mode>,
+}
+
+/// `record` in a namespace that is (or is not) in enforce mode.
+fn settle(mut record: Record, enforced: bool) -> Record {
+    record.state = match record.would_deny && enforced {
+        true => Some(State::Denied),
+        false => record.state_if_admitted,
+    };
+    record
 }
 
 impl Store {
+    /// The namespace's mode changed (`None`: not opted in, or deleted): the states of its
+    /// workloads follow.
+    pub fn set_mode(&mut self, namespace: &str, mode: Option<Mode>) -> Vec<Change> {
+        let before = self.modes.get(namespace).copied();
+        match mode {
+            Some(mode) => self.modes.insert(namespace.to_string(), mode),
+            None => self.modes.remove(namespace),
+        };
+        if before == mode {
+            return Vec::new();
+        }
+        let enforced = mode == Some(Mode::Enforce);
+        let entries = self
+            .namespaces
+            .get_mut(namespace)
+            .into_iter()
+            .flat_map(HashMap::values_mut);
+        entries
+            .filter_map(|entry| {
+                let settled = settle(entry.record.clone(), enforced);
+                (settled != entry.record).then(|| Change {
+                    removed: Some(std::mem::replace(&mut entry.record, settled.clone())),
+                    added: Some(settled),
+                })
+            })
+            .collect()
+    }
+
     /// Keep the record a watch made. A workload served in several versions is kept once:
     /// the watch of the earlier table row (the newer version) owns it.
     pub fn apply(&mut self, watch: usize, record: Record) -> Change {
+        self.apply_seen(watch, record, None)
+    }
+
+    /// [`Store::apply`], remembering `seen`: a fingerprint of what the verdict depends on.
+    pub fn apply_seen(&mut self, watch: usize, record: Record, seen: Option<u64>) -> Change {
+        let enforced = self.modes.get(&record.namespace) == Some(&Mode::Enforce);
+        let record = settle(record, enforced);
         let entries = self.namespaces.entry(record.namespace.clone()).or_default();
         match entries.get_mut(&record.uid) {
             Some(entry) if entry.watch < watch => Change::default(),
             Some(entry) => {
                 entry.watch = watch;
+                entry.seen = seen;
                 let old = std::mem::replace(&mut entry.record, record.clone());
                 Change {
                     removed: Some(old),
@@ -177,6 +231,7 @@ impl Store {
                     record.uid.clone(),
                     Entry {
                         watch,
+                        seen,
                         record: record.clone(),
                     },
                 );
@@ -186,6 +241,15 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Whether the workload was judged by `watch` from what `seen` fingerprints: then an event
+    /// for it changes no verdict.
+    pub fn unchanged(&self, namespace: &str, uid: &str, watch: usize, seen: u64) -> bool {
+        self.namespaces
+            .get(namespace)
+            .and_then(|entries| entries.get(uid))
+            .is_some_and(|e| e.watch == watch && e.seen == Some(seen))
     }
 
     /// Forget a deleted workload.

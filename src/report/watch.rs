@@ -3,15 +3,18 @@
 //! forbidden, API server away) is retried with backoff for ever, and shown in the metrics,
 //! the log and `/readyz`; it never stops the process.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
+use crate::admission::Mode;
 use crate::audit::cluster::{api_resource, engine_input};
+use crate::engine::Policy;
 use crate::engine::kinds::KINDS;
 
 use super::Shared;
@@ -99,8 +102,41 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
     }
 }
 
+/// What a verdict depends on besides the policy: the spec (its `metadata.generation`), the
+/// labels and annotations the engine reads (the opt-out label and annotation, the exemption
+/// annotations) and the owner references (the workload's name). Status updates, most of a
+/// Deployment's events, change none of it. `None` when the object carries no generation: then
+/// every event is judged.
+pub(super) fn fingerprint(object: &DynamicObject, policy: &Policy) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let meta = &object.metadata;
+    let generation = meta.generation?;
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
+    let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
+    let owners = serde_json::to_string(&meta.owner_references).unwrap_or_default();
+    let mut hash = std::hash::DefaultHasher::new();
+    (
+        generation,
+        label(&policy.opt_out_label),
+        annotation(&policy.opt_out_annotation),
+        annotation(&policy.exemptions.rules_annotation),
+        annotation(&policy.exemptions.reason_annotation),
+        owners,
+    )
+        .hash(&mut hash);
+    Some(hash.finish())
+}
+
 fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
+    let seen = fingerprint(object, &shared.policy);
+    if let (Some(seen), Some(ns), Some(uid)) =
+        (seen, &object.metadata.namespace, &object.metadata.uid)
+        && shared.store(|store| store.unchanged(ns, uid, index, seen))
+    {
+        shared.metrics.objects_unchanged.get_or_create(labels).inc();
+        return;
+    }
     let resource = &shared.watched[index].resource;
     let record = engine_input(object, resource)
         .ok()
@@ -108,8 +144,73 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &Dyna
     let Some(record) = record else {
         return;
     };
-    let change: Change = shared.store_mut(|store| store.apply(index, record));
+    let change: Change = shared.store_mut(|store| store.apply_seen(index, record, seen));
     shared.changed(std::slice::from_ref(&change));
+}
+
+/// The mode a namespace opted into with the opt-in label (the policy's `optOutLabel` key), as
+/// the webhook configurations' namespace selectors read it: `enabled` is enforce, `warn` and
+/// `audit` are themselves; anything else is not reviewed at all.
+pub(super) fn namespace_mode(labels: Option<&BTreeMap<String, String>>, key: &str) -> Option<Mode> {
+    match labels?.get(key)?.as_str() {
+        "enabled" => Some(Mode::Enforce),
+        "warn" => Some(Mode::Warn),
+        "audit" => Some(Mode::Audit),
+        _ => None,
+    }
+}
+
+/// Watch the namespaces' opt-in labels until the process ends: `denied` is only reported where
+/// the namespace is in enforce mode. While namespaces cannot be read, none counts as enforced.
+pub(super) async fn run_namespaces(shared: Arc<Shared>, client: kube::Client) {
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let labels = ResourceLabels {
+        resource: "namespaces/v1".to_string(),
+    };
+    let key = shared.policy.opt_out_label.clone();
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut failing = false;
+    while let Some(event) = events.next().await {
+        let (name, mode) = match event {
+            Ok(Event::InitApply(ns) | Event::Apply(ns)) => {
+                let mode = namespace_mode(ns.metadata.labels.as_ref(), &key);
+                (ns.metadata.name, mode)
+            }
+            Ok(Event::Delete(ns)) => (ns.metadata.name, None),
+            Ok(Event::Init | Event::InitDone) => {
+                failing = false;
+                continue;
+            }
+            Err(error) => {
+                let forbidden = matches!(&error,
+                    watcher::Error::InitialListFailed(kube::Error::Api(s))
+                    | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+                    | watcher::Error::WatchFailed(kube::Error::Api(s)) if s.code == 403);
+                let reason = if forbidden { "forbidden" } else { "other" };
+                let error_labels = WatchErrorLabels {
+                    resource: labels.resource.clone(),
+                    reason,
+                };
+                shared
+                    .metrics
+                    .watch_errors
+                    .get_or_create(&error_labels)
+                    .inc();
+                if !failing {
+                    tracing::error!(%error, "cannot watch namespaces (the reporter needs get, list \
+                        and watch on them): no workload is reported denied until it can");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        if let Some(name) = name {
+            let changes = shared.store_mut(|store| store.set_mode(&name, mode));
+            shared.changed(&changes);
+        }
+    }
 }
 
 fn synced(shared: &Shared, index: usize, labels: &ResourceLabels, objects: usize) {
@@ -162,5 +263,105 @@ fn failed(shared: &Shared, index: usize, labels: &ResourceLabels, error: &watche
             }
             Health::Starting | Health::Synced => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Settings;
+    use crate::report::state::State;
+    use serde_json::json;
+
+    fn deployment(generation: i64, labels: serde_json::Value, args: &[&str]) -> DynamicObject {
+        let object = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "llm", "namespace": "ml", "uid": "u1",
+                "generation": generation, "labels": labels},
+            "spec": {"selector": {"matchLabels": {"app": "llm"}}, "template": {
+                "metadata": {"labels": {"app": "llm"}},
+                "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+                    "args": args, "ports": [{"containerPort": 8000}]}]}}},
+            "status": {"observedGeneration": generation, "readyReplicas": 1}
+        });
+        match serde_json::from_value(object) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_opt_in_label_gives_the_namespace_mode() {
+        let mode = |value: &str| {
+            let labels = BTreeMap::from([("inference-monitoring".to_string(), value.to_string())]);
+            namespace_mode(Some(&labels), "inference-monitoring")
+        };
+        assert_eq!(mode("enabled"), Some(Mode::Enforce));
+        assert_eq!(mode("warn"), Some(Mode::Warn));
+        assert_eq!(mode("audit"), Some(Mode::Audit));
+        assert_eq!(
+            mode("enforce"),
+            None,
+            "the selectors' value for enforce is enabled"
+        );
+        assert_eq!(namespace_mode(None, "inference-monitoring"), None);
+    }
+
+    #[test]
+    fn status_updates_are_not_judged_again_spec_and_label_changes_are() {
+        let shared = Shared::new(
+            Policy::default(),
+            Settings {
+                debounce: std::time::Duration::ZERO,
+                write_rate: 1.0,
+                write_burst: 1,
+                write_reports: false,
+            },
+        );
+        let index = shared
+            .watched
+            .iter()
+            .position(|w| w.name == "deployments.apps/v1")
+            .unwrap_or_default();
+        let labels = ResourceLabels {
+            resource: shared.watched[index].name.clone(),
+        };
+        let unchanged = || {
+            shared
+                .metrics
+                .objects_unchanged
+                .get_or_create(&labels)
+                .get()
+        };
+        let state = || shared.store(|s| s.reported_in("ml").first().and_then(|r| r.state));
+        let serving = ["--port", "8000"];
+
+        observe(&shared, index, &labels, &deployment(1, json!({}), &serving));
+        assert_eq!(state(), Some(State::Unmonitored));
+        // A status update: same generation and metadata.
+        let mut status_only = deployment(1, json!({}), &serving);
+        status_only.data["status"]["readyReplicas"] = json!(2);
+        observe(&shared, index, &labels, &status_only);
+        assert_eq!(unchanged(), 1);
+        // A label the engine does not read changes no verdict either.
+        observe(
+            &shared,
+            index,
+            &labels,
+            &deployment(1, json!({"team": "a"}), &serving),
+        );
+        assert_eq!(unchanged(), 2);
+        // An opt-out label changes the verdict without a new generation.
+        let opted_out = json!({"inference-monitoring": "disabled"});
+        observe(&shared, index, &labels, &deployment(1, opted_out, &serving));
+        assert_eq!(unchanged(), 2);
+        let skipped = shared.store(|s| s.reported_in("ml").first().map(|r| r.skipped.is_some()));
+        assert_eq!(skipped, Some(true));
+        // A new generation (metrics switched off) is judged again.
+        let off = ["--port", "8000", "--disable-log-stats"];
+        observe(&shared, index, &labels, &deployment(2, json!({}), &off));
+        assert_eq!(unchanged(), 2);
+        let findings = shared.store(|s| s.reported_in("ml").first().map(|r| r.findings.len()));
+        assert!(findings.is_some_and(|n| n > 0), "{findings:?}");
     }
 }

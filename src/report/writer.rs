@@ -1,10 +1,12 @@
 //! Writes the policy reports: a namespace whose records changed is written once its debounce
 //! has passed (many changes, one write), and all writes share a token bucket, so a re-list of
-//! a large cluster cannot flood the API server. Each write is a server-side apply of the whole
-//! report (the results list is replaced, so results of deleted workloads disappear); a
-//! namespace left without reported workloads has its report deleted.
+//! a large cluster cannot flood the API server. Each write is a server-side apply of each of the
+//! namespace's reports (their results lists are replaced, so results of deleted workloads
+//! disappear), then a delete of the reports numbered past them; a namespace left without
+//! reported workloads has its reports deleted. A report kind whose CRD is not served closes
+//! its gate: one log line, a gauge, and a retry after a minute, then rarer up to an hour.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::metrics::WriteLabels;
-use super::policyreport::{self, Format, MANAGED_BY, REPORT_NAME};
+use super::metrics::{KindLabels, WriteLabels};
+use super::policyreport::{self, Format, MANAGED_BY};
 
 /// Field manager of the server-side applies.
 const FIELD_MANAGER: &str = "inference-webhook-reporter";
@@ -100,21 +102,126 @@ impl Dirty {
     }
 }
 
+/// While a report CRD is not served, writes of that kind wait this long, doubling up to
+/// [`CRD_RETRY_MAX`]: a missing CRD is a setup choice, not a blip worth hammering.
+const CRD_RETRY_FIRST: Duration = Duration::from_secs(60);
+const CRD_RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// How writes of one report kind stand: the CRD served, or missing until a retry time with
+/// the namespaces that are waiting for it.
+#[derive(Debug, Default)]
+pub(super) struct CrdGate {
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    waiting: BTreeSet<String>,
+}
+
+impl CrdGate {
+    /// Whether a write may go now; if not, `namespace` waits for the CRD.
+    pub(super) fn admit(&mut self, namespace: &str, now: Instant) -> bool {
+        match self.retry_at {
+            Some(at) if now < at => {
+                self.waiting.insert(namespace.to_string());
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A write was answered 404 for the kind: close the gate for the next backoff. Returns
+    /// when to try again, and whether this is news (worth one log line).
+    pub(super) fn missing(&mut self, namespace: &str, now: Instant) -> (Duration, bool) {
+        let news = self.retry_at.is_none();
+        self.backoff = (self.backoff * 2).clamp(CRD_RETRY_FIRST, CRD_RETRY_MAX);
+        self.retry_at = Some(now + self.backoff);
+        self.waiting.insert(namespace.to_string());
+        (self.backoff, news)
+    }
+
+    /// A write went through: the namespaces that waited, if the gate was closed.
+    pub(super) fn served(&mut self) -> Option<BTreeSet<String>> {
+        self.retry_at.take()?;
+        self.backoff = Duration::ZERO;
+        Some(std::mem::take(&mut self.waiting))
+    }
+}
+
+/// What became of one namespace's write.
+enum Written {
+    Done,
+    /// The API server does not serve the report kind (its CRD is not installed).
+    CrdMissing,
+    Failed,
+}
+
 /// Write reports until the process ends.
 pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, formats: Vec<Format>) {
     let settings = &shared.settings;
+    let mut written = HashMap::new();
     for format in &formats {
-        mark_existing(&shared, &client, *format).await;
+        mark_existing(&shared, &client, *format, &mut written).await;
     }
+    let mut gates: Vec<CrdGate> = formats.iter().map(|_| CrdGate::default()).collect();
     let mut bucket = TokenBucket::new(settings.write_rate, settings.write_burst, Instant::now());
     loop {
         let namespace = shared.dirty.next().await;
-        for format in &formats {
+        for (format, gate) in formats.iter().zip(&mut gates) {
+            if !gate.admit(&namespace, Instant::now()) {
+                continue;
+            }
             while let Err(wait) = bucket.take(Instant::now()) {
                 tokio::time::sleep(wait).await;
             }
-            write(&shared, &client, *format, &namespace).await;
+            let count = written.entry((format.kind, namespace.clone())).or_default();
+            match write(&shared, &client, *format, &namespace, count).await {
+                Written::Done => reopened(&shared, *format, gate),
+                Written::CrdMissing => closed(&shared, *format, gate, &namespace),
+                Written::Failed => shared.dirty.mark(&namespace, settings.debounce),
+            }
         }
+    }
+}
+
+/// The CRD of `format` answered 404: stop writing that kind until the gate's retry time, when
+/// this namespace is written again as the probe.
+fn closed(shared: &Shared, format: Format, gate: &mut CrdGate, namespace: &str) {
+    let (retry_in, news) = gate.missing(namespace, Instant::now());
+    let labels = KindLabels { kind: format.kind };
+    shared
+        .metrics
+        .report_crd_missing
+        .get_or_create(&labels)
+        .set(1);
+    if news {
+        tracing::warn!(
+            kind = format.kind,
+            api_version = %format.api_version(),
+            retry_in_s = retry_in.as_secs(),
+            "the API server does not serve this report kind (CRD not installed): no reports of \
+             it are written; retrying rarely (install the CRD, or turn this report kind off)"
+        );
+    }
+    shared.dirty.mark(namespace, retry_in);
+}
+
+/// A write went through: if the CRD was missing, it is served now; the waiting namespaces go.
+fn reopened(shared: &Shared, format: Format, gate: &mut CrdGate) {
+    let Some(waiting) = gate.served() else {
+        return;
+    };
+    let labels = KindLabels { kind: format.kind };
+    shared
+        .metrics
+        .report_crd_missing
+        .get_or_create(&labels)
+        .set(0);
+    tracing::info!(
+        kind = format.kind,
+        namespaces = waiting.len(),
+        "report kind served again; writing the namespaces that waited"
+    );
+    for namespace in &waiting {
+        shared.dirty.mark(namespace, Duration::ZERO);
     }
 }
 
@@ -132,19 +239,32 @@ fn api(client: &kube::Client, format: Format, namespace: Option<&str>) -> Api<Dy
     }
 }
 
+/// Reports of each kind and namespace already written: how many (they are numbered).
+type WrittenCounts = HashMap<(&'static str, String), usize>;
+
 /// Reports a previous run wrote are revisited, so one whose workloads went away is deleted.
-async fn mark_existing(shared: &Shared, client: &kube::Client, format: Format) {
+async fn mark_existing(
+    shared: &Shared,
+    client: &kube::Client,
+    format: Format,
+    written: &mut WrittenCounts,
+) {
     let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
     match api(client, format, None)
         .list_metadata(&ListParams::default().labels(&selector))
         .await
     {
         Ok(list) => {
-            for ns in list
-                .items
-                .iter()
-                .filter_map(|r| r.metadata.namespace.as_ref())
-            {
+            for report in &list.items {
+                let meta = &report.metadata;
+                let (Some(ns), Some(index)) = (
+                    meta.namespace.as_ref(),
+                    meta.name.as_deref().and_then(policyreport::report_index),
+                ) else {
+                    continue;
+                };
+                let count = written.entry((format.kind, ns.clone())).or_default();
+                *count = (*count).max(index + 1);
                 shared.dirty.mark(ns, shared.settings.debounce);
             }
         }
@@ -156,42 +276,73 @@ async fn mark_existing(shared: &Shared, client: &kube::Client, format: Format) {
     }
 }
 
-async fn write(shared: &Shared, client: &kube::Client, format: Format, namespace: &str) {
-    let report = shared.store(|store| {
-        let records = store.reported_in(namespace);
-        (!records.is_empty()).then(|| {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            policyreport::build(format, namespace, &records, now)
-        })
+/// A 404 for a write means the kind is not served, unless the namespace itself is gone (the
+/// API server then names it in the status).
+fn crd_missing(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404 && !s.message.contains("namespaces \""))
+}
+
+/// Apply the namespace's reports and delete those numbered past them; `count` is how many
+/// there are, before and after.
+async fn write(
+    shared: &Shared,
+    client: &kube::Client,
+    format: Format,
+    namespace: &str,
+    count: &mut usize,
+) -> Written {
+    let reports = shared.store(|store| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        policyreport::build(format, namespace, &store.reported_in(namespace), now)
     });
     let api = api(client, format, Some(namespace));
-    let (result, outcome) = match report {
-        Some(report) => {
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            let outcome = api
-                .patch(REPORT_NAME, &params, &Patch::Apply(&report))
-                .await
-                .map(drop);
-            ("applied", outcome)
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut outcome = Ok(());
+    for (index, report) in reports.iter().enumerate() {
+        let name = policyreport::report_name(index);
+        outcome = api
+            .patch(&name, &params, &Patch::Apply(report))
+            .await
+            .map(drop);
+        if outcome.is_err() {
+            break;
         }
-        None => {
-            let outcome = match api.delete(REPORT_NAME, &DeleteParams::default()).await {
+    }
+    if outcome.is_ok() {
+        for index in reports.len()..*count {
+            outcome = match api
+                .delete(&policyreport::report_name(index), &DeleteParams::default())
+                .await
+            {
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
                 other => other.map(drop),
             };
-            ("deleted", outcome)
+            if outcome.is_err() {
+                break;
+            }
         }
-    };
-    let result = match outcome {
+    }
+    let (result, written) = match outcome {
         Ok(()) => {
-            tracing::debug!(kind = format.kind, namespace, result, "report written");
-            result
+            *count = reports.len();
+            tracing::debug!(
+                kind = format.kind,
+                namespace,
+                reports = *count,
+                "reports written"
+            );
+            let result = if reports.is_empty() {
+                "deleted"
+            } else {
+                "applied"
+            };
+            (result, Written::Done)
         }
+        Err(error) if crd_missing(&error) => ("crd-missing", Written::CrdMissing),
         Err(error) => {
             tracing::warn!(kind = format.kind, namespace, %error, "cannot write the report; retrying later");
-            // Try again after another debounce.
-            shared.dirty.mark(namespace, shared.settings.debounce);
-            "failed"
+            *count = (*count).max(reports.len());
+            ("failed", Written::Failed)
         }
     };
     shared
@@ -202,6 +353,7 @@ async fn write(shared: &Shared, client: &kube::Client, format: Format, namespace
             result,
         })
         .inc();
+    written
 }
 
 #[cfg(test)]
@@ -224,6 +376,31 @@ mod tests {
             assert_eq!(bucket.take(later), Ok(()));
         }
         assert!(bucket.take(later).is_err());
+    }
+
+    #[test]
+    fn a_missing_crd_closes_the_gate_logs_once_and_retries_rarely() {
+        let start = Instant::now();
+        let mut gate = CrdGate::default();
+        assert!(gate.admit("a", start));
+        assert_eq!(gate.missing("a", start), (Duration::from_secs(60), true));
+        // Other namespaces wait instead of writing.
+        assert!(!gate.admit("b", start + Duration::from_secs(30)));
+        // The retry probe fails again: twice as long, and no news.
+        let retry = start + Duration::from_secs(60);
+        assert!(gate.admit("a", retry));
+        assert_eq!(gate.missing("a", retry), (Duration::from_secs(120), false));
+        let mut later = retry;
+        for _ in 0..10 {
+            later += gate.missing("a", later).0;
+        }
+        assert_eq!(gate.missing("a", later).0, CRD_RETRY_MAX);
+        // Served again: everything that waited is written, and the backoff starts over.
+        let waiting = gate.served().unwrap_or_default();
+        assert_eq!(waiting.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(gate.admit("c", later));
+        assert_eq!(gate.served(), None, "news only once");
+        assert_eq!(gate.missing("c", later).0, CRD_RETRY_FIRST);
     }
 
     #[tokio::test(start_paused = true)]

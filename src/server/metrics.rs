@@ -51,6 +51,12 @@ pub(super) struct RuleLabels {
     pub level: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct CloseLabels {
+    /// Why the server closed the connection: `idle` or `max_age`.
+    pub reason: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub(super) struct Metrics {
@@ -66,6 +72,7 @@ pub(super) struct Metrics {
     pub cert_reload_failures: Counter,
     pub connections_open: Gauge,
     pub connections_rejected: Counter,
+    pub connections_closed: Family<CloseLabels, Counter>,
     pub log_lines_dropped: Counter,
 }
 
@@ -88,6 +95,7 @@ impl Metrics {
             cert_reload_failures: Counter::default(),
             connections_open: Gauge::default(),
             connections_rejected: Counter::default(),
+            connections_closed: Family::default(),
             log_lines_dropped: Counter::default(),
         };
         metrics.register_reviews();
@@ -157,6 +165,11 @@ impl Metrics {
             "connections_rejected",
             "Connections refused because the connection limit was reached",
             self.connections_rejected.clone(),
+        );
+        self.registry.register(
+            "connections_closed",
+            "Connections the server asked to close: idle too long, or older than the maximum age",
+            self.connections_closed.clone(),
         );
         self.registry.register(
             "log_lines_dropped",

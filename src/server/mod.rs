@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::certs;
 use crate::config::Config;
 use metrics::Metrics;
+pub(crate) use tls::not_after;
 use tls::{CertResolver, CertWatcher};
 pub use tls::{CertStatus, TlsVersion};
 
@@ -38,7 +39,8 @@ pub struct ServeArgs {
         default_value = "0.0.0.0:9090"
     )]
     pub metrics_listen: SocketAddr,
-    /// Serving certificate chain (PEM, leaf first). Without it, a self-signed default is made.
+    /// Serving certificate chain (PEM, leaf first). Without it, a self-signed default is made
+    /// (outside a cluster only: with KUBERNETES_SERVICE_HOST set, serve refuses to start).
     #[arg(long, env = "INFERENCE_WEBHOOK_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// Private key of the serving certificate (PEM: PKCS#8, RSA or SEC1).
@@ -82,6 +84,13 @@ pub struct ServeArgs {
     /// Deadline for receiving a request body.
     #[arg(long, env = "INFERENCE_WEBHOOK_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in flight for this long is closed.
+    #[arg(long, env = "INFERENCE_WEBHOOK_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// A connection this old is closed once its requests are answered (HTTP/2 GOAWAY), so that
+    /// clients handshake again: a renewed certificate reaches every client within this time.
+    #[arg(long, env = "INFERENCE_WEBHOOK_MAX_CONNECTION_AGE", default_value = "10m", value_parser = parse_duration)]
+    pub max_connection_age: Duration,
     /// Open connections beyond this are closed at once.
     #[arg(
         long,
@@ -192,6 +201,8 @@ impl Server {
         let limits = listener::Limits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connection_age: args.max_connection_age,
             shutdown_grace: args.shutdown_grace,
         };
         let cert_status = watcher.as_ref().map(CertWatcher::subscribe);
@@ -322,7 +333,31 @@ pub(crate) async fn termination() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Inside a pod (the kubelet sets `KUBERNETES_SERVICE_HOST`) the API server cannot verify the
+/// self-signed default: the server would turn ready while every review fails TLS and mutation
+/// fails open. Refuse to start instead, saying how to give it a certificate.
+fn check_certificate_source(
+    args: &ServeArgs,
+    service_host: Option<&std::ffi::OsStr>,
+) -> anyhow::Result<()> {
+    if args.tls_cert.is_none() && service_host.is_some_and(|host| !host.is_empty()) {
+        anyhow::bail!(
+            "running inside a cluster (KUBERNETES_SERVICE_HOST is set) without --tls-cert: the \
+             API server cannot verify a self-signed certificate. Mount a kubernetes.io/tls \
+             Secret and pass --tls-cert=/etc/inference-webhook/tls/tls.crt \
+             --tls-key=/etc/inference-webhook/tls/tls.key (or INFERENCE_WEBHOOK_TLS_CERT and \
+             INFERENCE_WEBHOOK_TLS_KEY), whose CA is the caBundle of the webhook configurations: \
+             the Helm chart and deploy/ do this; certs/README.md makes the Secret"
+        );
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    check_certificate_source(
+        &args,
+        std::env::var_os("KUBERNETES_SERVICE_HOST").as_deref(),
+    )?;
     let server = Server::start(&args).await?;
     let handle = server.shutdown_handle();
     termination().await?;
@@ -386,6 +421,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_a_cluster_the_self_signed_default_is_refused() {
+        use clap::Parser as _;
+        let parse = |argv: &[&str]| ServeArgs::try_parse_from(argv).map_err(|e| e.to_string());
+        let bare = parse(&["serve"]);
+        let files = parse(&["serve", "--tls-cert=/c", "--tls-key=/k"]);
+        let (Ok(bare), Ok(files)) = (bare, files) else {
+            panic!("flags do not parse");
+        };
+        let host = Some(std::ffi::OsStr::new("10.96.0.1"));
+        let refused = check_certificate_source(&bare, host).map_err(|e| e.to_string());
+        assert!(
+            matches!(&refused, Err(m) if m.contains("--tls-cert=")),
+            "{refused:?}"
+        );
+        assert!(check_certificate_source(&files, host).is_ok());
+        assert!(
+            check_certificate_source(&bare, None).is_ok(),
+            "local quick start"
+        );
+        assert!(check_certificate_source(&bare, Some(std::ffi::OsStr::new(""))).is_ok());
+    }
 
     #[test]
     fn durations_parse_with_units() {

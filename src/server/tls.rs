@@ -216,7 +216,7 @@ fn set_not_after(metrics: &Metrics, pair: &CertifiedKey) {
 
 /// The `notAfter` of a DER certificate as a Unix timestamp (RFC 5280 4.1: Certificate →
 /// tbsCertificate → [version], serialNumber, signature, issuer, validity).
-pub(super) fn not_after(der: &[u8]) -> Option<i64> {
+pub(crate) fn not_after(der: &[u8]) -> Option<i64> {
     let (_, certificate, _) = der_item(der).filter(|(tag, ..)| *tag == 0x30)?;
     let (_, tbs, _) = der_item(certificate).filter(|(tag, ..)| *tag == 0x30)?;
     let (tag, _, after_version) = der_item(tbs)?;

@@ -23,3 +23,4 @@ pub mod patch;
 pub mod schema;
 pub mod server;
 pub mod tools;
+pub mod worst;
