@@ -55,10 +55,12 @@ print(json.dumps(o))' | k -n "$ns" create --dry-run=server -f - 2>&1 || true)"
   err="$(k -n "$ns" annotate deployment sglang team=llm 2>&1)"
   expect_contains "kubectl annotate (allowed, warned)" "$err" "predates"
   k -n "$ns" label deployment sglang tier=gpu >/dev/null
-  k -n "$ns" patch deployment sglang --type merge -p '{"spec":{"replicas":2}}' >/dev/null
+  # Before the replicas patch: helm's server-side apply owns .spec.replicas, and a later
+  # upgrade would conflict with kubectl's field manager, not with the webhook.
   "$HELM" upgrade app "$chart" -n "$ns" --set note=b >/dev/null
   expect_eq "annotation after helm upgrade" \
     "$(k -n "$ns" get deployment sglang -o jsonpath='{.metadata.annotations.note}')" b
+  k -n "$ns" patch deployment sglang --type merge -p '{"spec":{"replicas":2}}' >/dev/null
   expect_eq "template labels untouched" "$(template_backend "$ns" sglang)" ""
 
   err="$(k -n "$ns" set image deployment/sglang sglang=lmsysorg/sglang:v0.5.6 2>&1 || true)"
