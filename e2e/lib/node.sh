@@ -170,6 +170,17 @@ start_node() {
   local archive
   for archive in "$NODE_IMAGES"/*.oci.tar; do node_import "$archive"; done
 
+  # The kubelet's cgroupRoot must exist in every hierarchy (cpuset: with the parent's CPUs and
+  # memory nodes, or no task could join it).
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [ -f "${h}cgroup.procs" ] || continue
+    mkdir -p "$h${NODE_CGROUP_ROOT#/}"
+    if [ -f "${h}cpuset.cpus" ]; then
+      cat "${h}cpuset.cpus" >"$h${NODE_CGROUP_ROOT#/}/cpuset.cpus"
+      cat "${h}cpuset.mems" >"$h${NODE_CGROUP_ROOT#/}/cpuset.mems"
+    fi
+  done
   local port healthz
   port="$(free_port)"; healthz="$(free_port)"
   kubelet_config "$port" "$healthz" >"$NODE_DIR/kubelet/config.yaml"
