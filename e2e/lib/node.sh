@@ -90,14 +90,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # This machine kind's root lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj below
+  # containerd's (the kubelet asks -998 for every pod sandbox), and fails with "nsexec: failed to
+  # update /proc/self/oom_score_adj: Permission denied". This clamps the value instead.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "$(command -v runc)"
+        BinaryName = "${NODE_RUNC:-$(command -v runc)}"
         SystemdCgroup = false
+        Root = "$NODE_DIR/containerd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$NODE_DIR/cni/net.d"

@@ -65,7 +65,7 @@ prometheus_config() {
 import json, sys
 for cm in json.load(sys.stdin)["items"]:
     for key, text in (cm.get("data") or {}).items():
-        open(f"{sys.argv[1]}/{cm["metadata"]["name"]}--{key}", "w").write(text)' "$dir/rules.new"
+        open(sys.argv[1] + "/" + cm["metadata"]["name"] + "--" + key, "w").write(text)' "$dir/rules.new"
   "$E2E_PY" - "$dir" "$E2E_API" "$E2E_DIR/pki" <<'EOF'
 import sys, yaml
 dir, api, pki = sys.argv[1:]
