@@ -20,6 +20,9 @@
 PROMOP_VERSION=v0.85.0
 PROMOP_MODULE=github.com/prometheus-operator/prometheus-operator
 PROMOP_SRC="$E2E_CACHE/prometheus-operator-$PROMOP_VERSION"
+# Prometheus built from its module (with Kubernetes discovery) when the cache has it, else Debian's.
+PROM_BIN="${PROM_BIN:-$E2E_BIN/prometheus}"
+[ -x "$PROM_BIN" ] || PROM_BIN=/usr/bin/prometheus
 
 build_prometheus_operator() {
   go_env
@@ -66,15 +69,23 @@ import json, sys
 for cm in json.load(sys.stdin)["items"]:
     for key, text in (cm.get("data") or {}).items():
         open(sys.argv[1] + "/" + cm["metadata"]["name"] + "--" + key, "w").write(text)' "$dir/rules.new"
-  "$E2E_PY" - "$dir" "$E2E_API" "$E2E_DIR/pki" <<'EOF'
+  "$E2E_PY" - "$dir" "$E2E_API" "$E2E_DIR/pki" "$PROM_DISCOVERY" <<'EOF'
 import sys, yaml
-dir, api, pki = sys.argv[1:]
-cfg = yaml.safe_load(open(f"{dir}/generated.yaml"))
+dir, api, pki, discovery = sys.argv[1:]
+# The config-reloader's env substitution (--config-envsubst-file): $(POD_NAME) and $(SHARD) are
+# the pod's environment in the StatefulSet the operator would run; here pod 0 of shard 0.
+text = open(f"{dir}/generated.yaml").read().replace("$(SHARD)", "0").replace("$(POD_NAME)", f"prometheus-{dir.rsplit('/', 1)[1]}-0")
+cfg = yaml.safe_load(text)
 for sc in cfg.get("scrape_configs") or []:
     for sd in sc.get("kubernetes_sd_configs") or []:
+        assert sd["role"] == "pod", sd
         sd["api_server"] = api
         sd["tls_config"] = {"ca_file": f"{pki}/ca.crt", "cert_file": f"{pki}/admin-client.crt",
                             "key_file": f"{pki}/admin-client.key"}
+    if discovery == "file" and sc.get("kubernetes_sd_configs"):
+        # A Prometheus without Kubernetes discovery: e2e/lib/pod_sd.py writes the same targets.
+        del sc["kubernetes_sd_configs"]
+        sc["file_sd_configs"] = [{"files": [f"{dir}/pods.json"], "refresh_interval": "2s"}]
 if cfg.get("rule_files"):
     cfg["rule_files"] = [f"{dir}/rules/*"]
 open(f"{dir}/prometheus.yml.new", "w").write(yaml.safe_dump(cfg, sort_keys=False))
@@ -103,7 +114,7 @@ apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
 metadata: {name: $name, namespace: $ns}
 spec:
-  version: v$(prometheus --version 2>&1 | awk 'NR == 1 {print $3}')
+  version: v$("$PROM_BIN" --version 2>&1 | awk 'NR == 1 {print $3}')
   replicas: 0
   scrapeInterval: 5s
   evaluationInterval: 5s
@@ -116,11 +127,21 @@ spec:
 YAML
   wait_for 60 "$KUBECTL" -n "$ns" get secret "prometheus-$name" || { tail -20 "$E2E_LOGS/prometheus-operator.log"; return 1; }
   mkdir -p "$dir/data"
+  # Debian's prometheus is built without Kubernetes discovery ("field kubernetes_sd_configs not
+  # found in type config.ScrapeConfig"); one built from github.com/prometheus/prometheus has it.
+  if [ "$PROM_BIN" != /usr/bin/prometheus ]; then
+    PROM_DISCOVERY=kubernetes
+  else
+    PROM_DISCOVERY=file
+    echo "  $PROM_BIN has no Kubernetes discovery: e2e/lib/pod_sd.py writes the pods as file_sd targets"
+    node_bg pod-sd "$E2E_PY" "$E2E_ROOT/lib/pod_sd.py" "$KUBECTL" "$dir/pods.json"
+    wait_for 30 test -s "$dir/pods.json"
+  fi
   prometheus_config "$ns" "$name" "$dir" >/dev/null
   local port
   port="$(free_port)"
   PROM_URL="http://127.0.0.1:$port"
-  node_bg prometheus prometheus --config.file "$dir/prometheus.yml" --storage.tsdb.path "$dir/data" \
+  node_bg prometheus "$PROM_BIN" --config.file "$dir/prometheus.yml" --storage.tsdb.path "$dir/data" \
     --web.listen-address "127.0.0.1:$port" --web.enable-lifecycle
   wait_for 60 curl -fsS "$PROM_URL/-/ready" || { tail -20 "$E2E_LOGS/prometheus.log"; return 1; }
   node_bg prometheus-reloader prometheus_reloader "$ns" "$name" "$dir"

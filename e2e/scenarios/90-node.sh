@@ -49,7 +49,9 @@ node_runs_pods() {
   local ip
   ip="$(k -n node-smoke get pods -l app=smoke -o jsonpath='{.items[0].status.podIP}')"
   echo "  pod IP $ip"
-  curl -fsS --max-time 5 "http://$ip:8000/metrics" | grep -m1 '^vllm:num_requests_running'
+  local page
+  page="$(curl -fsS --max-time 5 "http://$ip:8000/metrics")"
+  expect_contains "its metrics page, from the host over the bridge" "$page" "vllm:num_requests_running{"
   expect_eq "no image was pulled (every image was imported)" \
     "$(grep -c 'PullImage' "$E2E_LOGS/containerd.log" || true)" 0
 }
