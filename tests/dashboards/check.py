@@ -659,6 +659,9 @@ ERROR_RECORDS = re.compile(r"request_errors")
 
 
 def live_workload(url, namespace, workload, backend):
+    def esc(v):  # a regex that matches v only, as a PromQL string
+        return re.escape(v).replace("\\", "\\\\")
+
     values = {"namespace": namespace, "workload": workload, "backend": backend, "model_name": ".*"}
     dashboard = json.loads(DASHBOARD.read_text())
     skipped = []
@@ -668,8 +671,8 @@ def live_workload(url, namespace, workload, backend):
             for k, v in SUBSTITUTIONS.items():
                 expr = expr.replace(k, v)
             for k, v in values.items():
-                expr = expr.replace(f"${{{k}}}", v if k == "model_name" else re.escape(v))
-                expr = expr.replace(f"${k}", v if k == "model_name" else re.escape(v))
+                expr = expr.replace(f"${{{k}}}", v if k == "model_name" else esc(v))
+                expr = expr.replace(f"${k}", v if k == "model_name" else esc(v))
             name = f"panel {p['title']!r} {t['refId']}"
             if GPU_RECORDS.search(expr):
                 skipped.append(name)
@@ -685,7 +688,7 @@ def live_workload(url, namespace, workload, backend):
         if m:
             expr = m.group(1)
             for k, val in values.items():
-                expr = expr.replace(f"${k}", val if k == "model_name" else re.escape(val))
+                expr = expr.replace(f"${k}", val if k == "model_name" else esc(val))
             result = has_data(url, f"variable {v['name']} has a value", f"group by ({m.group(2)}) ({expr})")
             if v["name"] in values and v["name"] != "model_name":
                 check(f"variable {v['name']} offers {values[v['name']]}",
