@@ -29,6 +29,7 @@ build_control_plane() {
   (cd "$E2E_ROOT" && go build -trimpath -o "$E2E_BIN/" \
     -ldflags "-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy \
     ./cmd/etcd ./cmd/injector-webhook ./cmd/bench-creates)
 }
 
@@ -63,6 +64,12 @@ control_plane_certs() {
   openssl x509 -req -in "$dir/apiserver.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
     -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n') \
     -out "$dir/apiserver.crt" 2>/dev/null
+  # A client certificate (system:masters) for programs that take no kubeconfig (the Prometheus
+  # Operator: --apiserver, --ca-file, --cert-file, --key-file).
+  openssl ecparam -name prime256v1 -genkey -noout -out "$dir/admin-client.key" 2>/dev/null
+  openssl req -new -key "$dir/admin-client.key" -subj "/O=system:masters/CN=e2e-admin-client" -out "$dir/admin-client.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/admin-client.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$dir/admin-client.crt" 2>/dev/null
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
 }
@@ -126,8 +133,9 @@ start_control_plane() {
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --endpoint-reconciler-type none \
+    --enable-aggregator-routing=true \
     --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-    --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC \
+    --token-auth-file "$dir/pki/tokens.csv" --client-ca-file "$dir/pki/ca.crt" --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 \

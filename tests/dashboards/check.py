@@ -12,6 +12,11 @@
   check.py metrics-page         the text the local target serves
   check.py live URL             on a running Prometheus: every recording rule, every dashboard
                                 query and every variable query returns data
+  check.py live-workload URL NAMESPACE WORKLOAD BACKEND
+                                on a running Prometheus (the e2e node's): the dashboard as a user
+                                opens it for one workload (model_name: All) shows data in every
+                                panel but the GPU ones (no DCGM exporter there), 0 on the error
+                                panels of a workload that had no error
 """
 import json
 import re
@@ -648,9 +653,55 @@ def live(url):
     finish()
 
 
+# Panels that need DCGM's GPU series (there is no GPU and no DCGM exporter on the e2e node).
+GPU_RECORDS = re.compile(r"inference_gpu:|inference_workload:gpus|inference_workload:gpu_power")
+ERROR_RECORDS = re.compile(r"request_errors")
+
+
+def live_workload(url, namespace, workload, backend):
+    def esc(v):  # a regex that matches v only, as a PromQL string
+        return re.escape(v).replace("\\", "\\\\")
+
+    values = {"namespace": namespace, "workload": workload, "backend": backend, "model_name": ".*"}
+    dashboard = json.loads(DASHBOARD.read_text())
+    skipped = []
+    for p in panels_of(dashboard):
+        for t in p.get("targets", []):
+            expr = t["expr"]
+            for k, v in SUBSTITUTIONS.items():
+                expr = expr.replace(k, v)
+            for k, v in values.items():
+                expr = expr.replace(f"${{{k}}}", v if k == "model_name" else esc(v))
+                expr = expr.replace(f"${k}", v if k == "model_name" else esc(v))
+            name = f"panel {p['title']!r} {t['refId']}"
+            if GPU_RECORDS.search(expr):
+                skipped.append(name)
+                continue
+            result = has_data(url, f"{name} returns data for {namespace}/{workload}", expr)
+            if ERROR_RECORDS.search(expr) and result:
+                check(f"{name} is 0 (no request failed)", all(float(s["value"][1]) == 0 for s in result),
+                      str([s["value"][1] for s in result]))
+    for v in dashboard["templating"]["list"]:
+        if v["type"] != "query":
+            continue
+        m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", v["definition"])
+        if m:
+            expr = m.group(1)
+            for k, val in values.items():
+                expr = expr.replace(f"${k}", val if k == "model_name" else esc(val))
+            result = has_data(url, f"variable {v['name']} has a value", f"group by ({m.group(2)}) ({expr})")
+            if v["name"] in values and v["name"] != "model_name":
+                check(f"variable {v['name']} offers {values[v['name']]}",
+                      any(s["metric"].get(m.group(2)) == values[v["name"]] for s in result))
+    for name in skipped:
+        print(f"not applicable (GPU panel: no DCGM exporter here): {name}")
+    finish()
+
+
 if __name__ == "__main__":
     commands = {"sync": sync, "static": static, "synth": synth, "prometheus-config": prometheus_config,
-                "metrics-page": lambda: sys.stdout.write(metrics_page()), "live": live}
+                "metrics-page": lambda: sys.stdout.write(metrics_page()), "live": live,
+                "live-workload": live_workload}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])
