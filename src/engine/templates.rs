@@ -25,7 +25,7 @@ pub(super) struct PodTemplate<'a> {
     /// What names this template across the old and new object of an UPDATE: its site, list
     /// items by their `name` (roles, components), never a list index where a name exists, and
     /// its variant. Inserting a role in front leaves every other role's identity as it was.
-    pub identity: String,
+    pub identity: Identity<'a>,
     pub role: Option<String>,
     /// `None` for a variant alone (a LeaderWorkerSet without a leader template), which runs on
     /// every pod.
@@ -54,6 +54,22 @@ impl PodTemplate<'_> {
     }
 }
 
+/// A template's identity: its site (by the kind table's order), the list items on the way to it,
+/// and its variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Identity<'a> {
+    site: usize,
+    items: Vec<Item<'a>>,
+    variant: Option<Variant>,
+}
+
+/// A list item on the way to a template: by its `name`, or by position when it has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Item<'a> {
+    Name(&'a str),
+    Index(usize),
+}
+
 /// Templates found, and the places whose shape could not be read.
 #[derive(Debug, Default)]
 pub(super) struct Walk<'a> {
@@ -75,12 +91,16 @@ pub(super) fn pod_templates<'a>(object: &'a Json<'a>, kind: &KindSpec) -> Walk<'
             role_templates.entry(name).or_insert(t);
         }
     }
-    for site in kind.sites {
+    for (i, site) in kind.sites.iter().enumerate() {
         let mut patterns = Vec::new();
         let steps = site_steps(site.at);
         let start = Pattern {
             at: Vec::new(),
-            identity: String::new(),
+            identity: Identity {
+                site: i,
+                items: Vec::new(),
+                variant: None,
+            },
             role: None,
         };
         expand(object, &steps, kind, start, &mut patterns, &mut walk);
@@ -127,30 +147,28 @@ fn site_steps(at: &'static str) -> Vec<Step> {
 }
 
 /// Where a pattern object sits: its path, its identity and its role.
-struct Pattern {
+struct Pattern<'a> {
     at: Path,
-    identity: String,
+    identity: Identity<'a>,
     role: Option<String>,
 }
 
-impl Pattern {
-    fn key(&self, k: &'static str) -> Pattern {
+impl<'a> Pattern<'a> {
+    fn key(&self, k: &'static str) -> Pattern<'a> {
         Pattern {
             at: path::key(&self.at, k),
-            identity: format!("{}.{k}", self.identity),
+            identity: self.identity.clone(),
             role: self.role.clone(),
         }
     }
 
     /// Item `i` of the list at key `k`, named by its `name` when it has one.
-    fn item(&self, k: &'static str, i: usize, item: &Json<'_>, is_role: bool) -> Pattern {
+    fn item(&self, k: &'static str, i: usize, item: &'a Json<'a>, is_role: bool) -> Pattern<'a> {
         let mut at = path::key(&self.at, k);
         at.push(Tok::Index(i));
         let name = item.get("name").and_then(Json::as_str);
-        let identity = match name {
-            Some(n) => format!("{}.{k}[{n:?}]", self.identity),
-            None => format!("{}.{k}[{i}]", self.identity),
-        };
+        let mut identity = self.identity.clone();
+        identity.items.push(name.map_or(Item::Index(i), Item::Name));
         let role = match (is_role, name) {
             (true, n) => n.map(str::to_string),
             (false, _) => self.role.clone(),
@@ -164,8 +182,8 @@ fn expand<'a>(
     v: &'a Json<'a>,
     steps: &[Step],
     kind: &KindSpec,
-    here: Pattern,
-    out: &mut Vec<(Pattern, &'a Json<'a>)>,
+    here: Pattern<'a>,
+    out: &mut Vec<(Pattern<'a>, &'a Json<'a>)>,
     walk: &mut Walk<'a>,
 ) {
     let Some((step, rest)) = steps.split_first() else {
@@ -219,12 +237,11 @@ struct Resolved<'a> {
 /// Add the template of one pattern, or one per variant.
 fn visit<'a>(
     site: &Site,
-    (p, pattern): (Pattern, &'a Json<'a>),
+    (p, pattern): (Pattern<'a>, &'a Json<'a>),
     role_templates: &Map<&str, &'a Json<'a>>,
     walk: &mut Walk<'a>,
 ) {
     let Pattern { at, identity, role } = p;
-    let identity = format!("{identity}/{}", site.template);
     let inline = path::get(pattern, &path::join(&[], site.template));
     let resolved = match inline {
         Some(v) if !v.is_null() => inline_template(site, &at, v, walk),
@@ -265,7 +282,10 @@ fn visit<'a>(
         }));
         walk.templates.push(PodTemplate {
             display: r.display.clone(),
-            identity: format!("{identity} ({})", variant.as_str()),
+            identity: Identity {
+                variant: Some(variant),
+                ..identity.clone()
+            },
             role: role.clone(),
             variant: Some(variant),
             effective,
