@@ -225,7 +225,7 @@ fn containers_not_a_list_is_allowed_with_an_unreadable_template_warning() {
             assert_eq!(
                 warnings(&response),
                 [
-                    "unreadable-template: spec.template.spec.containers: is not a list of containers; fix the manifest"
+                    "unreadable-template: is not a list of containers; fix the manifest (at spec.template.spec.containers)"
                 ]
             );
         }
@@ -246,7 +246,11 @@ fn ports_as_strings() {
     );
     let w = warnings(&response);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("unreadable-template: spec.template.spec.containers[0].ports: "));
+    assert!(w[0].starts_with("unreadable-template: "));
+    assert!(
+        w[0].ends_with("(at spec.template.spec.containers[0].ports)"),
+        "{w:?}"
+    );
     // A containerPort that is a string is not the metrics port: the named port is added.
     let mut c = vllm(json!(["m"]));
     c["ports"] = json!([{"containerPort": "8000"}]);
@@ -278,8 +282,8 @@ fn out_of_range_ports_are_unresolved_and_get_labels_only() {
             assert_eq!(w.len(), 1, "{w:?}");
             assert!(
                 w[0].starts_with(&format!(
-                    "metrics-port-unresolved: spec.template.spec.containers[0]: --port is \"{port}\", which is not a port number (1-65535)"
-                )),
+                    "metrics-port-unresolved: --port is \"{port}\", which is not a port number (1-65535)"
+                )) && w[0].ends_with("(at spec.template.spec.containers[0])"),
                 "{w:?}"
             );
         }
@@ -333,9 +337,8 @@ fn env_references_in_a_cycle_stay_unresolved() {
     let w = warnings(&response);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].starts_with(
-            "metrics-port-unresolved: spec.template.spec.containers[0]: --port is \"$(B)\""
-        ),
+        w[0].starts_with("metrics-port-unresolved: --port is \"$(B)\"")
+            && w[0].ends_with("(at spec.template.spec.containers[0])"),
         "{w:?}"
     );
 }
