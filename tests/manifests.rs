@@ -496,6 +496,15 @@ fn chart_values_reach_the_policy_and_the_selectors() {
         policy.exemptions.forbidden_rules,
         [RuleId::MetricsDisabled, RuleId::BackendMismatch]
     );
+    let identity = &policy.workload_identity.labels;
+    assert_eq!(identity.len(), 1, "the value replaces the table");
+    assert_eq!(identity[0].key, "example.com/service");
+    assert_eq!(identity[0].when["example.com/tier"], "model");
+    let defaults = mounted_config(&chart_render("default-values.yaml").unwrap()).policy;
+    assert_eq!(
+        defaults.workload_identity,
+        Policy::default().workload_identity
+    );
     let hooks = &one(&docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()

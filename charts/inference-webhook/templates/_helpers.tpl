@@ -142,6 +142,10 @@ exemptions:
   rulesAnnotation: {{ .Values.exemptions.rulesAnnotation | quote }}
   reasonAnnotation: {{ .Values.exemptions.reasonAnnotation | quote }}
   forbiddenRules: {{ .Values.exemptions.forbiddenRules | toJson }}
+{{- if kindIs "slice" .Values.workloadIdentityLabels }}
+workloadIdentity:
+  labels: {{ .Values.workloadIdentityLabels | toJson }}
+{{- end }}
 {{- end -}}
 
 {{/* The reporter's pods: same name and instance as the server, another component, so the
