@@ -200,3 +200,122 @@ fn the_policy_replaces_the_table() {
     .unwrap();
     assert_eq!(p.workload_identity.labels[0].when["x.io/b"], "c");
 }
+
+/// A Pod as an operator's controller creates it: the operator's labels, a controller
+/// ownerReference, a generated name.
+fn operator_pod(labels: &Value, owner_kind: &str, owner: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{owner}-x7k2p"), "generateName": format!("{owner}-"),
+            "namespace": "llm", "labels": labels,
+            "ownerReferences": [{"apiVersion": "example.io/v1", "kind": owner_kind, "name": owner,
+                "uid": "u", "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"containers": vllm()}
+    })
+}
+
+#[test]
+fn every_row_labels_a_pod_its_operator_made_with_the_service_and_the_port() {
+    for (operator, labels, service) in rows() {
+        let pod = operator_pod(&labels, "PodClique", "per-role-owner");
+        let d = create(&pod);
+        assert_eq!(d.kind, Some("Pod"), "{operator}");
+        assert_eq!(d.workload.as_deref(), Some(service), "{operator}");
+        let patched = apply(&pod, &d);
+        assert_eq!(
+            patched["metadata"]["labels"][WORKLOAD], service,
+            "{operator}"
+        );
+        assert_eq!(patched["metadata"]["labels"][BACKEND], "vllm", "{operator}");
+        assert_eq!(
+            patched["spec"]["containers"][0]["ports"],
+            json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]),
+            "{operator}"
+        );
+        for (k, v) in labels.as_object().unwrap() {
+            assert_eq!(
+                &patched["metadata"]["labels"][k], v,
+                "{operator}: labels kept"
+            );
+        }
+        assert!(
+            create(&patched).patch.is_empty(),
+            "{operator}: reinvocation is a no-op"
+        );
+    }
+}
+
+#[test]
+fn a_pod_without_identity_labels_is_named_by_its_owner_or_its_generate_name() {
+    let pod = operator_pod(&json!({"app": "x"}), "RoleSet", "storm-roleset-a");
+    assert_eq!(create(&pod).workload.as_deref(), Some("storm-roleset-a"));
+    let mut pod = operator_pod(
+        &json!({"pod-template-hash": "5d9c7b8f4"}),
+        "ReplicaSet",
+        "qwen-5d9c7b8f4",
+    );
+    assert_eq!(
+        create(&pod).workload.as_deref(),
+        Some("qwen"),
+        "a ReplicaSet names its Deployment"
+    );
+    pod["metadata"]["labels"]["pod-template-hash"] = json!("other");
+    assert_eq!(
+        create(&pod).workload.as_deref(),
+        Some("qwen-5d9c7b8f4"),
+        "no hash suffix: the owner"
+    );
+    pod["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ownerReferences");
+    pod["metadata"].as_object_mut().unwrap().remove("name");
+    assert_eq!(
+        create(&pod).workload.as_deref(),
+        Some("qwen-5d9c7b8f4"),
+        "the generateName stem"
+    );
+}
+
+#[test]
+fn a_knative_pod_keeps_its_user_port_and_is_never_denied() {
+    // Knative names the serving port `user-port`; the engine never renames a port.
+    let mut pod = operator_pod(
+        &rows()[1].1,
+        "ReplicaSet",
+        "isvc-predictor-00003-deployment-7c9",
+    );
+    pod["spec"]["containers"][0]["args"] = json!(["m", "--port", "8080"]);
+    pod["spec"]["containers"][0]["ports"] =
+        json!([{"name": "user-port", "containerPort": 8080, "protocol": "TCP"}]);
+    let d = create(&pod);
+    let patched = apply(&pod, &d);
+    assert_eq!(patched["metadata"]["labels"][WORKLOAD], "isvc");
+    assert_eq!(
+        patched["spec"]["containers"][0]["ports"],
+        pod["spec"]["containers"][0]["ports"]
+    );
+    assert!(
+        !rules(&d).is_empty(),
+        "the port named otherwise is reported"
+    );
+    // A backend label that contradicts the engine denies a template, never a Pod.
+    pod["metadata"]["labels"][BACKEND] = json!("sglang");
+    let d = create(&pod);
+    assert!(rules(&d).contains(&"backend-mismatch"), "{:?}", rules(&d));
+    assert!(!d.denies(), "{:?}", d.findings);
+    let mut dep = with_template_labels("dep", &json!({BACKEND: "sglang"}));
+    dep["spec"]["template"]["spec"]["containers"] = vllm();
+    assert!(create(&dep).denies(), "the same on a template denies");
+}
+
+#[test]
+fn the_detection_doc_lists_every_built_in_key() {
+    let doc = std::fs::read_to_string(support::fixtures::repo().join("docs/detection.md")).unwrap();
+    for (key, _) in identity_sources() {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/detection.md misses {key}"
+        );
+    }
+}

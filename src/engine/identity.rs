@@ -23,7 +23,11 @@ pub struct IdentityLabel {
 }
 
 /// A built-in row: the key, its `when` labels, and the operator whose source sets it.
-type Row = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+type Row = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
 
 /// The built-in table, the source comment beside each row naming where the operator sets it.
 /// Order matters where one pod carries several: Dynamo on Grove carries Grove's `part-of` too,

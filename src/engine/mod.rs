@@ -145,6 +145,12 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision.patch = builder.into_ops();
     dedup_findings(&mut decision.findings);
     exemptions::apply(metadata, policy, &mut decision.findings);
+    if kind.is_pod() {
+        decision.findings = std::mem::take(&mut decision.findings)
+            .into_iter()
+            .map(Finding::on_a_pod)
+            .collect();
+    }
     decision
 }
 
