@@ -104,5 +104,42 @@ others_never_reach_the_webhook() {
   k -n kube-system delete podclique pcs-sys --wait=false >/dev/null
 }
 
+# A metrics port already declared under another name (Knative's user-port) is never renamed nor
+# declared twice; what pod validation says of a second entry for the same number is printed.
+named_otherwise() {
+  pod_owners
+  make_ns pod-fallback-ports enabled
+  wait_for 30 webhook_in_effect pod-fallback-ports
+  local uid out
+  uid="$(owner pod-fallback-ports orchestration.aibrix.ai/v1alpha1 RoleSet rs '{}')"
+  k -n pod-fallback-ports create -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: rs-0
+  labels: {storm-service-name: storm}
+  ownerReferences: [{apiVersion: orchestration.aibrix.ai/v1alpha1, kind: RoleSet, name: rs, uid: $uid, controller: true}]
+spec:
+  containers:
+    - name: vllm
+      image: vllm/vllm-openai:v0.10.1
+      args: [--model, facebook/opt-125m, --port, "8000"]
+      ports: [{name: user-port, containerPort: 8000}]
+YAML
+  expect_eq "rs-0 workload label" "$(k -n pod-fallback-ports get pod rs-0 -o jsonpath='{.metadata.labels.alibabacloud\.com/inference-workload}')" storm
+  expect_eq "rs-0 ports" "$(k -n pod-fallback-ports get pod rs-0 -o jsonpath='{range .spec.containers[0].ports[*]}{.name}:{.containerPort} {end}')" "user-port:8000 "
+  out="$(k -n default create --dry-run=server -o name -f - 2>&1 <<YAML || true
+apiVersion: v1
+kind: Pod
+metadata: {name: two-names}
+spec:
+  containers:
+    - {name: c, image: x, ports: [{name: user-port, containerPort: 8000}, {name: http, containerPort: 8000}]}
+YAML
+)"
+  echo "  pod validation of a second entry for containerPort 8000: $out"
+}
+
 scenario "Pods a PodClique or RoleSet controls are labeled with the top-level service and get the http port" operator_pods_are_labeled
 scenario "labeled, opted-out, other controllers' and kube-system pods never reach the webhook" others_never_reach_the_webhook
+scenario "a metrics port declared under another name is kept as it is (and what pod validation says of a second entry)" named_otherwise
