@@ -274,8 +274,9 @@ fn non_inference_workloads_and_other_kinds_pass_untouched() {
         pod(json!([{"name": "web", "image": "nginx:1.27"}])),
     ));
     assert!(d.patch.is_empty() && d.findings.is_empty());
+    // A Pod is handled since the Pod fallback (tests/identity.rs).
     for (api, kind) in [
-        ("v1", "Pod"),
+        ("v1", "ReplicationController"),
         ("batch/v1", "Job"),
         ("apps/v1beta2", "Deployment"),
     ] {

@@ -29,7 +29,7 @@ use std::process::Command;
 
 use inference_webhook::admission::Mode;
 use inference_webhook::config::Config;
-use inference_webhook::engine::kinds::KINDS;
+use inference_webhook::engine::kinds::{KINDS, POD};
 use inference_webhook::engine::{Policy, RuleId};
 use serde::Deserialize;
 use serde_json::Value;
@@ -192,6 +192,67 @@ fn engine_kinds() -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
+/// The Pod row (`engine::kinds::POD`), reviewed through entries of its own.
+fn pod_kind() -> BTreeSet<(String, String, String)> {
+    POD.versions
+        .iter()
+        .map(|v| {
+            (
+                POD.group.to_string(),
+                v.to_string(),
+                POD.resource.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A Pod entry: mutation only, CREATE only, fail-open with a short timeout, and the CEL
+/// conditions that keep every pod the templates already labeled, or no listed operator made,
+/// away from the webhook.
+fn check_pod_entry(at: &str, route: &str, hook: &Value, policy: &Policy) {
+    assert_eq!(
+        route, "mutate",
+        "{at}: Pods are never validated (never denied)"
+    );
+    for rule in hook["rules"].as_array().unwrap() {
+        assert_eq!(strs(&rule["operations"]), ["CREATE"], "{at}");
+        assert_eq!(rule["scope"], "Namespaced", "{at}");
+    }
+    assert_eq!(hook["failurePolicy"], "Ignore", "{at}");
+    assert_eq!(hook["reinvocationPolicy"], "IfNeeded", "{at}");
+    assert_eq!(hook["sideEffects"], "None", "{at}");
+    assert!(
+        hook["timeoutSeconds"].as_i64().unwrap() <= 3,
+        "{at}: a short timeout"
+    );
+    let excluded = &hook["namespaceSelector"]["matchExpressions"][1];
+    assert!(strs(&excluded["values"]).contains(&"kube-system"), "{at}");
+    assert_eq!(
+        hook["objectSelector"]["matchExpressions"][0]["key"],
+        policy.opt_out_label.as_str(),
+        "{at}"
+    );
+    let conditions: Vec<&str> = hook["matchConditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expression"].as_str().unwrap())
+        .collect();
+    assert!(
+        conditions.iter().any(|c| c.contains(&format!(
+            "!('{}' in object.metadata.labels)",
+            policy.labels.workload
+        ))),
+        "{at}: only pods without the workload label: {conditions:?}"
+    );
+    assert!(
+        conditions.iter().any(|c| c.contains("r.controller")
+            && c.contains("'PodClique'")
+            && c.contains("'serving.knative.dev/revision'")),
+        "{at}: only pods a listed controller made: {conditions:?}"
+    );
+}
+
 fn rule_kinds(rules: &Value) -> BTreeSet<(String, String, String)> {
     let mut kinds = BTreeSet::new();
     for rule in rules.as_array().unwrap() {
@@ -287,7 +348,7 @@ fn check_install(origin: &str, docs: &[Value]) -> Vec<(String, BTreeSet<&'static
         ("MutatingWebhookConfiguration", "mutate"),
         ("ValidatingWebhookConfiguration", "validate"),
     ] {
-        let mut modes = BTreeSet::new();
+        let (mut modes, mut pod_modes) = (BTreeSet::new(), BTreeSet::new());
         for config in of_kind(docs, kind) {
             for hook in config["webhooks"].as_array().unwrap() {
                 let name = hook["name"].as_str().unwrap();
@@ -302,6 +363,15 @@ fn check_install(origin: &str, docs: &[Value]) -> Vec<(String, BTreeSet<&'static
                     .strip_prefix(&format!("/{route}/"))
                     .and_then(Mode::parse)
                     .unwrap_or_else(|| panic!("{at}: path {path} is not /{route}/{{mode}}"));
+                let is_pod = rule_kinds(&hook["rules"]) == pod_kind();
+                if is_pod {
+                    check_pod_entry(&at, route, hook, &policy);
+                    assert!(
+                        pod_modes.insert(mode.as_str()),
+                        "{at}: a second {mode} entry"
+                    );
+                    continue;
+                }
                 assert!(modes.insert(mode.as_str()), "{at}: a second {mode} entry");
 
                 assert_eq!(rule_kinds(&hook["rules"]), engine_kinds(), "{at}: kinds");
@@ -360,6 +430,10 @@ fn check_install(origin: &str, docs: &[Value]) -> Vec<(String, BTreeSet<&'static
                 }
             }
         }
+        assert!(
+            pod_modes.is_empty() || pod_modes == modes,
+            "{origin}: Pod entries for {pod_modes:?}, template entries for {modes:?}"
+        );
         modes_seen.push((kind.to_string(), modes));
     }
     check_pod_hardening(origin, docs);
@@ -430,6 +504,17 @@ fn base_webhooks_match_the_engine_and_the_server() {
     let docs = base_documents();
     let seen = check_install("deploy/base", &docs);
     assert_all_modes("deploy/base", &seen);
+    let pod_entries = one(&docs, "MutatingWebhookConfiguration")["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| rule_kinds(&h["rules"]) == pod_kind())
+        .count();
+    assert_eq!(
+        pod_entries,
+        Mode::ALL.len(),
+        "deploy/base: a Pod entry per mode"
+    );
     assert_eq!(
         one(&docs, "Namespace")["metadata"]["name"],
         "inference-webhook"
@@ -548,6 +633,23 @@ fn chart_values_reach_the_policy_and_the_selectors() {
         policy.exemptions.forbidden_rules,
         [RuleId::MetricsDisabled, RuleId::BackendMismatch]
     );
+    let identity = &policy.workload_identity.labels;
+    assert_eq!(identity.len(), 1, "the value replaces the table");
+    assert_eq!(identity[0].key, "example.com/service");
+    assert_eq!(identity[0].when["example.com/tier"], "model");
+    let default_docs = chart_render("default-values.yaml").unwrap();
+    let pod_entries = one(&default_docs, "MutatingWebhookConfiguration")["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| rule_kinds(&h["rules"]) == pod_kind())
+        .count();
+    assert_eq!(pod_entries, Mode::ALL.len(), "Pod entries on by default");
+    let defaults = mounted_config(&default_docs).policy;
+    assert_eq!(
+        defaults.workload_identity,
+        Policy::default().workload_identity
+    );
     let hooks = &one(&docs, "MutatingWebhookConfiguration")["webhooks"];
     let paths: Vec<&str> = hooks
         .as_array()
@@ -555,7 +657,11 @@ fn chart_values_reach_the_policy_and_the_selectors() {
         .iter()
         .map(|h| h["clientConfig"]["service"]["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["/mutate/warn", "/mutate/audit"]);
+    assert_eq!(
+        paths,
+        ["/mutate/warn", "/mutate/audit"],
+        "no Pod entries: pods.enabled=false"
+    );
     assert_eq!(hooks[0]["timeoutSeconds"], 3);
     assert_eq!(
         strs(&hooks[0]["namespaceSelector"]["matchExpressions"][1]["values"]),
@@ -844,6 +950,9 @@ async fn server_answers_every_path_the_manifests_call() {
             paths.push(hook["clientConfig"]["service"]["path"].as_str().unwrap());
         }
     }
+    // The Pod entries share the template entries' paths.
+    paths.sort_unstable();
+    paths.dedup();
     assert_eq!(paths.len(), 2 * Mode::ALL.len());
     for path in paths {
         let (status, answer) = post_json(&client, &server.url("localhost", path), &review).await;

@@ -186,6 +186,16 @@ impl Finding {
         self
     }
 
+    /// A deny-level finding on a Pod only warns: the Pod fallback is fail-open by design, and a
+    /// denied Pod would fail its controller's loop, not a person's apply.
+    pub(super) fn on_a_pod(mut self) -> Finding {
+        if self.level == Level::Deny {
+            self.level = Level::Warn;
+            self.message = format!("{} (a Pod is never denied)", self.message);
+        }
+        self
+    }
+
     /// True for a deny-level finding that is not exempted.
     pub fn denies(&self) -> bool {
         self.level == Level::Deny && self.exemption.is_none()

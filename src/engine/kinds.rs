@@ -218,6 +218,29 @@ pub const KINDS: &[KindSpec] = &[
     },
 ];
 
+/// A Pod is its own template: the fallback for operators that create Pods directly (Grove's
+/// PodClique, AIBrix's RoleSet, kthena's ModelServing, KubeRay). Kept out of [`KINDS`]: it is
+/// reviewed only on CREATE through webhook entries of its own, is never a handled parent, and
+/// is not listed by the cluster audit as a template owner.
+pub const POD: KindSpec = KindSpec {
+    group: "",
+    kind: "Pod",
+    resource: "pods",
+    versions: &["v1"],
+    sites: &[inline("", "")],
+    roles: None,
+    role_templates: None,
+};
+
+impl KindSpec {
+    /// Whether the object is itself the pod (its site is the root).
+    pub fn is_pod(&self) -> bool {
+        self.sites
+            .iter()
+            .any(|s| s.at.is_empty() && s.template.is_empty())
+    }
+}
+
 /// The row for an `apiVersion` and `kind`, if the engine handles it.
 pub fn lookup(api_version: &str, kind: &str) -> Option<&'static KindSpec> {
     let (group, version) = match api_version.rsplit_once('/') {
@@ -226,6 +249,7 @@ pub fn lookup(api_version: &str, kind: &str) -> Option<&'static KindSpec> {
     };
     KINDS
         .iter()
+        .chain(std::iter::once(&POD))
         .find(|k| k.kind == kind && k.group == group && k.versions.contains(&version))
 }
 
@@ -246,7 +270,8 @@ mod tests {
         assert!(lookup("workloads.x-k8s.io/v1alpha1", "RoleBasedGroupSet").is_some());
         assert!(lookup("workloads.x-k8s.io/v1alpha2", "RoleBasedGroupSet").is_some());
         assert!(lookup("apps/v1beta1", "Deployment").is_none());
-        assert!(lookup("v1", "Pod").is_none());
+        assert!(lookup("v1", "Pod").is_some_and(KindSpec::is_pod));
+        assert!(!KINDS.iter().any(KindSpec::is_pod));
         assert!(lookup("batch/v1", "Job").is_none());
     }
 }

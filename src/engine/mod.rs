@@ -8,6 +8,7 @@ pub mod catalogue;
 mod decision;
 mod detect;
 mod exemptions;
+mod identity;
 mod image;
 mod json;
 mod judge;
@@ -25,10 +26,13 @@ mod workers;
 
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
+pub use identity::{IdentityLabel, default_sources as identity_sources};
 pub use json::{Json, Object};
 pub use kinds::Variant;
 pub use overrides::{ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION};
-pub use policy::{DEFAULT_OPT_OUT_VALUE, Exemptions, LabelKeys, Policy, PolicyError};
+pub use policy::{
+    DEFAULT_OPT_OUT_VALUE, Exemptions, LabelKeys, Policy, PolicyError, WorkloadIdentity,
+};
 pub use rules::{Level, RuleId};
 pub(crate) use unread::Pruned;
 pub use unread::UNREAD_MEMBERS;
@@ -100,7 +104,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         _ => None,
     };
     report_unreadable(&walk, old.as_ref(), policy, &mut decision.findings);
-    let workload = workload_of(metadata);
+    let workload = workload_of(metadata, &walk.templates, policy);
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
         .and_then(Json::as_str)
@@ -141,6 +145,12 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     decision.patch = builder.into_ops();
     dedup_findings(&mut decision.findings);
     exemptions::apply(metadata, policy, &mut decision.findings);
+    if kind.is_pod() {
+        decision.findings = std::mem::take(&mut decision.findings)
+            .into_iter()
+            .map(Finding::on_a_pod)
+            .collect();
+    }
     decision
 }
 
@@ -244,18 +254,25 @@ fn opted_out(metadata: Option<&Json<'_>>, policy: &Policy) -> Option<String> {
     })
 }
 
-/// The workload name: the controlling owner's name for an object a controller made (it
-/// inherits its parent's workload; an owner kept only for garbage collection names nothing),
-/// else the object's name, else its `generateName` stem.
-fn workload_of(metadata: Option<&Json<'_>>) -> Option<Workload> {
+/// The workload name, by the identity table (`identity`): a label naming the service on the
+/// object or one of its pod templates, else the controlling owner's name (an owner kept only for
+/// garbage collection names nothing), else the object's name, else its `generateName` stem.
+fn workload_of(
+    metadata: Option<&Json<'_>>,
+    templates: &[templates::PodTemplate<'_>],
+    policy: &Policy,
+) -> Option<Workload> {
     let metadata = metadata?;
-    let owner = metadata
-        .get("ownerReferences")
-        .and_then(Json::as_array)
-        .and_then(|refs| refs.iter().find(|r| owners::is_controller(r)))
-        .and_then(|r| r.get("name"))
-        .and_then(Json::as_str);
-    let name = owner
+    let template_labels = templates
+        .iter()
+        .filter_map(|t| t.effective.get("metadata")?.get("labels"));
+    let maps: Vec<&Json<'_>> = metadata
+        .get("labels")
+        .into_iter()
+        .chain(template_labels)
+        .collect();
+    let name = identity::from_labels(&policy.workload_identity.labels, &maps)
+        .or_else(|| identity::from_owner(metadata))
         .or_else(|| metadata.get("name").and_then(Json::as_str))
         .filter(|n| !n.is_empty())
         .map(str::to_string)

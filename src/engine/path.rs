@@ -18,10 +18,15 @@ pub(super) enum Tok {
 
 pub(super) type Path = Vec<Tok>;
 
-/// Extend a path with dotted keys (`templateRef.patch`).
+/// Extend a path with dotted keys (`templateRef.patch`); `""` is the base itself.
 pub(super) fn join(base: &[Tok], dotted: &'static str) -> Path {
     let mut p = base.to_vec();
-    p.extend(dotted.split('.').map(|k| Tok::Key(Cow::Borrowed(k))));
+    p.extend(
+        dotted
+            .split('.')
+            .filter(|k| !k.is_empty())
+            .map(|k| Tok::Key(Cow::Borrowed(k))),
+    );
     p
 }
 

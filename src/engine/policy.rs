@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::decision::Finding;
+use super::identity::IdentityLabel;
 use super::rules::{Level, RuleId};
 
 /// The opt-out label's value unless the policy sets another (`optOutValue`); the webhook
@@ -78,6 +79,23 @@ pub struct Policy {
     #[serde(deserialize_with = "deserialize_rule_levels")]
     pub rules: BTreeMap<RuleId, Level>,
     pub exemptions: Exemptions,
+    pub workload_identity: WorkloadIdentity,
+}
+
+/// How the workload label's value is chosen (see `identity`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct WorkloadIdentity {
+    /// Labels naming the top-level service, first match wins; before the controlling owner.
+    pub labels: Vec<IdentityLabel>,
+}
+
+impl Default for WorkloadIdentity {
+    fn default() -> Self {
+        WorkloadIdentity {
+            labels: super::identity::default_labels(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -92,6 +110,7 @@ impl Default for Policy {
             front_door_mode: serde::de::IgnoredAny,
             rules: BTreeMap::new(),
             exemptions: Exemptions::default(),
+            workload_identity: WorkloadIdentity::default(),
         }
     }
 }
@@ -206,6 +225,7 @@ impl Policy {
                 self.opt_out_value
             ));
         }
+        check_identity(&self.workload_identity)?;
         if self.supported_backends.is_empty() {
             return Err("supportedBackends: must name at least one backend".into());
         }
@@ -218,6 +238,25 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+fn check_identity(identity: &WorkloadIdentity) -> Result<(), String> {
+    for (i, row) in identity.labels.iter().enumerate() {
+        let at = format!("workloadIdentity.labels[{i}]");
+        for key in std::iter::once(&row.key).chain(row.when.keys()) {
+            if !super::labels::is_qualified_name(key) {
+                return Err(format!("{at}: {key:?} is not a valid Kubernetes label key"));
+            }
+        }
+        if let Some(v) = row
+            .when
+            .values()
+            .find(|v| !super::labels::is_label_value(v))
+        {
+            return Err(format!("{at}.when: {v:?} is not a valid label value"));
+        }
+    }
+    Ok(())
 }
 
 fn deserialize_rule_levels<'de, D>(d: D) -> Result<BTreeMap<RuleId, Level>, D::Error>

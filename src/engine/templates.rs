@@ -137,8 +137,10 @@ enum Step {
     Each(&'static str),
 }
 
+/// `""` is the object itself (a Pod).
 fn site_steps(at: &'static str) -> Vec<Step> {
     at.split('.')
+        .filter(|s| !s.is_empty())
         .map(|s| match s.strip_suffix("[]") {
             Some(k) => Step::Each(k),
             None => Step::Key(s),

@@ -124,6 +124,62 @@ caBundle (base64, may be empty), failurePolicy.
   {{- end }}
 {{- end -}}
 
+{{/* A Pod entry: CREATE only, and only pods that lack the workload label and whose controller
+is of a listed kind (or a Knative ReplicaSet), so every other pod start skips the webhook. */}}
+{{- define "inference-webhook.podEntry" -}}
+{{- $root := .root -}}
+{{- $pods := $root.Values.webhook.pods -}}
+{{- $excluded := concat (list $root.Release.Namespace "kube-system") $root.Values.webhook.excludeNamespaces | uniq -}}
+{{- $kinds := list -}}
+{{- range $pods.ownerKinds }}{{ $kinds = append $kinds (printf "'%s'" .) }}{{ end -}}
+- name: {{ .mode }}.pods.mutate.inference-webhook.io
+  clientConfig:
+    {{- with $root.Values.webhook.url }}
+    url: {{ printf "%s/mutate/%s" (trimSuffix "/" .) $.mode | quote }}
+    {{- else }}
+    service:
+      name: {{ include "inference-webhook.fullname" $root }}
+      namespace: {{ $root.Release.Namespace }}
+      path: /mutate/{{ .mode }}
+      port: 443
+    {{- end }}
+    {{- with .caBundle }}
+    caBundle: {{ . }}
+    {{- end }}
+  rules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      resources: ["pods"]
+      operations: ["CREATE"]
+      scope: Namespaced
+  namespaceSelector:
+    matchExpressions:
+      - key: {{ $root.Values.webhook.optInLabel }}
+        operator: In
+        values: [{{ include "inference-webhook.optInValue" .mode | quote }}]
+      - key: kubernetes.io/metadata.name
+        operator: NotIn
+        values: {{ $excluded | toJson }}
+  objectSelector:
+    matchExpressions:
+      - key: {{ $root.Values.webhook.optInLabel }}
+        operator: NotIn
+        values: [{{ $root.Values.webhook.optOutValue | quote }}]
+  matchConditions:
+    - name: not-being-deleted
+      expression: "!has(object.metadata.deletionTimestamp)"
+    - name: lacks-the-workload-label
+      expression: {{ printf "!has(object.metadata.labels) || !('%s' in object.metadata.labels)" $root.Values.labels.workload | quote }}
+    - name: made-by-an-operator-that-creates-pods
+      expression: {{ printf "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller && (r.kind in [%s] || (r.kind == 'ReplicaSet' && has(object.metadata.labels) && 'serving.knative.dev/revision' in object.metadata.labels)))" (join ", " $kinds) | quote }}
+  matchPolicy: Equivalent
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: {{ $pods.timeoutSeconds }}
+  failurePolicy: Ignore
+  reinvocationPolicy: IfNeeded
+{{- end -}}
+
 {{/* The policy file; its optOutLabel and optOutValue are the opt-in label key and the opt-out
 value, as the objectSelector uses them. */}}
 {{- define "inference-webhook.policy" -}}
@@ -142,6 +198,10 @@ exemptions:
   rulesAnnotation: {{ .Values.exemptions.rulesAnnotation | quote }}
   reasonAnnotation: {{ .Values.exemptions.reasonAnnotation | quote }}
   forbiddenRules: {{ .Values.exemptions.forbiddenRules | toJson }}
+{{- if kindIs "slice" .Values.workloadIdentityLabels }}
+workloadIdentity:
+  labels: {{ .Values.workloadIdentityLabels | toJson }}
+{{- end }}
 {{- end -}}
 
 {{/* The reporter's pods: same name and instance as the server, another component, so the
