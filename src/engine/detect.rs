@@ -16,6 +16,7 @@ use super::decision::Strength;
 use super::image::{self, ImageRef};
 use super::json::Json;
 use super::overrides::Chosen;
+use super::workers::LeaderEngines;
 
 /// An engine found in a container.
 #[derive(Debug)]
@@ -62,7 +63,7 @@ pub(super) struct Seen<'k> {
     /// The owner's override annotations, for the container they speak of.
     pub chosen: Option<&'k Chosen>,
     /// The engines other templates of the object serve: a worker process there joins one.
-    pub leaders: &'k [&'static EngineSpec],
+    pub leaders: Option<&'k dyn LeaderEngines>,
 }
 
 /// Detect the engine of one (non-init) container.
@@ -99,7 +100,19 @@ pub(super) fn detect(container: &Json<'_>, seen: Seen<'_>) -> Option<Found> {
 /// worker`) in a container no image names an engine for, beside a leader of the same object
 /// whose engine takes such workers: that engine's worker, labeled but with no port.
 fn joins_leader(read: &Read<'_, '_>) -> Option<Found> {
-    read.seen.leaders.iter().find_map(|spec| {
+    // Reading the leaders detects every container of the object again: only for a command
+    // that mentions a worker marker (or a script from a ConfigMap, which only the audit reads).
+    let mentions = ["command", "args"]
+        .iter()
+        .filter_map(|k| read.container.get(k).and_then(Json::as_array))
+        .flatten()
+        .filter_map(Json::as_str)
+        .any(|w| w.contains("ray") || w.contains("worker"));
+    if !mentions && read.seen.known.is_none() {
+        return None;
+    }
+    let leaders = read.seen.leaders.map(|l| l.engines()).unwrap_or_default();
+    leaders.iter().find_map(|spec| {
         let cmd = read.cmds.iter().find(|c| {
             spec.workers.iter().any(|w| match w {
                 // A launcher's subcommand (`run.sh worker`, `launcher worker`); a Python

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::Map;
 use super::argv::KnownEnv;
-use super::catalogue::{EngineSpec, family_of};
+use super::catalogue::family_of;
 use super::decision::{Detection, Finding, Strength, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
@@ -16,6 +16,7 @@ use super::plan::{Blocked, PatchBuilder};
 use super::policy::Policy;
 use super::rules::{Level, RuleId};
 use super::templates::{Layer, PodTemplate};
+use super::workers::LeaderEngines;
 
 /// The workload label value for an object, and whether it had to be shortened.
 #[derive(Clone, Debug)]
@@ -49,7 +50,7 @@ pub(super) struct Context<'p, 'b, 'd> {
     /// The owner's override annotations for this template.
     pub chosen: &'b Chosen,
     /// The engines other templates of the object serve, which a worker there joins.
-    pub leaders: &'b [&'static EngineSpec],
+    pub leaders: Option<&'b dyn LeaderEngines>,
     pub builder: &'b mut PatchBuilder<'d>,
     pub findings: &'b mut Vec<Finding>,
 }

@@ -113,7 +113,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
     let mut builder = PatchBuilder::new(object);
     let mut planned_ports = Vec::new();
     let known_env = input.known_env.map(|k| (k, namespace));
-    let leaders = workers::leaders(&walk.templates, known_env, policy);
+    let leaders = workers::Leaders::new(&walk.templates, known_env, policy);
     let several = walk.templates.len() > 1;
     for t in &walk.templates {
         let chosen = overrides::read(metadata, t, several, policy, &mut decision.findings);
@@ -131,7 +131,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
         let mut cx = Context {
             policy,
             known_env,
-            leaders: &leaders,
+            leaders: Some(&leaders),
             workload: workload.as_ref(),
             may_patch: !unchanged,
             siblings: &walk.templates,

@@ -4,6 +4,8 @@
 //! they carry its workload and backend labels (every GPU the service holds carries its name);
 //! they serve nothing, so they never get a port.
 
+use std::cell::OnceCell;
+
 use super::argv::KnownEnv;
 use super::catalogue::EngineSpec;
 use super::detect::{Seen, detect};
@@ -12,46 +14,64 @@ use super::kinds::Variant;
 use super::policy::Policy;
 use super::templates::PodTemplate;
 
-/// The engines the object's templates serve (not as workers), in order, each once. Only an
-/// object with several templates can pair a worker with a leader, so others cost nothing.
-pub(super) fn leaders(
-    templates: &[PodTemplate<'_>],
-    known: Option<(&KnownEnv, &str)>,
-    policy: &Policy,
-) -> Vec<&'static EngineSpec> {
-    let mut out: Vec<&'static EngineSpec> = Vec::new();
-    // Detecting every container twice would cost each review of a many-role object: only a
-    // command that mentions a worker marker may join a leader (a script read from a ConfigMap
-    // may too, and only the audit reads those).
-    let mentions = |c: &Json<'_>| {
-        ["command", "args"]
-            .iter()
-            .filter_map(|k| c.get(k).and_then(Json::as_array))
-            .flatten()
-            .filter_map(Json::as_str)
-            .any(|w| w.contains("ray") || w.contains("worker"))
-    };
-    if templates.len() < 2
-        || (known.is_none() && !templates.iter().flat_map(containers).any(mentions))
-    {
-        return out;
-    }
-    for t in templates {
-        let spec = t.effective.get("spec");
-        let seen = Seen {
-            worker_variant: t.variant == Some(Variant::Worker),
+/// The engines the object's templates serve (not as workers), in order, each once: read only
+/// when a container looks like a worker that runs no engine, since reading them means
+/// detecting every container of the object a second time.
+#[derive(Debug)]
+pub(super) struct Leaders<'a> {
+    templates: &'a [PodTemplate<'a>],
+    known: Option<(&'a KnownEnv, &'a str)>,
+    port_name: &'a str,
+    engines: OnceCell<Vec<&'static EngineSpec>>,
+}
+
+impl<'a> Leaders<'a> {
+    pub(super) fn new(
+        templates: &'a [PodTemplate<'a>],
+        known: Option<(&'a KnownEnv, &'a str)>,
+        policy: &'a Policy,
+    ) -> Self {
+        Leaders {
+            templates,
             known,
-            volumes: spec.and_then(|s| s.get("volumes")),
             port_name: &policy.port_name,
-            ..Seen::default()
-        };
-        for found in containers(t).filter_map(|c| detect(c, seen)) {
-            if !found.worker_only && !out.iter().any(|s| std::ptr::eq(*s, found.spec)) {
-                out.push(found.spec);
-            }
+            engines: OnceCell::new(),
         }
     }
-    out
+}
+
+/// The engines other templates of an object serve, as detection asks for them (a trait object,
+/// so that what detection holds does not tie it to the templates' lifetimes).
+pub(super) trait LeaderEngines: std::fmt::Debug {
+    fn engines(&self) -> &[&'static EngineSpec];
+}
+
+impl LeaderEngines for Leaders<'_> {
+    /// The engines, read on first need. Only an object with several templates can pair a
+    /// worker with a leader.
+    fn engines(&self) -> &[&'static EngineSpec] {
+        self.engines.get_or_init(|| {
+            let mut out: Vec<&'static EngineSpec> = Vec::new();
+            if self.templates.len() < 2 {
+                return out;
+            }
+            for t in self.templates {
+                let seen = Seen {
+                    worker_variant: t.variant == Some(Variant::Worker),
+                    known: self.known,
+                    volumes: t.effective.get("spec").and_then(|s| s.get("volumes")),
+                    port_name: self.port_name,
+                    ..Seen::default()
+                };
+                for found in containers(t).filter_map(|c| detect(c, seen)) {
+                    if !found.worker_only && !out.iter().any(|s| std::ptr::eq(*s, found.spec)) {
+                        out.push(found.spec);
+                    }
+                }
+            }
+            out
+        })
+    }
 }
 
 fn containers<'t, 'a>(t: &'t PodTemplate<'a>) -> impl Iterator<Item = &'t Json<'a>> {
