@@ -105,9 +105,6 @@ impl Outcome {
             .filter(|f| !(out.message.is_some() && f.denies()))
             .map(|f| short_warning(&f.warning()))
             .collect();
-        // Templates that share a layer can find the same thing twice in other words' places.
-        let mut seen = std::collections::HashSet::new();
-        out.warnings.retain(|w| seen.insert(w.clone()));
         if mode == Mode::Audit {
             out.audit_annotations = audit_annotations(&open, decision.patch.len());
         }

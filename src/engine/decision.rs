@@ -93,6 +93,20 @@ pub struct TemplateReport {
     pub detections: Vec<Detection>,
 }
 
+impl TemplateReport {
+    /// A template's report before anything is found in it.
+    pub(super) fn empty(path: String, role: Option<String>, variant: Option<Variant>) -> Self {
+        TemplateReport {
+            path,
+            role,
+            variant,
+            backend: None,
+            metrics_port: None,
+            detections: Vec::new(),
+        }
+    }
+}
+
 /// A rule that fired.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

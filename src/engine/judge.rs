@@ -138,14 +138,7 @@ struct Judged<'t, 'a> {
 /// Judge one pod template, in phases: its shape, detection, the engine rules, the backend label
 /// rules, the metrics rules, and the patch plan.
 pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
-    let mut report = TemplateReport {
-        path: t.display.clone(),
-        role: t.role.clone(),
-        variant: t.variant,
-        backend: None,
-        metrics_port: None,
-        detections: Vec::new(),
-    };
+    let mut report = TemplateReport::empty(t.display.clone(), t.role.clone(), t.variant);
     let Some(mut j) = read_shape(t, cx) else {
         return report;
     };
@@ -246,8 +239,12 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
         chosen: None,
         leaders: cx.leaders,
     };
-    let values: Vec<&Json<'_>> = j.containers.iter().map(|s| s.value).collect();
-    let target = cx.chosen.target(&values, t, base);
+    // Which container the owner's annotations speak of: none to look for on most templates.
+    let target = (!cx.chosen.is_empty()).then(|| {
+        let values: Vec<&Json<'_>> = j.containers.iter().map(|s| s.value).collect();
+        cx.chosen.target(&values, t, base)
+    });
+    let target = target.flatten();
     for (i, &slot) in j.containers.iter().enumerate() {
         let c = slot.value;
         if !c.is_object() {

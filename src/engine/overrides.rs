@@ -251,12 +251,5 @@ pub(super) fn not_an_engine(
 
 /// The report of a template its owner says runs no inference engine.
 pub(super) fn not_an_engine_report(t: &PodTemplate<'_>) -> TemplateReport {
-    TemplateReport {
-        path: t.display.clone(),
-        role: t.role.clone(),
-        variant: t.variant,
-        backend: None,
-        metrics_port: None,
-        detections: Vec::new(),
-    }
+    TemplateReport::empty(t.display.clone(), t.role.clone(), t.variant)
 }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::emit::{self, Style};
+use super::pointer_tokens;
 use super::tree::{Kind, Node, Tree};
 
 /// Replace `remove` bytes at `at` by `text`.
@@ -24,13 +25,7 @@ pub(super) fn plan(
     path: &str,
     value: &Value,
 ) -> Result<Edit, String> {
-    let rest = path
-        .strip_prefix('/')
-        .ok_or("a JSON pointer starts with '/'")?;
-    let tokens: Vec<String> = rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let tokens = pointer_tokens(path)?;
     let Some((last, parents)) = tokens.split_last() else {
         return Err("empty pointer".into());
     };

@@ -27,18 +27,23 @@ pub(super) fn apply(target: &mut Value, prefix: &str, ops: &[PatchOp]) -> Result
     Ok(())
 }
 
+/// The unescaped tokens of an RFC 6901 pointer (`~1` is `/`, `~0` is `~`).
+fn pointer_tokens(path: &str) -> Result<Vec<String>, String> {
+    let rest = path
+        .strip_prefix('/')
+        .ok_or("a JSON pointer starts with '/'")?;
+    Ok(rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
 fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
     if path.is_empty() {
         *target = value;
         return Ok(());
     }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or("a JSON pointer starts with '/'")?;
-    let tokens: Vec<String> = rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let tokens = pointer_tokens(path)?;
     let Some((last, parents)) = tokens.split_last() else {
         return Err("empty pointer".into());
     };
