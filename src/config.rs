@@ -32,7 +32,7 @@ impl Config {
         let default_mode = if text.trim().is_empty() {
             Mode::default()
         } else {
-            serde_yaml::from_str::<FrontDoors>(text)
+            crate::yaml::from_str::<FrontDoors>(text, crate::yaml::RepeatedKeys::Refused)
                 .map_err(|e| PolicyError::Invalid {
                     path: origin.to_string(),
                     message: e.to_string(),

@@ -13,4 +13,6 @@ pub mod certs;
 pub mod config;
 pub mod engine;
 pub mod report;
+pub mod runtime;
 pub mod server;
+pub mod yaml;

@@ -380,7 +380,7 @@ fn list_items_are_audited_with_their_index() {
 /// The documents of a YAML stream, split on `---` lines.
 fn yaml_documents(text: &str) -> Vec<Value> {
     text.split("\n---\n")
-        .map(|d| serde_yaml::from_str::<Value>(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .map(|d| support::yaml::value(d, d))
         .collect()
 }
 
@@ -536,8 +536,8 @@ fn fix_names_the_repeated_key_it_cannot_rewrite_and_leaves_the_document_as_it_is
     let err = stderr(&out);
     assert!(
         err.contains("--fix cannot rewrite this document")
-            && err.contains("duplicate entry with key \"model\"")
-            && err.contains("(line 9)"),
+            && err.contains("duplicate mapping key `model`")
+            && err.contains("(line 10)"),
         "{err}"
     );
     assert_eq!(
@@ -892,4 +892,18 @@ fn a_config_map_in_the_same_file_sets_the_engine_s_port() {
         "never denied on a default: {}",
         stdout(&out)
     );
+}
+
+#[test]
+fn merge_keys_and_anchors_are_read_as_kubectl_reads_them() {
+    // A container assembled from an anchor with `<<`: the engine sees the merged container.
+    let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: merged\nspec:\n  template:\n    spec:\n      containers:\n      - &engine\n        name: base\n        image: busybox\n      - <<: *engine\n        name: vllm\n        image: vllm/vllm-openai:v0.10.0\n        command: [vllm, serve, m, --port, \"8001\"]\n";
+    let report = json_report(&audit_with_stdin(
+        &["-o", "json", "-"],
+        Some(input.as_bytes()),
+    ));
+    assert_eq!(report["errors"], json!([]));
+    let template = &report["objects"][0]["templates"][0];
+    assert_eq!(template["backend"], "vllm", "{report}");
+    assert_eq!(template["metricsPort"], 8001, "{report}");
 }

@@ -16,7 +16,10 @@ use support::fixtures::{fixture_path, fixtures_dir, repo};
 use support::tools::{self, INSTALL_TOOLS};
 
 fn yaml_file(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    support::yaml::value(
+        &std::fs::read_to_string(path).unwrap(),
+        &path.display().to_string(),
+    )
 }
 
 // ---------------------------------------------------------------------------- kubectl plugin

@@ -78,9 +78,10 @@ fn expectations(sources: &str) -> Vec<Expected> {
 
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("corpus file is text");
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|doc| Value::deserialize(doc).ok())
-        .filter(|v| v.is_object())
+    support::yaml::documents(&text)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(Value::is_object)
         .collect()
 }
 
@@ -209,8 +210,9 @@ const EXTRA_EXCEPTIONS: &[(&str, usize, &str, &str)] = &[(
 /// Every document of a file as `yaml.safe_load_all` counts them (empty ones included).
 fn all_documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("corpus file is text");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap_or(Value::Null))
+    support::yaml::documents(&text)
+        .into_iter()
+        .map(|doc| doc.unwrap_or(Value::Null))
         .collect()
 }
 
@@ -285,7 +287,8 @@ fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String
 fn detections_match_corpus_extra_expectations() {
     let dir = support::fixtures::shared("corpus-extra");
     let text = std::fs::read_to_string(dir.join("expected.yaml")).expect("expected.yaml readable");
-    let entries: Vec<Entry> = serde_yaml::from_str(&text).expect("expected.yaml parses");
+    let entries: Vec<Entry> = serde_json::from_value(support::yaml::value(&text, "expected.yaml"))
+        .expect("expected.yaml entries");
     assert!(entries.len() >= 90, "entries: {}", entries.len());
     let policy = every_backend();
     let (mut right, mut decidable, mut problems) = (0, 0, Vec::new());

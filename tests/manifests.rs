@@ -31,7 +31,6 @@ use inference_webhook::admission::Mode;
 use inference_webhook::config::Config;
 use inference_webhook::engine::kinds::{KINDS, POD};
 use inference_webhook::engine::{Policy, RuleId};
-use serde::Deserialize;
 use serde_json::Value;
 use support::commands::{BINARY, succeeded};
 use support::fixtures::{json_file, repo};
@@ -52,10 +51,9 @@ fn opt_in_value(mode: Mode) -> &'static str {
 }
 
 fn parse_documents(yaml: &str, origin: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("{origin}: invalid YAML: {e}"))
-        })
+    support::yaml::documents(yaml)
+        .into_iter()
+        .map(|doc| doc.unwrap_or_else(|e| panic!("{origin}: invalid YAML: {e}")))
         .filter(|doc| !doc.is_null())
         .collect()
 }
@@ -883,8 +881,10 @@ fn value_paths(prefix: &str, value: &Value, out: &mut Vec<String>) {
 #[test]
 fn chart_readme_documents_every_value() {
     let chart = repo().join("charts/inference-webhook");
-    let values: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap()).unwrap();
+    let values: Value = support::yaml::value(
+        &std::fs::read_to_string(chart.join("values.yaml")).unwrap(),
+        "values.yaml",
+    );
     let readme = std::fs::read_to_string(chart.join("README.md")).unwrap();
     let mut paths = Vec::new();
     value_paths("", &values, &mut paths);
@@ -1210,7 +1210,7 @@ fn reporter_alerts_pass_promtool_and_agree_between_chart_and_kustomize() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rules.yaml"),
-        serde_yaml::to_string(specs[0].1).unwrap(),
+        serde_json::to_string(specs[0].1).unwrap(), // JSON is YAML: promtool reads it
     )
     .unwrap();
     let test = "reporter-alerts.test.yaml";

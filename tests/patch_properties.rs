@@ -227,7 +227,7 @@ fn crd_schema(file: &'static str, version: &'static str) -> &'static Value {
     let mut schemas = SCHEMAS.get_or_init(Default::default).lock().unwrap();
     schemas.entry((file, version)).or_insert_with(|| {
         let text = std::fs::read_to_string(support::fixtures::shared("crds").join(file)).unwrap();
-        let crd: Value = serde_yaml::from_str(&text).unwrap();
+        let crd = support::yaml::value(&text, file);
         let schema = crd["spec"]["versions"]
             .as_array()
             .and_then(|vs| vs.iter().find(|v| v["name"] == version))

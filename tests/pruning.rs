@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use inference_webhook::admission;
 use inference_webhook::engine::{Operation, Policy, UNREAD_MEMBERS};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use support::engine::{decide_input, decide_request, every_backend};
 use support::fixtures::{repo, review};
@@ -42,8 +41,8 @@ fn real_objects() -> Vec<(String, Value)> {
     let mut objects = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let Ok(value) = Value::deserialize(doc) else {
+        for (i, doc) in support::yaml::documents(&text).into_iter().enumerate() {
+            let Ok(value) = doc else {
                 continue;
             };
             if value.get("kind").is_some_and(Value::is_string) && value.get("spec").is_some() {

@@ -361,7 +361,7 @@ fn reports_fit_the_policyreport_and_openreports_crds() {
 
 fn crd_schema(path: &Path, format: Format) -> Value {
     let text = std::fs::read_to_string(path).expect("readable CRD");
-    let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
+    let crd = support::yaml::value(&text, &path.display().to_string());
     assert_eq!(crd["spec"]["names"]["kind"], format.kind);
     crd["spec"]["versions"]
         .as_array()

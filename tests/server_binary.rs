@@ -194,3 +194,60 @@ fn serve_in_a_cluster_without_certificate_flags_refuses_to_start_and_says_how() 
     }
     assert!(!ca_path.exists(), "no self-signed CA written");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// A log pipe nobody reads (a stalled log collector) fills up: reviews are still answered, and
+/// the lines that could not be written are dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_log_pipe_never_holds_a_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.crt");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = command("serve")
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--metrics-listen=127.0.0.1:{metrics_port}"))
+        .arg(format!("--ca-out={}", ca_path.display()))
+        .arg("--log-level=trace") // hyper's and h2's trace lines fill the pipe fast
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _unread = child.stdout.take().unwrap();
+    let _running = Running(Some(child));
+    let metrics_addr: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    support::metrics::wait_for(metrics_addr, "/metrics", |code, _| code == 200);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ca = std::fs::read_to_string(&ca_path).unwrap();
+    let url = format!("https://localhost:{port}/mutate");
+    let sent = fixture_value(VLLM);
+
+    let answered = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut answered = 0;
+        for _ in 0..40 {
+            // A new connection per batch: each TLS handshake logs a few hundred trace lines.
+            let client = client(&ca, "localhost", addr);
+            let batch = (0..25).map(|_| post_json(&client, &url, &sent));
+            for (status, answer) in futures::future::join_all(batch).await {
+                assert_eq!(status, 200, "{answer}");
+                answered += 1;
+            }
+        }
+        answered
+    })
+    .await
+    .expect("reviews are answered while nobody reads the log");
+    assert_eq!(answered, 1000);
+    let metrics = support::metrics::scrape(metrics_addr).await;
+    let dropped: Option<u64> = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("inference_webhook_log_lines_dropped_total "))
+        .and_then(|v| v.trim().parse().ok());
+    assert!(dropped > Some(0), "lines dropped and counted: {dropped:?}");
+}

@@ -1,11 +1,13 @@
 //! Streaming reader of YAML / JSON streams: splits the input on `---` lines itself (so only one
 //! document is in memory at a time and its starting line is known), then parses each document:
-//! into `serde_json::Value`s for the engine, or into `serde_yaml::Value`s when `--fix` checks
-//! that its edit of the text reads as the patched document.
+//! into `serde_json::Value`s, for the engine and for `--fix`'s check that its edit of the text
+//! reads as the patched document (which refuses a repeated key: [`RepeatedKeys`]).
 
 use std::io::{self, BufRead};
 
 use serde::de::DeserializeOwned;
+
+pub(super) use crate::yaml::RepeatedKeys;
 
 /// One document as it appeared in the input, separator line included, byte for byte.
 #[derive(Debug)]
@@ -151,6 +153,7 @@ fn trim_ascii(mut s: &[u8]) -> &[u8] {
 /// `--fix` keeps it JSON); YAML is the fallback and the default.
 pub(super) fn parse<V: DeserializeOwned>(
     doc: &RawDocument,
+    repeated: RepeatedKeys,
 ) -> Result<ParsedDocument<V>, DocumentError> {
     if doc.bytes.contains(&0) {
         return Err(DocumentError {
@@ -175,14 +178,14 @@ pub(super) fn parse<V: DeserializeOwned>(
             values,
         });
     }
-    match serde_yaml::from_str::<V>(text) {
+    match crate::yaml::from_str::<V>(text, repeated) {
         Ok(value) => Ok(ParsedDocument {
             format: Format::Yaml,
             values: vec![(value, doc.line)],
         }),
         Err(e) => Err(DocumentError {
-            line: doc.start + e.location().map_or(0, |l| l.line().saturating_sub(1)),
-            message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+            line: doc.start + e.line.map_or(0, |l| l.saturating_sub(1)),
+            message: format!("invalid YAML: {}", e.message),
         }),
     }
 }
@@ -214,11 +217,6 @@ fn count_lines(bytes: &[u8]) -> usize {
 
 fn nul_offset(bytes: &[u8]) -> usize {
     bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len())
-}
-
-/// serde_yaml appends "at line L column C" (relative to the document); we report absolute lines.
-fn strip_location(message: &str) -> &str {
-    message.find(" at line ").map_or(message, |i| &message[..i])
 }
 
 #[cfg(test)]
@@ -274,7 +272,7 @@ mod tests {
         let Ok(Some((doc, _))) = reader.next_document() else {
             panic!("second document missing");
         };
-        let err = parse::<serde_json::Value>(&doc).err();
+        let err = parse::<serde_json::Value>(&doc, RepeatedKeys::LastWins).err();
         assert!(
             matches!(err, Some(DocumentError { line, .. }) if line >= 3),
             "{err:?}"
@@ -289,7 +287,8 @@ mod tests {
             line: 10,
             bytes: b"{\"a\":1}\n\n{\"b\":\n2}\n".to_vec(),
         };
-        let parsed = parse::<serde_json::Value>(&doc).map_err(|e| e.message);
+        let parsed =
+            parse::<serde_json::Value>(&doc, RepeatedKeys::LastWins).map_err(|e| e.message);
         let parsed = parsed.as_ref().map(|p| {
             (
                 p.format,
@@ -307,7 +306,7 @@ mod tests {
             line: 1,
             bytes: b"{kind: Pod}\n".to_vec(),
         };
-        let parsed = parse::<serde_json::Value>(&doc).map(|p| p.format);
+        let parsed = parse::<serde_json::Value>(&doc, RepeatedKeys::LastWins).map(|p| p.format);
         assert_eq!(parsed, Ok(Format::Yaml));
     }
 
@@ -320,7 +319,7 @@ mod tests {
             bytes: b"a: 1\n\0\0".to_vec(),
         };
         assert!(matches!(
-            parse::<serde_json::Value>(&nul),
+            parse::<serde_json::Value>(&nul, RepeatedKeys::LastWins),
             Err(DocumentError { line: 2, .. })
         ));
         let latin1 = RawDocument {
@@ -329,7 +328,7 @@ mod tests {
             line: 5,
             bytes: b"a: 1\nb: caf\xe9\n".to_vec(),
         };
-        let err = parse::<serde_json::Value>(&latin1).err();
+        let err = parse::<serde_json::Value>(&latin1, RepeatedKeys::LastWins).err();
         assert!(
             matches!(&err, Some(DocumentError { line: 6, message }) if message.contains("UTF-8")),
             "{err:?}"

@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use crate::engine::{Decision, KnownEnv, Policy};
 
-use super::documents::{self, DocumentError, DocumentReader, ParsedDocument, RawDocument};
+use super::documents::{
+    self, DocumentError, DocumentReader, ParsedDocument, RawDocument, RepeatedKeys,
+};
 use super::fix;
 use super::report::{self, InputError, Reporter, Source};
 
@@ -209,7 +211,7 @@ fn known_env_of(path: &Path) -> KnownEnv {
         if !has_content || memmem::find(&raw.bytes, b"ConfigMap").is_none() {
             continue;
         }
-        if let Ok(doc) = documents::parse::<Value>(&raw) {
+        if let Ok(doc) = documents::parse::<Value>(&raw, RepeatedKeys::LastWins) {
             doc.values.iter().for_each(|(v, _)| known.add(v));
         }
     }
@@ -322,7 +324,7 @@ fn decide_document(
     known: &KnownEnv,
 ) -> Decided {
     let mut decisions = Vec::new();
-    let mut parsed = has_content.then(|| documents::parse(&raw));
+    let mut parsed = has_content.then(|| documents::parse(&raw, RepeatedKeys::LastWins));
     if let Some(Ok(doc)) = &mut parsed {
         for (value, _) in &mut doc.values {
             let Ok(()) = visit_objects(

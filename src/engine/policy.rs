@@ -168,7 +168,8 @@ impl Policy {
         let policy: Policy = if text.trim().is_empty() {
             Policy::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?
+            crate::yaml::from_str(text, crate::yaml::RepeatedKeys::Refused)
+                .map_err(|e| invalid(e.to_string()))?
         };
         policy.check().map_err(invalid)?;
         Ok(policy)

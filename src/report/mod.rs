@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::StatusCode;
 
 use crate::audit::cluster::{Target, config};
 use crate::config::Config;
 use crate::engine::Policy;
-use crate::server::{LogFormat, metrics_route, parse_duration, run_daemon, termination};
+use crate::runtime::{
+    LogArgs, health_routes, metrics_route, parse_duration, run_daemon, termination,
+};
 
 use metrics::Metrics;
 use state::{Change, Store};
@@ -68,16 +69,8 @@ pub struct ReportArgs {
         default_value_t = 10
     )]
     pub write_burst: u32,
-    #[arg(
-        long,
-        env = "INFERENCE_WEBHOOK_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
-    pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax, e.g. `info`, `debug`).
-    #[arg(long, env = "INFERENCE_WEBHOOK_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// How reports are written.
@@ -265,22 +258,7 @@ async fn serve_http(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let metrics = shared.clone();
     let app = axum::Router::new()
         .route("/metrics", metrics_route(move || metrics.metrics.encode()))
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            axum::routing::get(move || {
-                let shared = shared.clone();
-                async move {
-                    let (ready, body) = shared.readiness();
-                    let code = if ready {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    (code, body)
-                }
-            }),
-        );
+        .merge(health_routes(move || shared.readiness()));
     if let Err(error) = axum::serve(listener, app).await {
         tracing::error!(%error, "metrics listener failed");
     }
@@ -295,6 +273,6 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ReportArgs) -> ExitCode {
-    let (level, format) = (args.log_level.clone(), args.log_format);
-    run_daemon("report", &level, format, report(args))
+    let log = args.log.clone();
+    run_daemon("report", &log, report(args))
 }

@@ -173,7 +173,7 @@ impl Metrics {
         );
         self.registry.register(
             "log_lines_dropped",
-            "Per-review log lines dropped because the log writer fell behind",
+            "Log lines dropped because the log writer fell behind (a stalled log pipe)",
             self.log_lines_dropped.clone(),
         );
     }
@@ -231,6 +231,13 @@ impl Metrics {
 
     /// The registry in the Prometheus text format.
     pub(super) fn encode(&self) -> String {
+        let (dropped, counted) = (
+            crate::runtime::dropped_lines(),
+            self.log_lines_dropped.get(),
+        );
+        if dropped > counted {
+            self.log_lines_dropped.inc_by(dropped - counted);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

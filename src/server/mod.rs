@@ -3,7 +3,6 @@
 
 mod listener;
 mod metrics;
-mod review_log;
 mod routes;
 mod tls;
 
@@ -21,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::certs;
 use crate::config::Config;
+use crate::runtime::{LogArgs, metrics_route, parse_duration, run_daemon, termination};
 use metrics::Metrics;
 pub(crate) use tls::not_after;
 use tls::{CertResolver, CertWatcher};
@@ -101,42 +101,8 @@ pub struct ServeArgs {
     /// Time in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "INFERENCE_WEBHOOK_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
-    /// Log format.
-    #[arg(
-        long,
-        env = "INFERENCE_WEBHOOK_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
-    pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax, e.g. `info`, `debug`).
-    #[arg(long, env = "INFERENCE_WEBHOOK_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// `500ms`, `10s`, `2m`, or a bare number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s or 2m"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// A running server.
@@ -195,8 +161,6 @@ impl Server {
             ready: ready.clone(),
             max_body_bytes: args.max_body_bytes,
             request_timeout: args.request_timeout,
-            log: review_log::ReviewLog::start(metrics.log_lines_dropped.clone())
-                .context("starting the log writer")?,
         });
         let limits = listener::Limits {
             max_connections: args.max_connections,
@@ -306,33 +270,6 @@ async fn serve_metrics(
     }
 }
 
-/// Logs to stdout in the chosen format.
-fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .with_context(|| format!("--log-level {level:?}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_writer(std::io::stdout);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("initialising logs: {e}"))
-}
-
-/// Resolves when SIGTERM or SIGINT arrives.
-pub(crate) async fn termination() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = int.recv() => tracing::info!("SIGINT: draining"),
-    }
-    Ok(())
-}
-
 /// Inside a pod (the kubelet sets `KUBERNETES_SERVICE_HOST`) the API server cannot verify the
 /// self-signed default: the server would turn ready while every review fails TLS and mutation
 /// fails open. Refuse to start instead, saying how to give it a certificate.
@@ -368,54 +305,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let (level, format) = (args.log_level.clone(), args.log_format);
-    run_daemon("serve", &level, format, serve(args))
-}
-
-/// Run a long-lived command (`serve`, `report`): logs set up, a multi-threaded runtime, and
-/// an error reported on the log and on stderr.
-pub(crate) fn run_daemon(
-    name: &str,
-    log_level: &str,
-    log_format: LogFormat,
-    main: impl Future<Output = anyhow::Result<()>>,
-) -> ExitCode {
-    if let Err(e) = init_logging(log_level, log_format) {
-        eprintln!("{name}: {e:#}");
-        return ExitCode::from(2);
-    }
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(main));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{name}: {e:#}");
-            eprintln!("{name}: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `GET /metrics` answering with the text `encode` makes, in the OpenMetrics format.
-pub(crate) fn metrics_route<F>(encode: F) -> axum::routing::MethodRouter
-where
-    F: Fn() -> String + Clone + Send + Sync + 'static,
-{
-    axum::routing::get(move || {
-        let text = encode();
-        async move {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )],
-                text,
-            )
-        }
-    })
+    let log = args.log.clone();
+    run_daemon("serve", &log, serve(args))
 }
 
 #[cfg(test)]
@@ -443,15 +334,5 @@ mod tests {
             "local quick start"
         );
         assert!(check_certificate_source(&bare, Some(std::ffi::OsStr::new(""))).is_ok());
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("1h").is_err());
-        assert!(parse_duration("fast").is_err());
     }
 }

@@ -9,12 +9,12 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, post};
 
 use super::metrics::{self, Metrics};
-use super::review_log::{ReviewLine, ReviewLog, Texts};
 use crate::admission::{self, Mode, Reviewed, Route};
 use crate::engine::{Policy, Strength};
+use crate::runtime::health_routes;
 
 /// What every handler shares.
 pub(super) struct AppState {
@@ -26,17 +26,23 @@ pub(super) struct AppState {
     pub ready: Arc<AtomicBool>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    pub log: ReviewLog,
 }
 
 pub(super) fn router(state: Arc<AppState>) -> Router {
+    let ready = state.ready.clone();
+    let readiness = move || {
+        let ready = ready.load(Ordering::Acquire);
+        (
+            ready,
+            if ready { "ready\n" } else { "not ready\n" }.to_string(),
+        )
+    };
     Router::new()
         .route("/mutate", reviews(Route::Mutate))
         .route("/mutate/{mode}", reviews(Route::Mutate))
         .route("/validate", reviews(Route::Validate))
         .route("/validate/{mode}", reviews(Route::Validate))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .merge(health_routes(readiness))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             json_error(
@@ -46,14 +52,6 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
             )
         })
         .with_state(state)
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
-    }
 }
 
 /// The one review handler, for a route with or without a `{mode}` segment: without one, the
@@ -145,9 +143,7 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
             state
                 .metrics
                 .observe_review(&reviewed, mode, route, seconds);
-            if ReviewLog::enabled() {
-                state.log.record(log_line(&reviewed, mode, route, seconds));
-            }
+            log_review(&reviewed, mode, route, seconds);
             json_response(StatusCode::OK, reviewed.body)
         }
         Err(error) => reject(
@@ -160,26 +156,28 @@ async fn handle_review(state: &AppState, mode: Mode, route: Route, request: Requ
     }
 }
 
-fn log_line(reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) -> ReviewLine {
+/// One line per review, never the object's contents (env values may be secrets). The target is
+/// the one the line has always had: log pipelines filter on it.
+fn log_review(reviewed: &Reviewed<'_>, mode: Mode, route: Route, seconds: f64) {
     let meta = &reviewed.meta;
-    ReviewLine {
-        texts: Texts::new([
-            &meta.uid,
-            &meta.kind,
-            &meta.namespace,
-            &meta.name,
-            &meta.operation,
-            reviewed.decision.backend().unwrap_or(""),
-        ]),
-        dry_run: meta.dry_run,
-        route: route.as_str(),
-        mode: mode.as_str(),
-        decision: metrics::decision_label(reviewed),
-        evidence: reviewed.decision.strength().map_or("", Strength::as_str),
-        patched: reviewed.outcome.patch.is_some(),
-        findings: reviewed.decision.findings.len(),
-        latency_us: (seconds * 1e6) as u64,
-    }
+    tracing::info!(
+        target: "inference_webhook::server::routes",
+        uid = %meta.uid,
+        kind = %meta.kind,
+        namespace = %meta.namespace,
+        name = %meta.name,
+        operation = %meta.operation,
+        dry_run = meta.dry_run,
+        route = route.as_str(),
+        mode = mode.as_str(),
+        decision = metrics::decision_label(reviewed),
+        backend = reviewed.decision.backend().unwrap_or(""),
+        evidence = reviewed.decision.strength().map_or("", Strength::as_str),
+        patched = reviewed.outcome.patch.is_some(),
+        findings = reviewed.decision.findings.len(),
+        latency_us = (seconds * 1e6) as u64,
+        "review"
+    );
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

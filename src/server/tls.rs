@@ -214,66 +214,10 @@ fn set_not_after(metrics: &Metrics, pair: &CertifiedKey) {
     }
 }
 
-/// The `notAfter` of a DER certificate as a Unix timestamp (RFC 5280 4.1: Certificate →
-/// tbsCertificate → [version], serialNumber, signature, issuer, validity).
+/// The `notAfter` of a DER certificate as a Unix timestamp.
 pub(crate) fn not_after(der: &[u8]) -> Option<i64> {
-    let (_, certificate, _) = der_item(der).filter(|(tag, ..)| *tag == 0x30)?;
-    let (_, tbs, _) = der_item(certificate).filter(|(tag, ..)| *tag == 0x30)?;
-    let (tag, _, after_version) = der_item(tbs)?;
-    let mut rest = if tag == 0xa0 { after_version } else { tbs };
-    for _ in 0..3 {
-        rest = der_item(rest)?.2; // serialNumber, signature, issuer
-    }
-    let (_, validity, _) = der_item(rest).filter(|(tag, ..)| *tag == 0x30)?;
-    let (_, _, after_not_before) = der_item(validity)?;
-    let (tag, time, _) = der_item(after_not_before)?;
-    parse_asn1_time(tag, std::str::from_utf8(time).ok()?)
-}
-
-/// One DER TLV: (tag, contents, rest).
-fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (bytes, tail) = rest.split_at(n);
-        rest = tail;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// UTCTime (`YYMMDDHHMMSSZ`, tag 0x17) or GeneralizedTime (`YYYYMMDDHHMMSSZ`, tag 0x18).
-fn parse_asn1_time(tag: u8, text: &str) -> Option<i64> {
-    let digits = text.strip_suffix('Z')?;
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy: i32 = digits.get(..2)?.parse().ok()?;
-            (
-                if yy < 50 { 2000 + yy } else { 1900 + yy },
-                digits.get(2..)?,
-            )
-        }
-        0x18 => (digits.get(..4)?.parse().ok()?, digits.get(4..)?),
-        _ => return None,
-    };
-    let field = |i: usize| -> Option<u8> { rest.get(i..i + 2)?.parse().ok() };
-    let date =
-        time::Date::from_calendar_date(year, time::Month::try_from(field(0)?).ok()?, field(2)?)
-            .ok()?;
-    let clock = time::Time::from_hms(field(4)?, field(6)?, field(8)?).ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, clock)
-            .assume_utc()
-            .unix_timestamp(),
-    )
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(certificate.validity().not_after.timestamp())
 }
 
 #[cfg(test)]
@@ -318,15 +262,5 @@ mod tests {
             load_pair(a.cert_pem.as_bytes(), b"garbage"),
             Err(CertError::Pem(_))
         ));
-    }
-
-    #[test]
-    fn asn1_times_parse() {
-        assert_eq!(parse_asn1_time(0x17, "700101000000Z"), Some(0));
-        assert_eq!(
-            parse_asn1_time(0x18, "20380119031408Z"),
-            Some(2_147_483_648)
-        );
-        assert_eq!(parse_asn1_time(0x17, "7001010000Z"), None);
     }
 }

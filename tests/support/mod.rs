@@ -24,3 +24,4 @@ pub mod schema;
 pub mod server;
 pub mod tools;
 pub mod worst;
+pub mod yaml;

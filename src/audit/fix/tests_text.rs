@@ -26,7 +26,8 @@ fn fix(text: &str, ops: &[(&str, Value)]) -> Result<String, String> {
             .collect(),
         ..Decision::default()
     };
-    let values = documents::parse::<Value>(&raw).map_or(1, |d| d.values.len());
+    let values = documents::parse::<Value>(&raw, documents::RepeatedKeys::LastWins)
+        .map_or(1, |d| d.values.len());
     fixed_document(&raw, values, &[(0, String::new(), decision)])
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
