@@ -3,6 +3,7 @@
 //! (strings point into the body) and the object, once, into the engine's borrowed tree.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -202,55 +203,67 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<'_>, ReviewError> {
     })
 }
 
-/// Serialize the AdmissionReview response for `uid`: written directly, in the member order
-/// kube-rs and the Kubernetes types use, with no intermediate tree.
-pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(
-        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#,
-    );
-    push_json(&mut out, uid);
-    out.extend_from_slice(if outcome.allowed {
-        br#","allowed":true"#
-    } else {
-        br#","allowed":false"#
-    });
-    if let Some(ops) = outcome.patch.as_deref().filter(|ops| !ops.is_empty()) {
-        // A Vec of PatchOp (strings and JSON values) always serializes.
-        let json = serde_json::to_vec(ops).unwrap_or_default();
-        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
-        // The base64 alphabet needs no JSON escapes.
-        let start = out.len();
-        out.resize(
-            start + base64::encoded_len(json.len(), true).unwrap_or_default(),
-            0,
-        );
-        let written = base64::engine::general_purpose::STANDARD
-            .encode_slice(&json, &mut out[start..])
-            .unwrap_or_default();
-        out.truncate(start + written);
-        out.push(b'"');
-    }
-    if let Some(message) = &outcome.message {
-        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
-        push_json(&mut out, message);
-        out.extend_from_slice(br#","reason":"Forbidden","code":403}"#);
-    }
-    if !outcome.warnings.is_empty() {
-        out.extend_from_slice(br#","warnings":"#);
-        push_json(&mut out, &outcome.warnings);
-    }
-    if !outcome.audit_annotations.is_empty() {
-        out.extend_from_slice(br#","auditAnnotations":"#);
-        push_json(&mut out, &outcome.audit_annotations);
-    }
-    out.extend_from_slice(b"}}");
-    out
+/// The AdmissionReview response, in the member order kube-rs and the Kubernetes types use.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
 }
 
-/// Strings, lists and maps of strings always serialize, and writing to a Vec cannot fail.
-fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let _ = serde_json::to_writer(out, value);
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// The JSON Patch, base64-encoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    status: &'static str,
+    message: &'a str,
+    reason: &'static str,
+    code: u16,
+}
+
+/// Serialize the AdmissionReview response for `uid`.
+pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
+    let patch = outcome.patch.as_deref().filter(|ops| !ops.is_empty()).map(|ops| {
+        // A list of PatchOps (strings and JSON values) always serializes.
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(ops).unwrap_or_default())
+    });
+    let review = ReviewOut {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseOut {
+            uid,
+            allowed: outcome.allowed,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            status: outcome.message.as_deref().map(|message| StatusOut {
+                status: "Failure",
+                message,
+                reason: "Forbidden",
+                code: 403,
+            }),
+            warnings: &outcome.warnings,
+            audit_annotations: &outcome.audit_annotations,
+        },
+    };
+    // Strings, booleans, lists and maps of strings always serialize.
+    serde_json::to_vec(&review).unwrap_or_default()
 }
 
 /// One answered review: what it was about, what the engine found, what was answered.
