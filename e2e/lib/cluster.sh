@@ -3,6 +3,7 @@
 # Sourced by e2e/run (and by anything else that needs a real API server):
 #   build_control_plane          builds the binaries into $E2E_BIN (Go caches under $E2E_GO)
 #   start_control_plane DIR      starts all three with state in DIR; exports KUBECONFIG
+#                                (E2E_CONTROLLERS: kube-controller-manager's --controllers, default *)
 #   stop_control_plane           stops them (also on exit: the caller's trap runs it)
 # After start: $KUBECONFIG (admin, system:masters), $E2E_API (https://127.0.0.1:PORT),
 # $E2E_AUDIT_LOG (the API server's audit log, JSON lines), $E2E_LOGS (one log per process).
@@ -147,7 +148,7 @@ start_control_plane() {
     --kubeconfig "$KUBECONFIG" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port 0 \
     --service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/ca.crt" \
-    --use-service-account-credentials=false --controllers '*'
+    --use-service-account-credentials=false --controllers "${E2E_CONTROLLERS:-*}"
   # The service-account controller runs: the default namespace gets its ServiceAccount.
   wait_for 120 "$KUBECTL" -n default get serviceaccount default \
     || { tail -30 "$E2E_LOGS/kube-controller-manager.log"; return 1; }
