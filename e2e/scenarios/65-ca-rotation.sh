@@ -20,6 +20,7 @@ helm_set() { # helm_set KEY=VALUE...: helm upgrade of the release with these val
 max_age_closes() { webhook_metric 'inference_webhook_connections_closed_total{reason="max_age"}'; }
 
 cas_in_bundle() { base64 -d <"$CA_ROT/caBundle" | grep -c 'BEGIN CERTIFICATE'; }
+bundle_sum() { sha256sum <"$CA_ROT/caBundle" | cut -c1-16; }
 
 # Let the API server call for three connection ages; connections must have been closed at their
 # age meanwhile (so the creates after that ran on new ones).
@@ -69,9 +70,9 @@ ca_rotation() {
   phase "first leaf"
 
   # Renewal: a new leaf from the kept CA; caBundle does not change.
-  bundle="$(cat "$CA_ROT/caBundle")"
+  bundle="$(bundle_sum)"
   "$WEBHOOK_BIN" certs --renew "${CA_ROT_HOST[@]}"
-  expect_eq "caBundle after --renew" "$(cat "$CA_ROT/caBundle")" "$bundle"
+  expect_eq "caBundle after --renew (sha256)" "$(bundle_sum)" "$bundle"
   swap_secret "renewed leaf, same CA"
 
   # CA rotation: caBundle with both CAs first, then the Secret with the new CA's leaf.
@@ -97,8 +98,11 @@ ca_rotation() {
   expect_eq "Deployments without the backend label" \
     "$(k -n "$ns" get deployments -o jsonpath='{range .items[*]}{.spec.template.metadata.labels.alibabacloud\.com/inference-backend}{"\n"}{end}' | grep -cvx vllm || true)" 0
   expect_eq "calls that failed open (API server metric)" "$(fail_open_count enforce.mutate.inference-webhook.io)" "$before_open"
-  expect_eq "creates with a failed-open audit annotation" \
-    "$(grep -F "\"namespace\":\"$ns\"" "$E2E_AUDIT_LOG" | grep -c 'failed-open' || true)" 0
+  local audited
+  audited="$(grep -F "\"namespace\":\"$ns\"" "$E2E_AUDIT_LOG" | grep -F '"verb":"create"' | grep -vF 'dryRun=All' || true)"
+  expect_eq "creates the audit log shows patched by the enforce entry" \
+    "$(grep -cF 'enforce.mutate.inference-webhook.io\",\"mutated\":true' <<<"$audited" || true)" "$count"
+  expect_eq "creates with a failed-open audit annotation" "$(grep -c 'failed-open' <<<"$audited" || true)" 0
   reloads="$(webhook_metric inference_webhook_certificate_reloads_total)"
   [ "$reloads" -ge $((before_reloads + 3)) ] || fail "reloads $before_reloads -> $reloads, want 3 more"
   echo "  certificate reloads: $before_reloads -> $reloads"
