@@ -338,3 +338,56 @@ impl Store {
         self.namespaces.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uid: &str, message: &str) -> Record {
+        Record {
+            namespace: "ml".into(),
+            name: uid.into(),
+            uid: uid.into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment",
+            backend: "vllm",
+            state: Some(State::Unmonitored),
+            state_if_admitted: Some(State::Unmonitored),
+            would_deny: false,
+            skipped: None,
+            findings: vec![RecordedFinding {
+                rule: RuleId::MonitoringLabelsMissing,
+                level: Level::Warn,
+                message: message.into(),
+                exempted: None,
+            }],
+        }
+    }
+
+    fn message_of(store: &Store, uid: &str) -> Arc<str> {
+        let entry = &store.namespaces["ml"][uid];
+        entry.record.findings[0].message.clone()
+    }
+
+    #[test]
+    fn records_share_one_copy_of_a_text_and_unused_texts_are_swept() {
+        let mut store = Store::default();
+        store.apply(0, record("a", "lacks labels"));
+        store.apply(0, record("b", "lacks labels"));
+        assert!(Arc::ptr_eq(
+            &message_of(&store, "a"),
+            &message_of(&store, "b")
+        ));
+        // A workload whose text changes again and again leaves no trail of old texts.
+        for i in 0..1000 {
+            store.apply(0, record("c", &format!("text {i}")));
+        }
+        assert!(
+            store.messages.texts.len() <= 2 * 3 + 64,
+            "{}",
+            store.messages.texts.len()
+        );
+        assert_eq!(&*message_of(&store, "c"), "text 999");
+        assert_eq!(&*message_of(&store, "a"), "lacks labels");
+    }
+}
