@@ -43,6 +43,11 @@ pub struct CertsArgs {
     /// Validity of the serving certificate, in days.
     #[arg(long, env = "INFERENCE_WEBHOOK_CERTS_DAYS", default_value_t = 365)]
     pub days: u32,
+    /// One more name for the serving certificate (DNS name or IP address), for a webhook the
+    /// API server calls by URL (chart value webhook.url); repeatable, give it again on --renew
+    /// and --rotate-ca.
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
     /// Validity of a new CA, in days (longer than --days, so that renewals can reuse it).
     #[arg(long, env = "INFERENCE_WEBHOOK_CA_DAYS", default_value_t = 3650)]
     pub ca_days: u32,
@@ -249,7 +254,8 @@ fn choose_ca(args: &CertsArgs, files: &Files<'_>) -> anyhow::Result<(Ca, &'stati
 }
 
 fn write_all(args: &CertsArgs) -> anyhow::Result<String> {
-    let names = service_dns_names(&args.service, &args.namespace);
+    let mut names = service_dns_names(&args.service, &args.namespace);
+    names.extend(args.hosts.iter().cloned());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let files = Files(&args.out);

@@ -806,6 +806,40 @@ fn deployment_args_are_a_valid_serve_command_line() {
     }
 }
 
+/// The chart passes its connection bounds to `serve`: by default the server's own defaults,
+/// and what a value set gives.
+#[test]
+fn chart_connection_bounds_reach_serve() {
+    use clap::Parser as _;
+    use inference_webhook::server::ServeArgs;
+    use std::time::Duration;
+    let server = ServeArgs::try_parse_from(["serve"]).unwrap();
+    let defaults = (server.idle_timeout, server.max_connection_age);
+    let set = (Duration::from_secs(30), Duration::from_secs(300));
+    for (values, want) in [
+        ("default-values.yaml", defaults),
+        ("existing-secret-values.yaml", set),
+    ] {
+        let Some(docs) = chart_render(values) else {
+            return;
+        };
+        let args =
+            strs(&one(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]);
+        for flag in ["--idle-timeout=", "--max-connection-age="] {
+            assert!(
+                args.iter().any(|a| a.starts_with(flag)),
+                "{values}: no {flag}"
+            );
+        }
+        let parsed = ServeArgs::try_parse_from(args).unwrap();
+        assert_eq!(
+            (parsed.idle_timeout, parsed.max_connection_age),
+            want,
+            "{values}"
+        );
+    }
+}
+
 /// The container's arguments are a valid command line of the binary's `command`.
 fn assert_command_line(origin: &str, container: &Value, command: &str) {
     let mut args = strs(&container["args"]);

@@ -456,6 +456,22 @@ async fn assert_no_failures(traffic: Traffic, what: &str) {
     );
 }
 
+/// `--host` adds a name (here an IP address) for a webhook the API server calls by URL; the
+/// Service's names stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_is_one_more_name_of_the_serving_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, pod) = (dir.path().join("certs"), dir.path().join("pod"));
+    certs_ok(&out, &["--host", "127.0.0.1"]);
+    apply_secret(&out, &pod);
+    let t = start_with_files(&pod).await;
+    let bundle = bundle_of(&out);
+    for host in ["127.0.0.1", SERVICE_HOST] {
+        drop(support::server::raw_tls(&bundle, host, t.server.addr).await);
+    }
+    t.server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_leaf_verifies_against_the_bundle_the_cluster_already_has() {
     let dir = tempfile::tempdir().unwrap();

@@ -37,3 +37,14 @@ template_backend() { k -n "$1" get deployment "$2" -o jsonpath='{.spec.template.
 fail_open_count() {
   k get --raw /metrics | awk -v w="name=\"$1\"" 'index($0, "apiserver_admission_webhook_fail_open_count{") == 1 && index($0, w) { s += $2 } END { printf "%d\n", s }'
 }
+
+# Create Deployments in namespace $1 one after another until file $2 exists; print how many.
+# The first failed create ends it with an error.
+create_until() { # create_until NS STOPFILE
+  local i=0
+  while [ ! -e "$2" ]; do
+    i=$((i + 1))
+    vllm_deployment "rot-$i" | k -n "$1" create -f - >/dev/null || { echo "create rot-$i failed" >&2; return 1; }
+  done
+  echo "$i"
+}

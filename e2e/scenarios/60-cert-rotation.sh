@@ -3,24 +3,13 @@
 # `..data` symlink swap. Every create during the rotations is patched (no call failed open), the
 # webhook reloaded each new pair, and it serves the last one.
 
-create_loop() { # create_loop NS STOPFILE: create Deployments until STOPFILE exists; print how many
-  local i=0
-  while [ ! -e "$2" ]; do
-    i=$((i + 1))
-    vllm_deployment "rot-$i" | k -n "$1" create -f - >/dev/null || { echo "create rot-$i failed" >&2; return 1; }
-  done
-  echo "$i"
-}
-
-reloads_above() { [ "$(webhook_metric inference_webhook_certificate_reloads_total)" -gt "$1" ]; }
-
 cert_rotation() {
   local ns=rotation stop="$E2E_DIR/rotation.stop" before_reloads before_open loop_pid
   make_ns "$ns" enabled
   rm -f "$stop"
   before_reloads="$(webhook_metric inference_webhook_certificate_reloads_total)"
   before_open="$(fail_open_count enforce.mutate.inference-webhook.io)"
-  create_loop "$ns" "$stop" >"$E2E_DIR/rotation.count" &
+  create_until "$ns" "$stop" >"$E2E_DIR/rotation.count" &
   loop_pid=$!
   sleep 2
   # 1. rewritten in place, as `cp` over the files would.

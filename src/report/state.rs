@@ -2,6 +2,7 @@
 //! namespace, so reports and gauges can be rebuilt from it at any time.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -36,8 +37,9 @@ impl State {
 pub struct RecordedFinding {
     pub rule: RuleId,
     pub level: Level,
-    /// `path: message`, as the audit shows it.
-    pub message: String,
+    /// `path: message`, as the audit shows it. One copy per text in the [`Store`]: most
+    /// workloads of a cluster carry the same few messages.
+    pub message: Arc<str>,
     /// The reason given when the workload's annotations exempt this rule: the finding is kept
     /// (a `skip` result) but counts in no gauge and never makes the workload denied.
     pub exempted: Option<String>,
@@ -88,7 +90,7 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
         .map(|f| RecordedFinding {
             rule: f.rule,
             level: f.level,
-            message: format!("{}: {}", f.path, f.message),
+            message: format!("{}: {}", f.path, f.message).into(),
             exempted: f.exemption.as_ref().map(|e| e.reason.clone()),
         })
         .collect();
@@ -162,8 +164,38 @@ impl Change {
 /// Verdicts by namespace and uid, and the mode of each namespace that opted in.
 #[derive(Default)]
 pub struct Store {
-    namespaces: BTreeMap<String, HashMap<String, Entry>>,
+    /// Entries are boxed: a map's table grows by doubling, so up to half of its slots are
+    /// empty, and an empty slot then costs a pointer instead of a whole entry.
+    namespaces: BTreeMap<String, HashMap<String, Box<Entry>>>,
     modes: HashMap<String, Mode>,
+    messages: Messages,
+}
+
+/// The finding messages the records hold, one copy of each text.
+#[derive(Default)]
+struct Messages {
+    texts: HashSet<Arc<str>>,
+    /// How many texts were left by the last sweep of those no record holds any more.
+    swept: usize,
+}
+
+impl Messages {
+    /// Point the record's messages at the shared copies.
+    fn share(&mut self, record: &mut Record) {
+        for finding in &mut record.findings {
+            match self.texts.get(&*finding.message) {
+                Some(text) => finding.message = text.clone(),
+                None => {
+                    self.texts.insert(finding.message.clone());
+                }
+            }
+        }
+        // Texts of changed or deleted workloads go once the set has doubled: amortized O(1).
+        if self.texts.len() > 2 * self.swept + 64 {
+            self.texts.retain(|text| Arc::strong_count(text) > 1);
+            self.swept = self.texts.len();
+        }
+    }
 }
 
 /// `record` in a namespace that is (or is not) in enforce mode.
@@ -211,7 +243,8 @@ impl Store {
     }
 
     /// [`Store::apply`], remembering `seen`: a fingerprint of what the verdict depends on.
-    pub fn apply_seen(&mut self, watch: usize, record: Record, seen: Option<u64>) -> Change {
+    pub fn apply_seen(&mut self, watch: usize, mut record: Record, seen: Option<u64>) -> Change {
+        self.messages.share(&mut record);
         let enforced = self.modes.get(&record.namespace) == Some(&Mode::Enforce);
         let record = settle(record, enforced);
         let entries = self.namespaces.entry(record.namespace.clone()).or_default();
@@ -229,11 +262,11 @@ impl Store {
             None => {
                 entries.insert(
                     record.uid.clone(),
-                    Entry {
+                    Box::new(Entry {
                         watch,
                         seen,
                         record: record.clone(),
-                    },
+                    }),
                 );
                 Change {
                     removed: None,
@@ -303,5 +336,58 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.namespaces.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uid: &str, message: &str) -> Record {
+        Record {
+            namespace: "ml".into(),
+            name: uid.into(),
+            uid: uid.into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment",
+            backend: "vllm",
+            state: Some(State::Unmonitored),
+            state_if_admitted: Some(State::Unmonitored),
+            would_deny: false,
+            skipped: None,
+            findings: vec![RecordedFinding {
+                rule: RuleId::MonitoringLabelsMissing,
+                level: Level::Warn,
+                message: message.into(),
+                exempted: None,
+            }],
+        }
+    }
+
+    fn message_of(store: &Store, uid: &str) -> Arc<str> {
+        let entry = &store.namespaces["ml"][uid];
+        entry.record.findings[0].message.clone()
+    }
+
+    #[test]
+    fn records_share_one_copy_of_a_text_and_unused_texts_are_swept() {
+        let mut store = Store::default();
+        store.apply(0, record("a", "lacks labels"));
+        store.apply(0, record("b", "lacks labels"));
+        assert!(Arc::ptr_eq(
+            &message_of(&store, "a"),
+            &message_of(&store, "b")
+        ));
+        // A workload whose text changes again and again leaves no trail of old texts.
+        for i in 0..1000 {
+            store.apply(0, record("c", &format!("text {i}")));
+        }
+        assert!(
+            store.messages.texts.len() <= 2 * 3 + 64,
+            "{}",
+            store.messages.texts.len()
+        );
+        assert_eq!(&*message_of(&store, "c"), "text 999");
+        assert_eq!(&*message_of(&store, "a"), "lacks labels");
     }
 }

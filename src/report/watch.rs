@@ -66,13 +66,33 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
+    // The watcher runs up to a page ahead, so that the API server prepares the next page of a
+    // list while this one is judged, instead of waiting for it (at most one page more held).
+    let (queue, mut queued) = tokio::sync::mpsc::channel(PAGE_SIZE);
+    let feed = async move {
+        while let Some(event) = events.next().await {
+            if queue.send(event).await.is_err() {
+                break;
+            }
+        }
+    };
+    let judge = judge(&shared, index, &labels, &mut queued);
+    tokio::join!(feed, judge);
+}
+
+/// The watcher's list page size (`watcher::Config::default()`).
+const PAGE_SIZE: usize = 500;
+
+type Queued = tokio::sync::mpsc::Receiver<watcher::Result<Event<DynamicObject>>>;
+
+async fn judge(shared: &Shared, index: usize, labels: &ResourceLabels, queued: &mut Queued) {
     let mut listed: Option<HashSet<String>> = None;
     let mut lists = 0u64;
-    while let Some(event) = events.next().await {
+    while let Some(event) = queued.recv().await {
         match event {
             Ok(Event::Init) => {
                 if lists > 0 {
-                    shared.metrics.watch_restarts.get_or_create(&labels).inc();
+                    shared.metrics.watch_restarts.get_or_create(labels).inc();
                 }
                 listed = Some(HashSet::new());
             }
@@ -80,24 +100,24 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
                 if let (Some(listed), Some(uid)) = (&mut listed, &object.metadata.uid) {
                     listed.insert(uid.clone());
                 }
-                observe(&shared, index, &labels, &object);
+                observe(shared, index, labels, object);
             }
             Ok(Event::InitDone) => {
                 lists += 1;
                 let listed = listed.take().unwrap_or_default();
                 let changes = shared.store_mut(|store| store.retain_listed(index, &listed));
                 shared.changed(&changes);
-                synced(&shared, index, &labels, listed.len());
+                synced(shared, index, labels, listed.len());
             }
-            Ok(Event::Apply(object)) => observe(&shared, index, &labels, &object),
+            Ok(Event::Apply(object)) => observe(shared, index, labels, object),
             Ok(Event::Delete(object)) => {
-                shared.metrics.objects_seen.get_or_create(&labels).inc();
+                shared.metrics.objects_seen.get_or_create(labels).inc();
                 if let (Some(ns), Some(uid)) = (&object.metadata.namespace, &object.metadata.uid) {
                     let change = shared.store_mut(|store| store.delete(ns, uid));
                     shared.changed(std::slice::from_ref(&change));
                 }
             }
-            Err(error) => failed(&shared, index, &labels, &error),
+            Err(error) => failed(shared, index, labels, &error),
         }
     }
 }
@@ -127,9 +147,9 @@ pub(super) fn fingerprint(object: &DynamicObject, policy: &Policy) -> Option<u64
     Some(hash.finish())
 }
 
-fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &DynamicObject) {
+fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, mut object: DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
-    let seen = fingerprint(object, &shared.policy);
+    let seen = fingerprint(&object, &shared.policy);
     if let (Some(seen), Some(ns), Some(uid)) =
         (seen, &object.metadata.namespace, &object.metadata.uid)
         && shared.store(|store| store.unchanged(ns, uid, index, seen))
@@ -137,8 +157,14 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, object: &Dyna
         shared.metrics.objects_unchanged.get_or_create(labels).inc();
         return;
     }
+    // Never read by the engine (engine::unread), often most of an object: not copied into its
+    // input.
+    object.metadata.managed_fields = None;
+    if let Some(data) = object.data.as_object_mut() {
+        data.remove("status");
+    }
     let resource = &shared.watched[index].resource;
-    let record = engine_input(object, resource)
+    let record = engine_input(&object, resource)
         .ok()
         .and_then(|value| evaluate(&shared.policy, &value));
     let Some(record) = record else {
@@ -336,30 +362,30 @@ mod tests {
         let state = || shared.store(|s| s.reported_in("ml").first().and_then(|r| r.state));
         let serving = ["--port", "8000"];
 
-        observe(&shared, index, &labels, &deployment(1, json!({}), &serving));
+        observe(&shared, index, &labels, deployment(1, json!({}), &serving));
         assert_eq!(state(), Some(State::Unmonitored));
         // A status update: same generation and metadata.
         let mut status_only = deployment(1, json!({}), &serving);
         status_only.data["status"]["readyReplicas"] = json!(2);
-        observe(&shared, index, &labels, &status_only);
+        observe(&shared, index, &labels, status_only);
         assert_eq!(unchanged(), 1);
         // A label the engine does not read changes no verdict either.
         observe(
             &shared,
             index,
             &labels,
-            &deployment(1, json!({"team": "a"}), &serving),
+            deployment(1, json!({"team": "a"}), &serving),
         );
         assert_eq!(unchanged(), 2);
         // An opt-out label changes the verdict without a new generation.
         let opted_out = json!({"inference-monitoring": "disabled"});
-        observe(&shared, index, &labels, &deployment(1, opted_out, &serving));
+        observe(&shared, index, &labels, deployment(1, opted_out, &serving));
         assert_eq!(unchanged(), 2);
         let skipped = shared.store(|s| s.reported_in("ml").first().map(|r| r.skipped.is_some()));
         assert_eq!(skipped, Some(true));
         // A new generation (metrics switched off) is judged again.
         let off = ["--port", "8000", "--disable-log-stats"];
-        observe(&shared, index, &labels, &deployment(2, json!({}), &off));
+        observe(&shared, index, &labels, deployment(2, json!({}), &off));
         assert_eq!(unchanged(), 2);
         let findings = shared.store(|s| s.reported_in("ml").first().map(|r| r.findings.len()));
         assert!(findings.is_some_and(|n| n > 0), "{findings:?}");
