@@ -1,28 +1,32 @@
-# The Prometheus Operator, built from its Go module, against the e2e API server; and a Prometheus
-# (Debian's package) on the host that runs the configuration the operator generated.
+# The Prometheus Operator and Prometheus, both built from their Go modules, against the e2e API
+# server: the operator generates the configuration, Prometheus runs it on the host.
 #
 #   build_prometheus_operator     cmd/operator of github.com/prometheus-operator/prometheus-operator
 #                                 at $PROMOP_VERSION into $E2E_BIN (its source copied to the cache:
 #                                 the module's own replace lines point at nested modules that the
 #                                 module zip leaves out, so they are dropped for the published ones)
+#   build_prometheus              cmd/prometheus of github.com/prometheus/prometheus at $PROM_VERSION
+#                                 into $E2E_BIN: with Kubernetes discovery and no other (tags
+#                                 remove_all_sd,enable_kubernetes_sd), the web UI assets not embedded
+#                                 (no builtinassets tag: no npm build; the API is served without them)
 #   start_prometheus_operator     its CRDs created, the operator started (client certificate)
 #   start_prometheus NS NAME      a Prometheus object (all PodMonitors and PrometheusRules in every
-#                                 namespace, replicas 0: no pod, there is no Prometheus image here),
-#                                 then, once the operator has written its configuration Secret and
-#                                 rule ConfigMaps, the Debian prometheus on 127.0.0.1 with that
-#                                 configuration, re-read every 2 s like the config-reloader sidecar
-#                                 would; sets PROM_URL
+#                                 namespace, replicas 0: no pod), then, once the operator has written
+#                                 its configuration Secret and rule ConfigMaps, that Prometheus on
+#                                 127.0.0.1 with that configuration, re-read every 2 s like the
+#                                 config-reloader sidecar would; sets PROM_URL
 #
-# The one change made to the generated configuration: Kubernetes discovery gets the API server's
+# What is changed in the generated configuration: Kubernetes discovery gets the API server's
 # address and a client certificate (in a pod it would use the in-cluster service account), and
 # rule_files point where the rule ConfigMaps are written. Scrapes go to the pods' IPs directly.
 
 PROMOP_VERSION=v0.85.0
 PROMOP_MODULE=github.com/prometheus-operator/prometheus-operator
 PROMOP_SRC="$E2E_CACHE/prometheus-operator-$PROMOP_VERSION"
-# Prometheus built from its module (with Kubernetes discovery) when the cache has it, else Debian's.
-PROM_BIN="${PROM_BIN:-$E2E_BIN/prometheus}"
-[ -x "$PROM_BIN" ] || PROM_BIN=/usr/bin/prometheus
+# Prometheus 3.16.0: the Go module numbers Prometheus 3.MM.P as v0.3MM.P.
+PROM_VERSION=v0.316.0
+PROM_MODULE=github.com/prometheus/prometheus
+PROM_BIN="$E2E_BIN/prometheus"
 
 build_prometheus_operator() {
   go_env
@@ -38,9 +42,18 @@ build_prometheus_operator() {
       -ldflags "-X github.com/prometheus/common/version.Version=${PROMOP_VERSION#v}" ./cmd/operator)
     echo "$PROMOP_VERSION" >"$E2E_BIN/.prometheus-operator"
   fi
-  command -v prometheus >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  }
+}
+
+# The Prometheus release a module version stands for: v0.316.0 -> 3.16.0.
+prom_release() { local v="${PROM_VERSION#v0.}"; echo "${v:0:1}.$((10#${v:1:2})).${v#*.}"; }
+
+build_prometheus() {
+  go_env
+  if [ ! -x "$PROM_BIN" ] || [ "$(cat "$E2E_BIN/.prometheus" 2>/dev/null)" != "$PROM_VERSION" ]; then
+    GOBIN="$E2E_BIN" CGO_ENABLED=0 go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+      -ldflags "-X github.com/prometheus/common/version.Version=$(prom_release)" "$PROM_MODULE/cmd/prometheus@$PROM_VERSION"
+    echo "$PROM_VERSION" >"$E2E_BIN/.prometheus"
+  fi
 }
 
 start_prometheus_operator() {
@@ -69,9 +82,9 @@ import json, sys
 for cm in json.load(sys.stdin)["items"]:
     for key, text in (cm.get("data") or {}).items():
         open(sys.argv[1] + "/" + cm["metadata"]["name"] + "--" + key, "w").write(text)' "$dir/rules.new"
-  "$E2E_PY" - "$dir" "$E2E_API" "$E2E_DIR/pki" "$PROM_DISCOVERY" <<'EOF'
+  "$E2E_PY" - "$dir" "$E2E_API" "$E2E_DIR/pki" <<'EOF'
 import sys, yaml
-dir, api, pki, discovery = sys.argv[1:]
+dir, api, pki = sys.argv[1:]
 # The config-reloader's env substitution (--config-envsubst-file): $(POD_NAME) and $(SHARD) are
 # the pod's environment in the StatefulSet the operator would run; here pod 0 of shard 0.
 text = open(f"{dir}/generated.yaml").read().replace("$(SHARD)", "0").replace("$(POD_NAME)", f"prometheus-{dir.rsplit('/', 1)[1]}-0")
@@ -82,10 +95,6 @@ for sc in cfg.get("scrape_configs") or []:
         sd["api_server"] = api
         sd["tls_config"] = {"ca_file": f"{pki}/ca.crt", "cert_file": f"{pki}/admin-client.crt",
                             "key_file": f"{pki}/admin-client.key"}
-    if discovery == "file" and sc.get("kubernetes_sd_configs"):
-        # A Prometheus without Kubernetes discovery: e2e/lib/pod_sd.py writes the same targets.
-        del sc["kubernetes_sd_configs"]
-        sc["file_sd_configs"] = [{"files": [f"{dir}/pods.json"], "refresh_interval": "2s"}]
 if cfg.get("rule_files"):
     cfg["rule_files"] = [f"{dir}/rules/*"]
 open(f"{dir}/prometheus.yml.new", "w").write(yaml.safe_dump(cfg, sort_keys=False))
@@ -114,7 +123,7 @@ apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
 metadata: {name: $name, namespace: $ns}
 spec:
-  version: v$("$PROM_BIN" --version 2>&1 | awk 'NR == 1 {print $3}')
+  version: v$(prom_release)
   replicas: 0
   scrapeInterval: 5s
   evaluationInterval: 5s
@@ -127,16 +136,6 @@ spec:
 YAML
   wait_for 60 "$KUBECTL" -n "$ns" get secret "prometheus-$name" || { tail -20 "$E2E_LOGS/prometheus-operator.log"; return 1; }
   mkdir -p "$dir/data"
-  # Debian's prometheus is built without Kubernetes discovery ("field kubernetes_sd_configs not
-  # found in type config.ScrapeConfig"); one built from github.com/prometheus/prometheus has it.
-  if [ "$PROM_BIN" != /usr/bin/prometheus ]; then
-    PROM_DISCOVERY=kubernetes
-  else
-    PROM_DISCOVERY=file
-    echo "  $PROM_BIN has no Kubernetes discovery: e2e/lib/pod_sd.py writes the pods as file_sd targets"
-    node_bg pod-sd "$E2E_PY" "$E2E_ROOT/lib/pod_sd.py" "$KUBECTL" "$dir/pods.json"
-    wait_for 30 test -s "$dir/pods.json"
-  fi
   prometheus_config "$ns" "$name" "$dir" >/dev/null
   local port
   port="$(free_port)"

@@ -191,3 +191,31 @@ scraped_for_real() {
 scenario "stand-in vLLM from a plain manifest: labeled and running in the opted-in namespace, untouched in the other" engines_deployed
 scenario "helm upgrade from the previous chart with engines running: 0 failed creates, no engine pod restarted" helm_upgrade_live
 scenario "Prometheus Operator + Prometheus scrape the labeled engines, not the other namespace; every dashboard panel has data" scraped_for_real
+
+# ACK's own collector configuration: the PodMonitor the RoleBasedGroup project publishes for ARMS
+# (e2e/manifests/rbg-arms-podmonitor.yaml, unmodified: namespace default, any namespace, the
+# workload label present, port http), through the same operator and Prometheus. Its targets in the
+# two engine namespaces must be exactly the pods the webhook labeled, all up, with its relabelings.
+ack_collector_selects_same_pods() {
+  need_node
+  k apply -f e2e/manifests/rbg-arms-podmonitor.yaml
+  local pool=podMonitor/default/llm-serving-podmonitor/0 sel="job=\"default/llm-serving-podmonitor\",namespace=~\"$NODE_ENGINE_NS|$NODE_PLAIN_NS\""
+  local labeled
+  labeled="$(k -n "$NODE_ENGINE_NS" get pods -l alibabacloud.com/inference-workload \
+    -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.labels.alibabacloud\.com/inference-workload} {.metadata.labels.alibabacloud\.com/inference-backend} 1{"\n"}{end}' | sort)"
+  echo "  pods the webhook labeled in $NODE_ENGINE_NS:"; sed 's/^/    /' <<<"$labeled"
+  [ "$(wc -l <<<"$labeled")" -ge 2 ] || fail "expected the chat and coder engines"
+  # The operator regenerates the configuration, the reloader picks it up, then one 15 s interval.
+  wait_for 120 bash -c '[ "$(curl -fsS "$1/api/v1/query" --data-urlencode "query=count(up{$2} == 1)" | jq -r ".data.result[0].value[1] // 0")" = "$3" ]' \
+    _ "$PROM_URL" "$sel" "$(wc -l <<<"$labeled")" || true
+  grep -n "job_name: $pool" "$E2E_DIR/prometheus/prometheus.yml"
+  curl -fsS "$PROM_URL/api/v1/targets?scrapePool=$pool" \
+    | jq -r '.data.activeTargets[] | "    \(.labels.namespace)/\(.labels.pod) \(.scrapeUrl) \(.health) \(.lastError)"'
+  local got
+  got="$(prom_query "up{$sel}" | jq -r '.[] | "\(.metric.pod_namespace)/\(.metric.pod_name) \(.metric.workload_name) \(.metric.backend) \(.value[1])"' | sort)"
+  expect_eq "ACK PodMonitor's targets in $NODE_ENGINE_NS and $NODE_PLAIN_NS (pod, workload_name, backend, up)" "$got" "$labeled"
+  expect_eq "the chart PodMonitor's targets there (pod, workload, backend, up)" \
+    "$(prom_query "up{job=~\"$RELEASE_NS/.*\",namespace=~\"$NODE_ENGINE_NS|$NODE_PLAIN_NS\"}" | jq -r '.[] | "\(.metric.namespace)/\(.metric.pod) \(.metric.workload) \(.metric.backend) \(.value[1])"' | sort)" "$labeled"
+}
+
+scenario "ACK's collector configuration (RoleBasedGroup's PodMonitor for ARMS) scrapes the same labeled pods, up, not the other namespace" ack_collector_selects_same_pods
