@@ -20,8 +20,8 @@ if ! why="$(node_possible)"; then
 else
   node_tools
   NODE_IMAGES="$E2E_DIR/node-images"
-  if { build_node_images "$NODE_IMAGES" && cp "$WEBHOOK_IMAGE" "$NODE_IMAGES/" \
-       && start_node "$E2E_DIR/node" && start_prometheus_operator && start_prometheus monitoring e2e; } \
+  if { build_node_images "$NODE_IMAGES" && prometheus_images "$NODE_IMAGES" && cp "$WEBHOOK_IMAGE" "$NODE_IMAGES/" \
+       && start_node "$E2E_DIR/node" && start_prometheus_operator && start_prometheus e2e; } \
        >"$node_start_output" 2>&1; then
     node_started=1
   else
@@ -161,10 +161,10 @@ helm_upgrade_live() {
 # the labeled engine and not the other; the dashboard has data for it.
 scraped_for_real() {
   need_node
-  echo "  Prometheus $PROM_URL, configuration from the operator (logs/prometheus-reloader.log):"
-  wait_for 60 grep -q "podMonitor/$RELEASE_NS/inference-webhook-inference" "$E2E_DIR/prometheus/prometheus.yml"
-  grep -n "job_name" "$E2E_DIR/prometheus/prometheus.yml"
-  ls "$E2E_DIR/prometheus/rules"
+  echo "  Prometheus $PROM_URL (pod default/prometheus-e2e-0), configuration from the operator through its config-reloader:"
+  wait_for 60 prom_config_has "job_name: podMonitor/$RELEASE_NS/inference-webhook-inference/"
+  prom_config | grep -n "job_name\|kubernetes_sd_configs\|api_server\|kubeconfig"
+  curl -fsS "$PROM_URL/api/v1/rules" | jq -r '.data.groups[] | "  rule group \(.file): \(.name)"'
   # The SGLang stand-in, applied now that Prometheus runs: the time to its first sample.
   local t0 t1 sel
   t0="$(date +%s.%N)"
@@ -206,9 +206,8 @@ ack_collector_selects_same_pods() {
   echo "  pods the webhook labeled in $NODE_ENGINE_NS:"; sed 's/^/    /' <<<"$labeled"
   [ "$(wc -l <<<"$labeled")" -ge 2 ] || fail "expected the chat and coder engines"
   # The operator regenerates the configuration, the reloader picks it up, then one 15 s interval.
-  wait_for 120 bash -c '[ "$(curl -fsS "$1/api/v1/query" --data-urlencode "query=count(up{$2} == 1)" | jq -r ".data.result[0].value[1] // 0")" = "$3" ]' \
-    _ "$PROM_URL" "$sel" "$(wc -l <<<"$labeled")" || true
-  grep -n "job_name: $pool" "$E2E_DIR/prometheus/prometheus.yml"
+  wait_for 120 prom_count "up{$sel} == 1" "$(wc -l <<<"$labeled")" || echo "  (not all up after 120 s)"
+  prom_config | grep -n "job_name: $pool"
   curl -fsS "$PROM_URL/api/v1/targets?scrapePool=$pool" \
     | jq -r '.data.activeTargets[] | "    \(.labels.namespace)/\(.labels.pod) \(.scrapeUrl) \(.health) \(.lastError)"'
   local got
