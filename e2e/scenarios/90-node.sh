@@ -205,8 +205,11 @@ ack_collector_selects_same_pods() {
     -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.labels.alibabacloud\.com/inference-workload} {.metadata.labels.alibabacloud\.com/inference-backend} 1{"\n"}{end}' | sort)"
   echo "  pods the webhook labeled in $NODE_ENGINE_NS:"; sed 's/^/    /' <<<"$labeled"
   [ "$(wc -l <<<"$labeled")" -ge 2 ] || fail "expected the chat and coder engines"
-  # The operator regenerates the configuration, the reloader picks it up, then one 15 s interval.
-  wait_for 120 prom_count "up{$sel} == 1" "$(wc -l <<<"$labeled")" || echo "  (not all up after 120 s)"
+  # The operator rewrites its Secret, the kubelet refreshes the pod's copy (about a minute: its
+  # sync period plus the Secret cache), the config-reloader reloads, then one 15 s interval.
+  local t0=$SECONDS
+  wait_for 180 prom_count "up{$sel} == 1" "$(wc -l <<<"$labeled")" || echo "  (not all up after 180 s)"
+  echo "  PodMonitor applied -> its targets up: $((SECONDS - t0)) s"
   prom_config | grep -n "job_name: $pool"
   curl -fsS "$PROM_URL/api/v1/targets?scrapePool=$pool" \
     | jq -r '.data.activeTargets[] | "    \(.labels.namespace)/\(.labels.pod) \(.scrapeUrl) \(.health) \(.lastError)"'
