@@ -20,8 +20,8 @@ if ! why="$(node_possible)"; then
 else
   node_tools
   NODE_IMAGES="$E2E_DIR/node-images"
-  if { build_node_images "$NODE_IMAGES" && cp "$WEBHOOK_IMAGE" "$NODE_IMAGES/" \
-       && start_node "$E2E_DIR/node" && start_prometheus_operator && start_prometheus monitoring e2e; } \
+  if { build_node_images "$NODE_IMAGES" && prometheus_images "$NODE_IMAGES" && cp "$WEBHOOK_IMAGE" "$NODE_IMAGES/" \
+       && start_node "$E2E_DIR/node" && start_prometheus_operator && start_prometheus e2e; } \
        >"$node_start_output" 2>&1; then
     node_started=1
   else
@@ -161,10 +161,10 @@ helm_upgrade_live() {
 # the labeled engine and not the other; the dashboard has data for it.
 scraped_for_real() {
   need_node
-  echo "  Prometheus $PROM_URL, configuration from the operator (logs/prometheus-reloader.log):"
-  wait_for 60 grep -q "podMonitor/$RELEASE_NS/inference-webhook-inference" "$E2E_DIR/prometheus/prometheus.yml"
-  grep -n "job_name" "$E2E_DIR/prometheus/prometheus.yml"
-  ls "$E2E_DIR/prometheus/rules"
+  echo "  Prometheus $PROM_URL (pod default/prometheus-e2e-0), configuration from the operator through its config-reloader:"
+  wait_for 60 prom_config_has "job_name: podMonitor/$RELEASE_NS/inference-webhook-inference/"
+  prom_config | grep -n "job_name\|kubernetes_sd_configs\|api_server\|kubeconfig"
+  curl -fsS "$PROM_URL/api/v1/rules" | jq -r '.data.groups[] | "  rule group \(.file): \(.name)"'
   # The SGLang stand-in, applied now that Prometheus runs: the time to its first sample.
   local t0 t1 sel
   t0="$(date +%s.%N)"
@@ -191,3 +191,33 @@ scraped_for_real() {
 scenario "stand-in vLLM from a plain manifest: labeled and running in the opted-in namespace, untouched in the other" engines_deployed
 scenario "helm upgrade from the previous chart with engines running: 0 failed creates, no engine pod restarted" helm_upgrade_live
 scenario "Prometheus Operator + Prometheus scrape the labeled engines, not the other namespace; every dashboard panel has data" scraped_for_real
+
+# ACK's own collector configuration: the PodMonitor the RoleBasedGroup project publishes for ARMS
+# (e2e/manifests/rbg-arms-podmonitor.yaml, unmodified: namespace default, any namespace, the
+# workload label present, port http), through the same operator and Prometheus. Its targets in the
+# two engine namespaces must be exactly the pods the webhook labeled, all up, with its relabelings.
+ack_collector_selects_same_pods() {
+  need_node
+  k apply -f e2e/manifests/rbg-arms-podmonitor.yaml
+  local pool=podMonitor/default/llm-serving-podmonitor/0 sel="job=\"default/llm-serving-podmonitor\",namespace=~\"$NODE_ENGINE_NS|$NODE_PLAIN_NS\""
+  local labeled
+  labeled="$(k -n "$NODE_ENGINE_NS" get pods -l alibabacloud.com/inference-workload \
+    -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.labels.alibabacloud\.com/inference-workload} {.metadata.labels.alibabacloud\.com/inference-backend} 1{"\n"}{end}' | sort)"
+  echo "  pods the webhook labeled in $NODE_ENGINE_NS:"; sed 's/^/    /' <<<"$labeled"
+  [ "$(wc -l <<<"$labeled")" -ge 2 ] || fail "expected the chat and coder engines"
+  # The operator rewrites its Secret, the kubelet refreshes the pod's copy (about a minute: its
+  # sync period plus the Secret cache), the config-reloader reloads, then one 15 s interval.
+  local t0=$SECONDS
+  wait_for 180 prom_count "up{$sel} == 1" "$(wc -l <<<"$labeled")" || echo "  (not all up after 180 s)"
+  echo "  PodMonitor applied -> its targets up: $((SECONDS - t0)) s"
+  prom_config | grep -n "job_name: $pool"
+  curl -fsS "$PROM_URL/api/v1/targets?scrapePool=$pool" \
+    | jq -r '.data.activeTargets[] | "    \(.labels.namespace)/\(.labels.pod) \(.scrapeUrl) \(.health) \(.lastError)"'
+  local got
+  got="$(prom_query "up{$sel}" | jq -r '.[] | "\(.metric.pod_namespace)/\(.metric.pod_name) \(.metric.workload_name) \(.metric.backend) \(.value[1])"' | sort)"
+  expect_eq "ACK PodMonitor's targets in $NODE_ENGINE_NS and $NODE_PLAIN_NS (pod, workload_name, backend, up)" "$got" "$labeled"
+  expect_eq "the chart PodMonitor's targets there (pod, workload, backend, up)" \
+    "$(prom_query "up{job=~\"$RELEASE_NS/.*\",namespace=~\"$NODE_ENGINE_NS|$NODE_PLAIN_NS\"}" | jq -r '.[] | "\(.metric.namespace)/\(.metric.pod) \(.metric.workload) \(.metric.backend) \(.value[1])"' | sort)" "$labeled"
+}
+
+scenario "ACK's collector configuration (RoleBasedGroup's PodMonitor for ARMS) scrapes the same labeled pods, up, not the other namespace" ack_collector_selects_same_pods
