@@ -1105,6 +1105,72 @@ pub const CATALOGUE: &[EngineSpec] = &[
         },
         note: "a repeated flag keeps the last value",
     },
+    // Aphrodite Engine (a vLLM fork): `aphrodite/entrypoints/cli/serve.py` (`aphrodite serve`)
+    // and `cli/run.py` (`run`, kept as an alias), `cli/main.py` (subcommands `bench`, `chat`,
+    // `complete`, `collect-env`, `run-batch`), `aphrodite/entrypoints/openai/cli_args.py`
+    // (`--port` default 2242, the model first), `aphrodite/engine/arg_utils.py`
+    // (`--disable-log-stats`, model flags), `aphrodite/utils/argparse_utils.py`
+    // (`FlexibleArgumentParser`: `_` is `-` in flag names); `docker/Dockerfile` (target
+    // `aphrodite-openai`, ENTRYPOINT `aphrodite run`; published as `alpindale/aphrodite-openai`,
+    // `docs/src/content/docs/installation/installation.md`); `docker/Dockerfile.cpu` and older
+    // releases run `python -m aphrodite.endpoints.openai.api_server`
+    // (`aphrodite/endpoints/openai/args.py`, the same port). Metrics: `/metrics` on the serving
+    // app (`aphrodite/entrypoints/serve/instrumentator/metrics.py`), named `aphrodite:*`
+    // (`aphrodite/v1/metrics/loggers.py`). Read at aphrodite-engine/aphrodite-engine b42eeec2.
+    EngineSpec {
+        id: "aphrodite",
+        name: "Aphrodite Engine",
+        backend: "aphrodite",
+        family: "aphrodite",
+        images: &[ImageMatch::NameWord("aphrodite")],
+        commands: &[
+            CommandMatch::Program("aphrodite", Some("serve")),
+            CommandMatch::Program("aphrodite", Some("run")),
+            CommandMatch::Module("aphrodite.entrypoints.openai.api_server"),
+            CommandMatch::Module("aphrodite.endpoints.openai.api_server"),
+        ],
+        requires: None,
+        flag_spelling: FlagSpelling::DashOrUnderscore,
+        flag_values: FlagValues::SpaceOrEquals,
+        signature_flags: &[
+            "--model",
+            "--served-model-name",
+            "--tensor-parallel-size",
+            "--max-model-len",
+            "--gpu-memory-utilization",
+        ],
+        positional_model: true,
+        non_server_subcommands: &["bench", "chat", "complete", "collect-env", "run-batch"],
+        port_flags: &["--port"],
+        port_env: &[],
+        default_port: Some(2242),
+        metrics: MetricsListener::Serving,
+        metrics_path: "/metrics",
+        no_metrics: &[],
+        switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
+        workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "aphrodite:",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "aphrodite-engine/aphrodite-engine",
+            files: &[
+                "aphrodite/entrypoints/cli/serve.py",
+                "aphrodite/entrypoints/openai/cli_args.py",
+                "aphrodite/engine/arg_utils.py",
+                "aphrodite/utils/argparse_utils.py",
+                "docker/Dockerfile",
+                "aphrodite/entrypoints/serve/instrumentator/metrics.py",
+                "aphrodite/v1/metrics/loggers.py",
+            ],
+        },
+        note: "",
+    },
 ];
 
 /// The family of a backend label value (`vllm-pd` → `vllm`); unknown values are their own family.
