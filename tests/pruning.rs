@@ -1,4 +1,5 @@
-//! The engine's reading contract (`engine::UNREAD_MEMBERS`): the server builds only what the
+//! The engine's reading contract (`engine::UNREAD_SPEC_MEMBERS`, `UNREAD_CONTAINER_MEMBERS`):
+//! the server builds only what the
 //! engine reads, so `decide` must answer the same on the object the server parsed and on the
 //! full object. Checked on every real manifest the tests have: `../shared/corpus` and
 //! `../shared/corpus-extra` (read at run time; a missing folder fails) and `tests/fixtures`.
@@ -9,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Operation, Policy, UNREAD_MEMBERS};
+use inference_webhook::engine::{Operation, Policy, UNREAD_CONTAINER_MEMBERS, UNREAD_SPEC_MEMBERS};
 use serde_json::{Value, json};
 use support::engine::{decide_input, decide_request, every_backend};
 use support::fixtures::{repo, review};
@@ -86,7 +87,12 @@ fn decide_answers_the_same_on_the_pruned_and_the_full_object_of_every_real_manif
     let policies = [Policy::default(), every_backend()];
     let mut unread_seen = 0;
     for (name, object) in &objects {
-        unread_seen += usize::from(UNREAD_MEMBERS.iter().any(|m| contains_member(object, m)));
+        unread_seen += usize::from(
+            UNREAD_SPEC_MEMBERS
+                .iter()
+                .chain(UNREAD_CONTAINER_MEMBERS)
+                .any(|m| contains_member(object, m)),
+        );
         // An UPDATE whose old object differs only in an unread member still compares templates.
         let mut old = object.clone();
         old["metadata"]["labels"]["pruning-test"] = json!("old");
@@ -138,4 +144,67 @@ fn an_env_from_source_is_read_so_a_port_it_may_set_never_denies_in_the_server() 
         "{:?}",
         decision.findings
     );
+}
+
+#[test]
+fn label_and_annotation_keys_spelled_like_unread_members_stay_readable() {
+    // The members are pruned where they live (a spec, a container), not wherever the word is a
+    // key: a label `resources` or an annotation `volumes` is the owner's opt-out here.
+    let deployment = |labels: Value, annotations: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "m", "namespace": "ns", "labels": labels, "annotations": annotations},
+            "spec": {"selector": {}, "template": {
+                "metadata": {"labels": {"resources": "x", "affinity": "y"}},
+                "spec": {"affinity": {}, "volumes": [], "containers": [{
+                    "name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+                    "command": ["vllm", "serve", "m"], "resources": {"limits": {}}}]}}}})
+    };
+    let policy = Policy::from_yaml(
+        "optOutLabel: resources\noptOutValue: disabled\noptOutAnnotation: volumes",
+        "test",
+    )
+    .unwrap();
+    for (labels, annotations, skipped) in [
+        (json!({"resources": "disabled"}), json!({}), true),
+        (json!({}), json!({"volumes": "true", "affinity": "x"}), true),
+        (
+            json!({"resources": "enabled", "volumes": "x"}),
+            json!({"affinity": "x"}),
+            false,
+        ),
+    ] {
+        let object = deployment(labels.clone(), annotations.clone());
+        let body = review_body(&object, None);
+        let parsed = admission::parse(&body).unwrap();
+        let metadata = parsed.object.get("metadata").unwrap();
+        for (key, value) in labels.as_object().unwrap() {
+            let read = metadata.get("labels").and_then(|l| l.get(key));
+            assert_eq!(read.and_then(|v| v.as_str()), value.as_str(), "label {key}");
+        }
+        for (key, value) in annotations.as_object().unwrap() {
+            let read = metadata.get("annotations").and_then(|l| l.get(key));
+            assert_eq!(
+                read.and_then(|v| v.as_str()),
+                value.as_str(),
+                "annotation {key}"
+            );
+        }
+        let pruned = decide_request(&parsed, &policy);
+        let full = decide_input(&object, None, parsed.operation, None, &policy);
+        assert_eq!(format!("{pruned:?}"), format!("{full:?}"));
+        assert_eq!(pruned.skipped.is_some(), skipped, "{labels} {annotations}");
+        // The container's `resources` is still pruned.
+        let container = parsed
+            .object
+            .get("spec")
+            .and_then(|s| s.get("template"))
+            .and_then(|t| t.get("spec"))
+            .and_then(|s| s.get("containers"))
+            .and_then(|c| c.as_array()?.first())
+            .unwrap();
+        assert!(matches!(
+            container.get("resources"),
+            Some(inference_webhook::engine::Json::Unread(_))
+        ));
+    }
 }

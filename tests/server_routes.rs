@@ -395,3 +395,28 @@ async fn curl_with_cacert_and_the_service_name_gets_the_review() {
     assert!(review_patch(&answer["response"]).is_some(), "{answer}");
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_key_spelled_like_a_pruned_member_is_read_by_the_server() {
+    // The server prunes `resources` in containers only: a label of that name is the opt-out.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "optOutLabel: resources\noptOutValue: disabled\n").unwrap();
+    let t = start(&[&format!("--config={}", policy.display())]).await;
+    let client = t.client(SERVICE_HOST);
+    let url = t.url(SERVICE_HOST, "/mutate/enforce");
+    let mut sent = fixture_value(VLLM);
+    let (status, answer) = post_json(&client, &url, &sent).await;
+    assert_eq!(status, 200);
+    assert!(answer["response"]["patch"].is_string(), "{answer}");
+    sent["request"]["object"]["metadata"]["labels"] = json!({"resources": "disabled"});
+    let (status, answer) = post_json(&client, &url, &sent).await;
+    assert_eq!(status, 200);
+    assert_envelope(&sent, &answer);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert!(
+        answer["response"].get("patch").is_none(),
+        "opted out by the label `resources`: {answer}"
+    );
+    t.server.shutdown().await.unwrap();
+}

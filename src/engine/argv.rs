@@ -8,6 +8,7 @@
 use std::cell::Cell;
 
 use super::Map;
+use super::catalogue::{CATALOGUE, WRAPPERS};
 use super::json::Json;
 
 /// How deep `sh -c "bash -c '...'"` nesting is followed.
@@ -481,46 +482,6 @@ fn python(mut rest: Vec<String>) -> Option<Cmd> {
     None
 }
 
-/// Programs that run the command after them: name, options that take a value, and how many
-/// positional arguments of their own come before the command (`timeout 60 cmd`).
-const WRAPPERS: &[(&str, &[&str], usize)] = &[
-    ("exec", &["-a"], 0),
-    ("nohup", &[], 0),
-    ("time", &[], 0),
-    ("command", &[], 0),
-    ("builtin", &[], 0),
-    (
-        "env",
-        &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
-        0,
-    ),
-    ("timeout", &["-s", "--signal", "-k", "--kill-after"], 1),
-    ("tini", &["-s", "-p", "-e"], 0),
-    ("dumb-init", &["-r", "--rewrite"], 0),
-    ("setsid", &[], 0),
-    ("stdbuf", &["-i", "-o", "-e"], 0),
-    ("nice", &["-n", "--adjustment"], 0),
-    // `uv run [options] cmd` (the `run` is skipped as the wrapper's own word).
-    (
-        "uv",
-        &[
-            "--with",
-            "--python",
-            "-p",
-            "--project",
-            "--directory",
-            "--env-file",
-            "--extra",
-            "--group",
-            "--package",
-            "--index",
-            "--with-requirements",
-            "--with-editable",
-        ],
-        1,
-    ),
-];
-
 /// `sh|bash [options] -c [--] script [name args...]`, or `bash [options] script.sh args`.
 fn expand_shell(mut rest: Vec<String>, vars: &mut Vars, depth: usize, out: &mut Vec<Cmd>) {
     let mut i = 0;
@@ -605,14 +566,21 @@ fn program_start<'w>(words: &'w [String], vars: &mut Vars) -> Option<(usize, &'w
             }
             w => {
                 let base = basename(w);
-                match WRAPPERS.iter().find(|(name, ..)| base == *name) {
-                    Some((name, _, _))
-                        if *name == "uv" && words.get(i + 1).map(String::as_str) != Some("run") =>
-                    {
-                        return Some((i, w));
-                    }
-                    Some((_, valued, positionals)) => {
-                        i = skip_wrapper(words, i + 1, valued, *positionals)
+                let wrapper = WRAPPERS
+                    .iter()
+                    .chain(CATALOGUE.iter().flat_map(|e| e.wrappers))
+                    .find(|wr| base == wr.name);
+                match wrapper {
+                    Some(wr) => {
+                        let mut next = i + 1;
+                        if let Some(sub) = wr.subcommand {
+                            // `uv pip ...` is uv itself; only `uv run` runs a command.
+                            if words.get(next).map(String::as_str) != Some(sub) {
+                                return Some((i, w));
+                            }
+                            next += 1;
+                        }
+                        i = skip_wrapper(words, next, wr.valued, wr.positionals);
                     }
                     None => return Some((i, w)),
                 }

@@ -1,6 +1,14 @@
-//! The inference engines, as data: one row each. Adding an engine is adding a row.
+//! The inference engines, as data: one row each. Everything the project knows about an engine
+//! is in its row, with the upstream file each fact was read from beside it; the detector
+//! (`detect.rs`), the judge and the docs' engine table (`tests/tables.rs`) interpret the rows.
+//! Adding an engine is adding a row and its tests ([docs/adding-an-engine.md]).
 //! Rows are tried in order, so a refinement (vLLM prefill/decode) comes before its base engine
 //! and a specific image name before a broader one.
+//!
+//! Above the rows: the words every engine shares (look-alike words, setup programs, wrappers,
+//! the collector's scrape path). A row adds words of its own to them.
+//!
+//! [docs/adding-an-engine.md]: https://github.com/inference-webhook/inference-webhook/blob/main/docs/adding-an-engine.md
 
 use super::argv::Cmd;
 
@@ -78,6 +86,170 @@ pub const LOOKALIKE_WORDS: &[&str] = &[
     "webui",
     "docs",
 ];
+
+/// Programs a container script runs to prepare or report, never to serve: around an opaque
+/// launcher (`echo ...; cd /server; /tgi-entrypoint.sh`) they leave it the only candidate.
+pub const SETUP_PROGRAMS: &[&str] = &[
+    ":",
+    "[",
+    "apk",
+    "apt",
+    "apt-get",
+    "cat",
+    "cd",
+    "chmod",
+    "chown",
+    "cmake",
+    "cp",
+    "curl",
+    "date",
+    "df",
+    "dnf",
+    "echo",
+    "free",
+    "git",
+    "hostname",
+    "huggingface-cli",
+    "ln",
+    "ls",
+    "make",
+    "mkdir",
+    "mv",
+    "nvidia-smi",
+    "pip",
+    "pip3",
+    "printf",
+    "pwd",
+    "rm",
+    "set",
+    "sleep",
+    "source",
+    "tail",
+    "tee",
+    "test",
+    "touch",
+    "trap",
+    "true",
+    "ulimit",
+    "umask",
+    "unset",
+    "uv",
+    "wget",
+    "which",
+    "yum",
+];
+
+/// A program that runs the command after it (`timeout 60 cmd`, `uv run cmd`).
+#[derive(Debug)]
+pub struct Wrapper {
+    pub name: &'static str,
+    /// The wrapper's own first word, without which it runs nothing (`uv run`; `uv pip` is uv).
+    pub subcommand: Option<&'static str>,
+    /// Options that take a value.
+    pub valued: &'static [&'static str],
+    /// Positional arguments of its own before the command (`timeout 60 cmd`: 1).
+    pub positionals: usize,
+}
+
+const fn wrapper(
+    name: &'static str,
+    valued: &'static [&'static str],
+    positionals: usize,
+) -> Wrapper {
+    Wrapper {
+        name,
+        subcommand: None,
+        valued,
+        positionals,
+    }
+}
+
+/// Programs that run the command after them, as coreutils, util-linux, tini, dumb-init and uv
+/// document their options.
+pub const WRAPPERS: &[Wrapper] = &[
+    wrapper("exec", &["-a"], 0),
+    wrapper("nohup", &[], 0),
+    wrapper("time", &[], 0),
+    wrapper("command", &[], 0),
+    wrapper("builtin", &[], 0),
+    wrapper(
+        "env",
+        &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
+        0,
+    ),
+    wrapper("timeout", &["-s", "--signal", "-k", "--kill-after"], 1),
+    wrapper("tini", &["-s", "-p", "-e"], 0),
+    wrapper("dumb-init", &["-r", "--rewrite"], 0),
+    wrapper("setsid", &[], 0),
+    wrapper("stdbuf", &["-i", "-o", "-e"], 0),
+    wrapper("nice", &["-n", "--adjustment"], 0),
+    Wrapper {
+        name: "uv",
+        subcommand: Some("run"),
+        valued: &[
+            "--with",
+            "--python",
+            "-p",
+            "--project",
+            "--directory",
+            "--env-file",
+            "--extra",
+            "--group",
+            "--package",
+            "--index",
+            "--with-requirements",
+            "--with-editable",
+        ],
+        positionals: 0,
+    },
+];
+
+/// The path the collector scrapes on the named port unless told otherwise (ENGINES.md): an
+/// engine whose `metrics_path` differs is reported (`metrics-path-differs`).
+pub const COLLECTOR_PATH: &str = "/metrics";
+
+/// Where a row's facts were read: the engine's repository and files (also cited beside each
+/// fact in the row's comment), for the docs' engine table.
+#[derive(Debug)]
+pub struct Source {
+    pub repo: &'static str,
+    pub files: &'static [&'static str],
+}
+
+/// The engine's metrics in the dashboards (`deploy/dashboards/inference-rules.yaml`): the prefix
+/// of its metric names, and every name the recording rules read (`tests/tables.rs` compares).
+#[derive(Debug)]
+pub struct Dashboard {
+    pub prefix: &'static str,
+    pub metrics: &'static [&'static str],
+}
+
+/// The words a parser reads as one boolean value.
+#[derive(Clone, Copy, Debug)]
+pub struct BoolWords {
+    pub words: &'static [&'static str],
+    /// `OFF` is `off` (Triton's `ParseOption<bool>`); llama.cpp compares exactly.
+    pub any_case: bool,
+}
+
+impl BoolWords {
+    pub fn holds(&self, value: &str) -> bool {
+        self.words.iter().any(|w| {
+            if self.any_case {
+                value.eq_ignore_ascii_case(w)
+            } else {
+                value == *w
+            }
+        })
+    }
+}
+
+/// An environment variable that switches metrics on, and the values that mean true.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvSwitch {
+    pub var: &'static str,
+    pub truth: BoolWords,
+}
 
 /// How the engine's parser accepts flag names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,13 +331,15 @@ pub enum MetricsSwitch {
     /// each flag from an `LLAMA_ARG_*` variable too).
     RequiresFlag {
         flag: &'static str,
-        env: Option<&'static str>,
+        env: Option<EnvSwitch>,
     },
     /// Recorded unless this flag is given.
     DisabledBy(&'static str),
-    /// Recorded unless this flag's value is false (`false`, `off`, `0`, in any case: Triton's
-    /// `ParseOption<bool>`), as `--flag=false` or `--flag false`.
-    OffBy(&'static str),
+    /// Recorded unless this flag's value is one of `off`, as `--flag=false` or `--flag false`.
+    OffBy {
+        flag: &'static str,
+        off: BoolWords,
+    },
     /// By the version the image tag names (`major.minor.patch`): no metrics at all before
     /// `added` (no flag switches them on), then only with `enable`, and from `on_by_default`
     /// unless `disable` (`enable` is then gone).
@@ -225,6 +399,20 @@ pub struct EngineSpec {
     /// Ways of running the engine that serve no `/metrics` at all (a gRPC server, a demo HTTP
     /// server): labeled, but no port is named and no metrics rule applies.
     pub no_metrics: &'static [CommandMatch],
+    /// Programs that run the engine's command after them, besides [`WRAPPERS`].
+    pub wrappers: &'static [Wrapper],
+    /// Programs that only prepare its containers, besides [`SETUP_PROGRAMS`].
+    pub setup_programs: &'static [&'static str],
+    /// Words of an image or container name that make it something else than this engine,
+    /// besides [`LOOKALIKE_WORDS`].
+    pub lookalike_words: &'static [&'static str],
+    /// Labeled by the default policy (`supportedBackends`): the backends the ACK dashboard
+    /// documents. Listed base engines first, then refinements ([`default_supported_backends`]).
+    pub supported_by_default: bool,
+    pub dashboard: Dashboard,
+    pub source: Source,
+    /// A remark for the docs' engine table, where a fact needs one (TGI's two defaults).
+    pub note: &'static str,
 }
 
 /// vLLM's KV-transfer settings that mean one side of a prefill/decode pair: a producer or
@@ -318,6 +506,48 @@ const VLLM: EngineSpec = EngineSpec {
         WorkerMatch::WorkerArg,
         WorkerMatch::Program("ray", Some("start")),
     ],
+    wrappers: &[],
+    setup_programs: &[],
+    lookalike_words: &[],
+    supported_by_default: true,
+    dashboard: Dashboard {
+        prefix: "vllm:",
+        metrics: &[
+            "vllm:e2e_request_latency_seconds",
+            "vllm:generation_tokens_total",
+            "vllm:gpu_cache_usage_perc",
+            "vllm:gpu_prefix_cache_hit_rate",
+            "vllm:gpu_prefix_cache_hits_total",
+            "vllm:gpu_prefix_cache_queries_total",
+            "vllm:inter_token_latency_seconds",
+            "vllm:kv_cache_usage_perc",
+            "vllm:num_preemptions_total",
+            "vllm:num_requests_running",
+            "vllm:num_requests_waiting",
+            "vllm:prefix_cache_hits_total",
+            "vllm:prefix_cache_queries_total",
+            "vllm:prompt_tokens_total",
+            "vllm:request_success_total",
+            "vllm:time_per_output_token_seconds",
+            "vllm:time_to_first_token_seconds",
+            "http_requests_total",
+        ],
+    },
+    source: Source {
+        repo: "vllm-project/vllm",
+        files: &[
+            "vllm/entrypoints/openai/cli_args.py",
+            "vllm/engine/arg_utils.py",
+            "vllm/utils/argparse_utils.py",
+            "vllm/entrypoints/cli/main.py",
+            "docker/Dockerfile",
+            "vllm/entrypoints/openai/api_server.py",
+            "vllm/entrypoints/grpc_server.py",
+            "vllm/entrypoints/api_server.py",
+            "vllm/v1/metrics/loggers.py",
+        ],
+    },
+    note: "",
 };
 
 pub const CATALOGUE: &[EngineSpec] = &[
@@ -357,6 +587,31 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "dynamo_frontend_",
+            metrics: &[
+                "dynamo_frontend_inflight_requests",
+                "dynamo_frontend_input_sequence_tokens",
+                "dynamo_frontend_inter_token_latency_seconds",
+                "dynamo_frontend_output_sequence_tokens",
+                "dynamo_frontend_queued_requests",
+                "dynamo_frontend_request_duration_seconds",
+                "dynamo_frontend_requests_total",
+                "dynamo_frontend_time_to_first_token_seconds",
+            ],
+        },
+        source: Source {
+            repo: "ai-dynamo/dynamo",
+            files: &[
+                "components/src/dynamo/frontend/main.py",
+                "lib/llm/src/http/service/metrics.rs",
+            ],
+        },
+        note: "",
     },
     // Dynamo workers: `components/src/dynamo/{vllm,sglang,trtllm}/main.py`; their system server
     // (`/metrics`) listens on `DYN_SYSTEM_PORT` and is off without it (`lib/runtime/src/config.rs`).
@@ -385,6 +640,22 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "ai-dynamo/dynamo",
+            files: &[
+                "components/src/dynamo/{vllm,sglang,trtllm}/main.py",
+                "lib/runtime/src/config.rs",
+            ],
+        },
+        note: "",
     },
     // SGLang router / model gateway: `sgl-router/py_src/sglang_router/router_args.py` and the
     // gateway binary's `sgl-router/src/main.rs` (`--port` 30000; `--prometheus-port` 29000 bound
@@ -434,6 +705,24 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "sgl-project/sglang",
+            files: &[
+                "sgl-router/py_src/sglang_router/router_args.py",
+                "sgl-router/src/main.rs",
+                "sgl-model-gateway/src/main.rs",
+                "bindings/python/sglang_router/router_args.py",
+            ],
+        },
+        note: "sglang #11219 made 0.0.0.0 the default when the router became the model gateway",
     },
     // SGLang: `python/sglang/srt/server_args.py` (`--port` 30000, `--enable-metrics`,
     // `--node-rank`; plain argparse, so spellings are exact); `/metrics` on the serving port.
@@ -466,6 +755,37 @@ pub const CATALOGUE: &[EngineSpec] = &[
             env: None,
         },
         workers: &[WorkerMatch::RankFlag("--node-rank")],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: true,
+        dashboard: Dashboard {
+            prefix: "sglang:",
+            metrics: &[
+                "sglang:cache_hit_rate",
+                "sglang:e2e_request_latency_seconds",
+                "sglang:generation_tokens_total",
+                "sglang:inter_token_latency_seconds",
+                "sglang:num_aborted_requests_total",
+                "sglang:num_queue_reqs",
+                "sglang:num_requests_total",
+                "sglang:num_retracted_requests_total",
+                "sglang:num_running_reqs",
+                "sglang:prompt_tokens_total",
+                "sglang:time_per_output_token_seconds",
+                "sglang:time_to_first_token_seconds",
+                "sglang:token_usage",
+            ],
+        },
+        source: Source {
+            repo: "sgl-project/sglang",
+            files: &[
+                "python/sglang/srt/server_args.py",
+                "python/sglang/srt/entrypoints/grpc_server.py",
+                "python/sglang/srt/metrics/collector.py",
+            ],
+        },
+        note: "exact spellings: plain argparse",
     },
     // TGI: `launcher/src/main.rs` (clap: `--port`/`-p` (`#[clap(default_value = "3000", long,
     // short, env)]`), env `PORT`, default 3000; `--model-id`; clap takes `--port 80`,
@@ -497,6 +817,28 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "tgi_",
+            metrics: &[
+                "tgi_batch_current_size",
+                "tgi_queue_size",
+                "tgi_request_duration",
+                "tgi_request_failure",
+                "tgi_request_generated_tokens",
+                "tgi_request_input_length",
+                "tgi_request_mean_time_per_token_duration",
+                "tgi_request_success",
+            ],
+        },
+        source: Source {
+            repo: "huggingface/text-generation-inference",
+            files: &["launcher/src/main.rs", "Dockerfile", "router/src/server.rs"],
+        },
+        note: "80 is the official image's `PORT`, the launcher's own default is 3000; clap takes `-p8080` too and the last one given wins; Google's images map `AIP_HTTP_PORT` onto `PORT` (huggingface/Google-Cloud-Containers `entrypoint.sh`)",
     },
     // Triton's OpenAI-compatible frontend: `python/openai/openai_frontend/main.py` in
     // triton-inference-server/server (`--openai-port` default 9000, which also serves
@@ -522,6 +864,19 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "triton-inference-server/server",
+            files: &["python/openai/openai_frontend/main.py"],
+        },
+        note: "`--kserve-http-port` 8000 only with `--enable-kserve-frontends`",
     },
     // Triton: `src/command_line_parser.cc` (`--http-port` 8000, `--metrics-port` 8002 on
     // `--metrics-address`, default all interfaces; `--allow-metrics` default true, a bool read by
@@ -556,8 +911,27 @@ pub const CATALOGUE: &[EngineSpec] = &[
         },
         metrics_path: "/metrics",
         no_metrics: &[],
-        switch: MetricsSwitch::OffBy("--allow-metrics"),
+        switch: MetricsSwitch::OffBy {
+            flag: "--allow-metrics",
+            off: BoolWords {
+                words: &["false", "off", "0"],
+                any_case: true,
+            },
+        },
         workers: &[WorkerMatch::WorkerArg],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "triton-inference-server/server",
+            files: &["src/command_line_parser.cc"],
+        },
+        note: "an unresolved metrics port takes a port named like metrics or a declared 8002",
     },
     // trtllm-serve: `tensorrt_llm/commands/serve.py` (click: `--port` default 8000); Prometheus
     // text on `/prometheus/metrics` (`tensorrt_llm/serve/openai_server.py`).
@@ -582,6 +956,34 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::On,
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "trtllm_",
+            metrics: &[
+                "trtllm_e2e_request_latency_seconds",
+                "trtllm_generation_tokens_total",
+                "trtllm_kv_cache_hit_rate",
+                "trtllm_kv_cache_utilization",
+                "trtllm_num_requests_running",
+                "trtllm_num_requests_waiting",
+                "trtllm_prompt_tokens_total",
+                "trtllm_request_error_total",
+                "trtllm_request_success_total",
+                "trtllm_time_per_output_token_seconds",
+                "trtllm_time_to_first_token_seconds",
+            ],
+        },
+        source: Source {
+            repo: "NVIDIA/TensorRT-LLM",
+            files: &[
+                "tensorrt_llm/commands/serve.py",
+                "tensorrt_llm/serve/openai_server.py",
+            ],
+        },
+        note: "",
     },
     // LMDeploy: `lmdeploy/cli/serve.py` (`lmdeploy serve api_server`, `--server-port` 23333);
     // `/metrics` on the serving port. Metrics arrived in v0.9.2 with `--enable-metrics`
@@ -613,6 +1015,29 @@ pub const CATALOGUE: &[EngineSpec] = &[
             disable: "--disable-metrics",
         },
         workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "lmdeploy:",
+            metrics: &[
+                "lmdeploy:e2e_request_latency_seconds",
+                "lmdeploy:generation_tokens_total",
+                "lmdeploy:gpu_cache_usage_perc",
+                "lmdeploy:num_requests_running",
+                "lmdeploy:num_requests_waiting",
+                "lmdeploy:prompt_tokens_total",
+                "lmdeploy:request_success_total",
+                "lmdeploy:time_per_output_token_seconds",
+                "lmdeploy:time_to_first_token_seconds",
+            ],
+        },
+        source: Source {
+            repo: "InternLM/lmdeploy",
+            files: &["lmdeploy/cli/serve.py", "lmdeploy/cli/utils.py"],
+        },
+        note: "metrics arrived in 1e8ce56d (#3534); 28de9a86 (#4108) turned them on by default",
     },
     // llama.cpp: `common/arg.cpp` (`--port` default 8080, env `LLAMA_ARG_PORT`; `--metrics`, env
     // `LLAMA_ARG_ENDPOINT_METRICS`, true as `1`/`true`/`on`/`enabled`). Its parser
@@ -646,12 +1071,105 @@ pub const CATALOGUE: &[EngineSpec] = &[
         no_metrics: &[],
         switch: MetricsSwitch::RequiresFlag {
             flag: "--metrics",
-            env: Some("LLAMA_ARG_ENDPOINT_METRICS"),
+            env: Some(EnvSwitch {
+                var: "LLAMA_ARG_ENDPOINT_METRICS",
+                // How `common/arg.cpp` reads a boolean environment value.
+                truth: BoolWords {
+                    words: &["1", "true", "on", "enabled"],
+                    any_case: false,
+                },
+            }),
         },
         workers: &[
             WorkerMatch::Program("rpc-server", None),
             WorkerMatch::ImageNameContains("worker"),
         ],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "llamacpp:",
+            metrics: &[
+                "llamacpp:kv_cache_usage_ratio",
+                "llamacpp:prompt_tokens_cached_total",
+                "llamacpp:prompt_tokens_total",
+                "llamacpp:requests_deferred",
+                "llamacpp:requests_processing",
+                "llamacpp:tokens_predicted_total",
+            ],
+        },
+        source: Source {
+            repo: "ggml-org/llama.cpp",
+            files: &["common/arg.cpp", "tools/server/server.cpp"],
+        },
+        note: "a repeated flag keeps the last value",
+    },
+    // Aphrodite Engine (a vLLM fork): `aphrodite/entrypoints/cli/serve.py` (`aphrodite serve`)
+    // and `cli/run.py` (`run`, kept as an alias), `cli/main.py` (subcommands `bench`, `chat`,
+    // `complete`, `collect-env`, `run-batch`), `aphrodite/entrypoints/openai/cli_args.py`
+    // (`--port` default 2242, the model first), `aphrodite/engine/arg_utils.py`
+    // (`--disable-log-stats`, model flags), `aphrodite/utils/argparse_utils.py`
+    // (`FlexibleArgumentParser`: `_` is `-` in flag names); `docker/Dockerfile` (target
+    // `aphrodite-openai`, ENTRYPOINT `aphrodite run`; published as `alpindale/aphrodite-openai`,
+    // `docs/src/content/docs/installation/installation.md`); `docker/Dockerfile.cpu` and older
+    // releases run `python -m aphrodite.endpoints.openai.api_server`
+    // (`aphrodite/endpoints/openai/args.py`, the same port). Metrics: `/metrics` on the serving
+    // app (`aphrodite/entrypoints/serve/instrumentator/metrics.py`), named `aphrodite:*`
+    // (`aphrodite/v1/metrics/loggers.py`). Read at aphrodite-engine/aphrodite-engine b42eeec2.
+    EngineSpec {
+        id: "aphrodite",
+        name: "Aphrodite Engine",
+        backend: "aphrodite",
+        family: "aphrodite",
+        images: &[ImageMatch::NameWord("aphrodite")],
+        commands: &[
+            CommandMatch::Program("aphrodite", Some("serve")),
+            CommandMatch::Program("aphrodite", Some("run")),
+            CommandMatch::Module("aphrodite.entrypoints.openai.api_server"),
+            CommandMatch::Module("aphrodite.endpoints.openai.api_server"),
+        ],
+        requires: None,
+        flag_spelling: FlagSpelling::DashOrUnderscore,
+        flag_values: FlagValues::SpaceOrEquals,
+        signature_flags: &[
+            "--model",
+            "--served-model-name",
+            "--tensor-parallel-size",
+            "--max-model-len",
+            "--gpu-memory-utilization",
+        ],
+        positional_model: true,
+        non_server_subcommands: &["bench", "chat", "complete", "collect-env", "run-batch"],
+        port_flags: &["--port"],
+        port_env: &[],
+        default_port: Some(2242),
+        metrics: MetricsListener::Serving,
+        metrics_path: "/metrics",
+        no_metrics: &[],
+        switch: MetricsSwitch::DisabledBy("--disable-log-stats"),
+        workers: &[],
+        wrappers: &[],
+        setup_programs: &[],
+        lookalike_words: &[],
+        supported_by_default: false,
+        dashboard: Dashboard {
+            prefix: "aphrodite:",
+            metrics: &[],
+        },
+        source: Source {
+            repo: "aphrodite-engine/aphrodite-engine",
+            files: &[
+                "aphrodite/entrypoints/cli/serve.py",
+                "aphrodite/entrypoints/openai/cli_args.py",
+                "aphrodite/engine/arg_utils.py",
+                "aphrodite/utils/argparse_utils.py",
+                "docker/Dockerfile",
+                "aphrodite/entrypoints/serve/instrumentator/metrics.py",
+                "aphrodite/v1/metrics/loggers.py",
+            ],
+        },
+        note: "",
     },
 ];
 
@@ -661,6 +1179,22 @@ pub fn family_of(backend: &str) -> &str {
         .iter()
         .find(|e| e.backend == backend)
         .map_or(backend, |e| e.family)
+}
+
+/// The backends the default policy labels: base engines in catalogue order, then refinements
+/// (`[vllm, sglang, vllm-pd]`), as the chart, `deploy/` and the docs write them.
+pub fn default_supported_backends() -> Vec<String> {
+    let (base, refined): (Vec<&EngineSpec>, Vec<&EngineSpec>) = CATALOGUE
+        .iter()
+        .filter(|e| e.supported_by_default)
+        .partition(|e| e.requires.is_none());
+    let mut out: Vec<String> = Vec::new();
+    for e in base.into_iter().chain(refined) {
+        if !out.iter().any(|b| b == e.backend) {
+            out.push(e.backend.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
 use super::catalogue::{
     CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, FlagValues, ImageMatch, LOOKALIKE_WORDS,
-    MetricsListener, MetricsSwitch, WorkerMatch,
+    MetricsListener, MetricsSwitch, SETUP_PROGRAMS, WorkerMatch,
 };
 use super::decision::Strength;
 use super::image::{self, ImageRef};
@@ -206,7 +206,7 @@ fn forced(
         None => read
             .cmds
             .iter()
-            .find(|c| !is_setup(c))
+            .find(|c| !is_setup(c, spec))
             .or(read.cmds.first())
             .map_or_else(
                 || Cmd {
@@ -307,7 +307,7 @@ fn by_image(read: &Read<'_, '_>, no_command: bool, args: &[&str]) -> Option<Foun
         };
         (entry, strength)
     } else {
-        let mut launchers = read.cmds.iter().filter(|c| !is_setup(c));
+        let mut launchers = read.cmds.iter().filter(|c| !is_setup(c, spec));
         let opaque = launchers
             .next()
             .filter(|c| is_opaque(c) && launchers.next().is_none())?;
@@ -552,6 +552,11 @@ fn image_rows(img: &ImageRef) -> impl Iterator<Item = &'static EngineSpec> + '_ 
     // Split once for every row that looks for a word.
     let words: Vec<&str> = name.split(['-', '_']).collect();
     CATALOGUE.iter().filter(move |e| {
+        let lookalike = lookalike
+            || (!e.lookalike_words.is_empty()
+                && name
+                    .split(['-', '_', '.'])
+                    .any(|w| e.lookalike_words.contains(&w)));
         e.images.iter().any(|m| match m {
             ImageMatch::Name(n) => name == *n,
             ImageMatch::NameWord(n) => !lookalike && words.iter().any(|w| is_word(w, n)),
@@ -580,7 +585,7 @@ fn lookalike_container(container: &Json<'_>, img: &ImageRef, spec: &EngineSpec) 
             .any(|n| n.split(['-', '_', '.']).any(|x| x == w))
     };
     name.split(['-', '_', '.'])
-        .any(|w| LOOKALIKE_WORDS.contains(&w) && !own(w))
+        .any(|w| (LOOKALIKE_WORDS.contains(&w) || spec.lookalike_words.contains(&w)) && !own(w))
 }
 
 /// A word of an image name is `word`, maybe with a version after it: `vllm` is a word of
@@ -610,61 +615,11 @@ fn is_opaque(cmd: &Cmd) -> bool {
     }
 }
 
-/// Programs a container script runs to prepare or report, never to serve: around an opaque
-/// launcher (`echo ...; cd /server; /tgi-entrypoint.sh`) they leave it the only candidate.
-const SETUP_PROGRAMS: &[&str] = &[
-    ":",
-    "[",
-    "apk",
-    "apt",
-    "apt-get",
-    "cat",
-    "cd",
-    "chmod",
-    "chown",
-    "cmake",
-    "cp",
-    "curl",
-    "date",
-    "df",
-    "dnf",
-    "echo",
-    "free",
-    "git",
-    "hostname",
-    "huggingface-cli",
-    "ln",
-    "ls",
-    "make",
-    "mkdir",
-    "mv",
-    "nvidia-smi",
-    "pip",
-    "pip3",
-    "printf",
-    "pwd",
-    "rm",
-    "set",
-    "sleep",
-    "source",
-    "tail",
-    "tee",
-    "test",
-    "touch",
-    "trap",
-    "true",
-    "ulimit",
-    "umask",
-    "unset",
-    "uv",
-    "wget",
-    "which",
-    "yum",
-];
-
-/// Whether a command only prepares or reports (a [`SETUP_PROGRAMS`] program).
-fn is_setup(cmd: &Cmd) -> bool {
-    matches!(&cmd.invocation, Invocation::Program(p) if SETUP_PROGRAMS.contains(&p.as_str()))
+/// Whether a command only prepares or reports (a [`SETUP_PROGRAMS`] program, or one of the
+/// engine's own).
+fn is_setup(cmd: &Cmd, spec: &EngineSpec) -> bool {
+    matches!(&cmd.invocation, Invocation::Program(p)
+        if SETUP_PROGRAMS.contains(&p.as_str()) || spec.setup_programs.contains(&p.as_str()))
 }
 
 /// A resolved metrics port and where it came from.
@@ -886,12 +841,17 @@ fn metrics_off(
     match spec.switch {
         MetricsSwitch::On => None,
         MetricsSwitch::RequiresFlag { flag, env } => {
-            let env_value = env.and_then(|e| vars.get(e));
-            if cmd.has_flag(flag) || env_value.is_some_and(is_true) {
+            let env_value = env.as_ref().and_then(|e| vars.get(e.var));
+            if cmd.has_flag(flag)
+                || env
+                    .as_ref()
+                    .zip(env_value)
+                    .is_some_and(|(e, v)| e.truth.holds(v))
+            {
                 return None;
             }
             let fix = match env {
-                Some(e) => format!("add {flag} to its arguments (or set {e}=1)"),
+                Some(e) => format!("add {flag} to its arguments (or set {}=1)", e.var),
                 None => format!("add {flag} to its arguments"),
             };
             Some(MetricsOff {
@@ -900,8 +860,14 @@ fn metrics_off(
                     spec.name
                 ),
                 doubt: env
-                    .filter(|e| env_value.is_none() && vars.may_be_unseen(e))
-                    .map(|e| format!("an environment source this review cannot see may set {e}")),
+                    .as_ref()
+                    .filter(|e| env_value.is_none() && vars.may_be_unseen(e.var))
+                    .map(|e| {
+                        format!(
+                            "an environment source this review cannot see may set {}",
+                            e.var
+                        )
+                    }),
             })
         }
         MetricsSwitch::DisabledBy(flag) => cmd
@@ -909,13 +875,9 @@ fn metrics_off(
             .iter()
             .any(|a| a == flag)
             .then(|| certain(disabled_by(flag))),
-        MetricsSwitch::OffBy(flag) => cmd
+        MetricsSwitch::OffBy { flag, off } => cmd
             .flag(flag)
-            .filter(|v| {
-                ["false", "off", "0"]
-                    .iter()
-                    .any(|f| v.eq_ignore_ascii_case(f))
-            })
+            .filter(|v| off.holds(v))
             .map(|v| certain(disabled_by(&format!("{flag}={v}")))),
         MetricsSwitch::ByVersion {
             added,
@@ -969,11 +931,6 @@ fn predates_metrics(spec: &EngineSpec, image: Option<&ImageRef>) -> Option<Strin
 
 fn show_version((major, minor, patch): (u32, u32, u32)) -> String {
     format!("v{major}.{minor}.{patch}")
-}
-
-/// A boolean environment value as llama.cpp's `common/arg.cpp` reads one.
-fn is_true(value: &str) -> bool {
-    matches!(value, "1" | "true" | "on" | "enabled")
 }
 
 fn separate_serving_port(spec: &EngineSpec, cmd: &Cmd) -> Option<u16> {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::Map;
 use super::argv::KnownEnv;
-use super::catalogue::family_of;
+use super::catalogue::{COLLECTOR_PATH, family_of};
 use super::decision::{Detection, Finding, Strength, TemplateReport};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
@@ -93,9 +93,6 @@ impl Context<'_, '_, '_> {
         self.push(f);
     }
 }
-
-/// The path the collector scrapes on the named port unless told otherwise (ENGINES.md).
-const COLLECTOR_PATH: &str = "/metrics";
 
 /// Why an image-only detection is a guess, and how to make it certain.
 const IMAGE_GUESS: &str = "engine inferred from the image name only; set the container's command \

@@ -35,7 +35,7 @@ pub use policy::{
 };
 pub use rules::{Level, RuleId};
 pub(crate) use unread::Pruned;
-pub use unread::UNREAD_MEMBERS;
+pub use unread::{UNREAD_CONTAINER_MEMBERS, UNREAD_SPEC_MEMBERS};
 
 use judge::{Context, Workload};
 

@@ -103,7 +103,7 @@ impl Default for Policy {
         Policy {
             labels: LabelKeys::default(),
             port_name: "http".into(),
-            supported_backends: vec!["vllm".into(), "sglang".into(), "vllm-pd".into()],
+            supported_backends: super::catalogue::default_supported_backends(),
             opt_out_annotation: "inference-webhook/skip".into(),
             opt_out_label: "inference-monitoring".into(),
             opt_out_value: DEFAULT_OPT_OUT_VALUE.into(),

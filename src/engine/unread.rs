@@ -1,11 +1,14 @@
 //! The engine's reading contract: members it never reads, so a front door may skip building
 //! them. [`Pruned`] reads an object that way: `status` and `metadata.managedFields` are dropped
 //! (in a real cluster they are often most of an object's bytes, twice over on UPDATE), and the
-//! members of [`UNREAD_MEMBERS`] are kept only as their JSON text, so that an UPDATE that
-//! changes them still changes the template. `tests/pruning.rs` checks that [`decide`] answers
-//! the same on pruned and full objects, for every real manifest the tests have.
+//! members of [`UNREAD_SPEC_MEMBERS`] and [`UNREAD_CONTAINER_MEMBERS`] are kept only as their
+//! JSON text, so that an UPDATE that changes them still changes the template. They are pruned
+//! only where they live: in a `spec` (a pod template's, a Pod's or a workload's) and in the
+//! containers of one, never in `metadata` (a label key `resources` stays readable) or anywhere
+//! else. `tests/pruning.rs` checks that [`decide`] answers the same on pruned and full objects,
+//! for every real manifest the tests have.
 //!
-//! A rule that starts reading one of these members must take it off this list.
+//! A rule that starts reading one of these members must take it off its list.
 //!
 //! [`decide`]: super::decide
 
@@ -16,29 +19,37 @@ use serde::{Deserialize, Deserializer};
 
 use super::json::{Json, Object};
 
-/// Object members, at any depth, that no rule, detection or patch reads or points into.
-/// `envFrom` is not among them: an `envFrom` source may set a port variable, nor is
-/// `initContainers`: native sidecars (`restartPolicy: Always`) serve for the pod's life. `volumes` and
-/// `volumeMounts` are read only to find scripts in ConfigMaps that a front door knows (the
-/// audit reads them from its input); the webhook knows none, so on what it prunes they would
-/// change nothing.
-pub const UNREAD_MEMBERS: &[&str] = &[
+/// Members of a `spec` that no rule, detection or patch reads or points into: the pod spec's
+/// (`volumes` are read only to find scripts in ConfigMaps that a front door knows; the audit
+/// reads them from its input, the webhook knows none, so on what it prunes they change
+/// nothing), and a StatefulSet's `volumeClaimTemplates`. `initContainers` is read: native
+/// sidecars (`restartPolicy: Always`) serve for the pod's life.
+pub const UNREAD_SPEC_MEMBERS: &[&str] = &[
     "affinity",
     "dnsConfig",
     "imagePullSecrets",
+    "nodeSelector",
+    "securityContext",
+    "tolerations",
+    "topologySpreadConstraints",
+    "volumeClaimTemplates",
+    "volumes",
+];
+
+/// Members of a container that no rule, detection or patch reads. `envFrom` is read: an
+/// `envFrom` source may set a port variable; `volumeMounts` only as `volumes` are.
+pub const UNREAD_CONTAINER_MEMBERS: &[&str] = &[
     "lifecycle",
     "livenessProbe",
-    "nodeSelector",
     "readinessProbe",
     "resources",
     "securityContext",
     "startupProbe",
-    "tolerations",
-    "topologySpreadConstraints",
-    "volumeClaimTemplates",
     "volumeMounts",
-    "volumes",
 ];
+
+/// The lists of a pod spec whose items are containers.
+const CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralContainers"];
 
 /// An object read under the contract; strings borrow from the text where they can.
 pub(crate) struct Pruned<'de>(pub Json<'de>);
@@ -49,12 +60,41 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pruned<'a> {
     }
 }
 
-/// Which members a level of the object drops.
+/// Where in the object a value is, for the members it drops.
 #[derive(Clone, Copy)]
 enum Level {
+    /// The object itself.
     Object,
+    /// Its `metadata`.
     Metadata,
+    /// The value of a `spec` member.
+    Spec,
+    /// A list of containers of a spec, and each container in it.
+    Containers,
+    Container,
+    /// Anything else: nothing is dropped.
     Nested,
+}
+
+impl Level {
+    /// The level of the value of member `key` of an object at this level.
+    fn member(self, key: &str) -> Level {
+        match (self, key) {
+            (Level::Object, "metadata") => Level::Metadata,
+            (Level::Spec, k) if CONTAINER_LISTS.contains(&k) => Level::Containers,
+            (_, "spec") => Level::Spec,
+            _ => Level::Nested,
+        }
+    }
+
+    /// Whether member `key` of an object at this level is dropped, or kept as text.
+    fn unread(self, key: &str) -> bool {
+        match self {
+            Level::Spec => UNREAD_SPEC_MEMBERS.contains(&key),
+            Level::Container => UNREAD_CONTAINER_MEMBERS.contains(&key),
+            _ => false,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Level {
@@ -80,12 +120,11 @@ impl<'de> Visitor<'de> for Level {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
-                (Level::Object, "metadata") => map.next_value_seed(Level::Metadata)?,
-                (_, k) if UNREAD_MEMBERS.contains(&k) => {
+                (level, k) if level.unread(k) => {
                     let raw = map.next_value::<&'de serde_json::value::RawValue>()?;
                     Json::Unread(Cow::Borrowed(raw.get()))
                 }
-                _ => map.next_value_seed(Level::Nested)?,
+                (level, k) => map.next_value_seed(level.member(k))?,
             };
             out.push(key, value);
         }
@@ -94,7 +133,11 @@ impl<'de> Visitor<'de> for Level {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Level::Nested)? {
+        let items_at = match self {
+            Level::Containers => Level::Container,
+            _ => Level::Nested,
+        };
+        while let Some(item) = seq.next_element_seed(items_at)? {
             items.push(item);
         }
         Ok(Json::Array(items))

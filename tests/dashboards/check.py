@@ -209,7 +209,7 @@ def static(helm):
                 continue
             code = re.sub(r"#.*", "", r["expr"])
             cited = " ".join(re.findall(r"#.*", r["expr"])).replace("(_total)", "_total")
-            read = set(re.findall(r"\b((?:vllm|sglang|lmdeploy|llamacpp):\w+|(?:tgi|trtllm|dynamo_frontend|http)_\w+|DCGM_FI_\w+)", code))
+            read = set(re.findall(r"\b((?:llamacpp|lmdeploy|sglang|vllm):\w+|(?:dynamo_frontend|http|tgi|trtllm)_\w+|DCGM_FI_\w+)", code))
             if not read:
                 continue
             base = {re.sub(r"_(bucket|sum|count)$", "", m) for m in read}
