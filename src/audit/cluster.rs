@@ -7,10 +7,12 @@ use std::io::{self, Write};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 
 use crate::cluster::pods::{self, Standing};
-use crate::cluster::{ListError, Target, api_resource, engine_input, list_each, resource_name};
+use crate::cluster::{
+    ListError, Target, api_resource, engine_input, list_each, namespace_mode, resource_name,
+};
 use crate::engine::kinds::{KINDS, POD};
 
 use super::report::{InputError, Reporter, Source};
@@ -41,7 +43,7 @@ pub(crate) async fn audit<W: Write>(
             let resource = api_resource(spec, version);
             let name = resource_name(&resource);
             let api = target.api(&client, &resource);
-            let listed = list_each(&api, |item| {
+            let listed = list_each(&api, &ListParams::default(), |item| {
                 if let Some(uid) = &item.metadata.uid
                     && !seen.insert(uid.clone())
                 {
@@ -68,7 +70,7 @@ pub(crate) async fn audit<W: Write>(
     let name = resource_name(&resource);
     let api = target.api(&client, &resource);
     let policy = reporter.policy().clone();
-    let listed = list_each(&api, |item| {
+    let listed = list_each(&api, &ListParams::default(), |item| {
         let pod = engine_input(&item, &resource)?;
         let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
         let cx = pods::Context {
@@ -120,7 +122,8 @@ async fn namespaces<W: Write>(
     client: &Client,
     reporter: &mut Reporter<W>,
 ) -> Option<HashSet<String>> {
-    let api: Api<Namespace> = Api::all(client.clone());
+    let resource = ApiResource::erase::<Namespace>(&());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let mut params = ListParams::default();
     if !target.all_namespaces {
         let one = target
@@ -130,20 +133,20 @@ async fn namespaces<W: Write>(
         params = params.fields(&format!("metadata.name={one}"));
     }
     let key = reporter.policy().opt_out_label.clone();
-    match api.list_metadata(&params).await {
-        Ok(list) => Some(
-            list.items
-                .into_iter()
-                .filter(|ns| {
-                    crate::cluster::namespace_mode(ns.metadata.labels.as_ref(), &key).is_some()
-                })
-                .filter_map(|ns| ns.metadata.name)
-                .collect(),
-        ),
+    let mut opted_in = HashSet::new();
+    let listed = list_each(&api, &params, |ns| {
+        if namespace_mode(ns.metadata.labels.as_ref(), &key).is_some() {
+            opted_in.extend(ns.metadata.name);
+        }
+        Ok::<_, ()>(())
+    })
+    .await;
+    match listed {
+        Ok(()) => Some(opted_in),
         Err(e) => {
+            let why = e.message("namespaces").unwrap_or_default();
             reporter.note(format!(
-                "namespaces cannot be listed ({e}): pods are not checked for the namespace's \
-                 opt-in label"
+                "namespaces/v1: {why}: pods are not checked for their namespace's opt-in label"
             ));
             None
         }

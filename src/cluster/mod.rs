@@ -145,14 +145,15 @@ impl<E> ListError<E> {
     }
 }
 
-/// List every object of `api`, page by page, handing each to `each`.
+/// List every object of `api` that `params` select, page by page, handing each to `each`.
 pub async fn list_each<E>(
     api: &Api<DynamicObject>,
+    params: &ListParams,
     mut each: impl FnMut(DynamicObject) -> Result<(), E>,
 ) -> Result<(), ListError<E>> {
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
+        let mut params = params.clone().limit(PAGE_SIZE);
         if let Some(token) = &token {
             params = params.continue_token(token);
         }

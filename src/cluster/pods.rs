@@ -305,12 +305,243 @@ fn lacks(patch: &[PatchOp]) -> Vec<String> {
         } else if let Some(key) = path.strip_prefix("/metadata/labels/") {
             out.push(format!("label {}", unescape(key)));
         } else if path.contains("/ports") {
+            // A whole list, one port, or the name of a declared port.
             let name = match value {
                 Value::Array(ports) => ports.first().and_then(|p| p["name"].as_str()),
+                Value::String(name) => Some(name.as_str()),
                 other => other["name"].as_str(),
             };
             out.push(format!("port {}", name.unwrap_or("(named)")));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(namespace: &str, labels: Value, owner: Option<(&str, &str)>) -> Value {
+        let owners: Vec<Value> = owner
+            .into_iter()
+            .map(|(kind, name)| json!({"apiVersion": "x/v1", "kind": kind, "name": name, "uid": "o1", "controller": true}))
+            .collect();
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p-0", "namespace": namespace, "uid": "u1", "labels": labels,
+                "ownerReferences": owners},
+            "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+                "args": ["--model", "m", "--port", "8000"]}]},
+            "status": {"phase": "Running"}
+        })
+    }
+
+    fn kinds() -> Vec<String> {
+        DEFAULT_OWNER_KINDS.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// The pod's listing with the namespace's opt-in and these handled objects.
+    fn listed(
+        pod: &Value,
+        opted_in: Option<bool>,
+        known: &[(&str, Standing)],
+    ) -> Option<UnlabeledPod> {
+        let policy = Policy::default();
+        let owner_kinds = kinds();
+        let cx = Context {
+            policy: &policy,
+            owner_kinds: &owner_kinds,
+            opted_in,
+        };
+        unlabeled(pod, &cx, |ns, kind, name| {
+            assert_eq!(ns, "ml");
+            let at = format!("{kind}/{name}");
+            known.iter().find(|(k, _)| *k == at).map(|(_, s)| s.clone())
+        })
+    }
+
+    fn reason_of(listed: &Option<UnlabeledPod>) -> Option<(Reason, &str)> {
+        listed.as_ref().map(|p| (p.reason, p.workload.as_str()))
+    }
+
+    #[test]
+    fn an_operator_pod_the_entries_match_was_not_admitted() {
+        let grove = json!({"app.kubernetes.io/managed-by": "grove-operator",
+            "app.kubernetes.io/part-of": "pcs"});
+        let p = pod("ml", grove, Some(("PodClique", "pcs-0-decode")));
+        let got = listed(&p, Some(true), &[]);
+        assert_eq!(reason_of(&got), Some((Reason::NotAdmitted, "pcs")));
+        let got = got.unwrap_or_else(|| unreachable!());
+        assert!(
+            got.advice.contains("delete the pod to re-admit it"),
+            "{}",
+            got.advice
+        );
+        assert_eq!(got.owner.as_deref(), Some("PodClique/pcs-0-decode"));
+        assert_eq!(got.backend, "vllm");
+        assert!(
+            got.lacks
+                .contains(&"label alibabacloud.com/inference-workload".to_string()),
+            "{:?}",
+            got.lacks
+        );
+        assert!(
+            got.lacks.contains(&"port http".to_string()),
+            "{:?}",
+            got.lacks
+        );
+    }
+
+    #[test]
+    fn the_namespace_and_the_owner_kind_come_first() {
+        let p = pod("ml", json!({}), Some(("PodClique", "c")));
+        let got = listed(&p, Some(false), &[]);
+        assert_eq!(reason_of(&got), Some((Reason::NamespaceNotOptedIn, "c")));
+        let advice = got.map(|g| g.advice).unwrap_or_default();
+        assert!(
+            advice.contains("kubectl label namespace ml inference-monitoring=enabled"),
+            "{advice}"
+        );
+        // Namespaces unreadable: no namespace reason.
+        assert_eq!(
+            reason_of(&listed(&p, None, &[])),
+            Some((Reason::NotAdmitted, "c"))
+        );
+
+        let job = pod("ml", json!({}), Some(("Job", "batch")));
+        let got = listed(&job, Some(true), &[]);
+        assert_eq!(reason_of(&got), Some((Reason::OwnerKindNotListed, "batch")));
+        let advice = got.map(|g| g.advice).unwrap_or_default();
+        assert!(
+            advice.contains("add Job to the chart's webhook.pods.ownerKinds"),
+            "{advice}"
+        );
+
+        let bare = pod("ml", json!({}), None);
+        assert_eq!(
+            reason_of(&listed(&bare, Some(true), &[])),
+            Some((Reason::NoController, "p-0"))
+        );
+    }
+
+    #[test]
+    fn a_knative_replicaset_pod_goes_to_the_entries() {
+        let labels = json!({"serving.knative.dev/revision": "chat-00001"});
+        let p = pod(
+            "ml",
+            labels,
+            Some(("ReplicaSet", "chat-00001-deployment-5d4f")),
+        );
+        assert_eq!(
+            reason_of(&listed(&p, Some(true), &[])).map(|r| r.0),
+            Some(Reason::NotAdmitted)
+        );
+        let plain = pod("ml", json!({}), Some(("ReplicaSet", "rs")));
+        assert_eq!(
+            reason_of(&listed(&plain, Some(true), &[])).map(|r| r.0),
+            Some(Reason::OwnerKindNotListed)
+        );
+    }
+
+    #[test]
+    fn labeled_finished_excluded_opted_out_and_other_pods_are_not_listed() {
+        let owner = Some(("PodClique", "c"));
+        let mut labeled = pod(
+            "ml",
+            json!({"alibabacloud.com/inference-workload": "c",
+            "alibabacloud.com/inference-backend": "vllm"}),
+            owner,
+        );
+        labeled["spec"]["containers"][0]["ports"] =
+            json!([{"name": "http", "containerPort": 8000}]);
+        assert_eq!(listed(&labeled, Some(true), &[]), None);
+        let mut done = pod("ml", json!({}), owner);
+        done["status"]["phase"] = json!("Succeeded");
+        assert_eq!(listed(&done, Some(true), &[]), None);
+        let system = pod("kube-system", json!({}), owner);
+        let policy = Policy::default();
+        let owner_kinds = kinds();
+        let cx = Context {
+            policy: &policy,
+            owner_kinds: &owner_kinds,
+            opted_in: Some(true),
+        };
+        assert_eq!(unlabeled(&system, &cx, |_, _, _| None), None);
+        let opted_out = pod("ml", json!({"inference-monitoring": "disabled"}), owner);
+        assert_eq!(listed(&opted_out, Some(true), &[]), None);
+        let mut nginx = pod("ml", json!({}), owner);
+        nginx["spec"]["containers"] = json!([{"name": "web", "image": "nginx:1.27"}]);
+        assert_eq!(listed(&nginx, Some(true), &[]), None);
+    }
+
+    #[test]
+    fn a_template_kinds_pod_is_listed_only_when_its_template_is_labeled() {
+        // A Deployment's pod, through its ReplicaSet named after the pod-template-hash.
+        let p = pod(
+            "ml",
+            json!({"pod-template-hash": "5d4f"}),
+            Some(("ReplicaSet", "llm-5d4f")),
+        );
+        let labeled = [("Deployment/llm", Standing::Labeled("llm-svc".into()))];
+        let got = listed(&p, Some(false), &labeled);
+        assert_eq!(reason_of(&got), Some((Reason::PredatesTemplate, "llm-svc")));
+        let advice = got.map(|g| g.advice).unwrap_or_default();
+        assert!(
+            advice.contains("kubectl -n ml rollout restart deployment/llm"),
+            "{advice}"
+        );
+        // The template lacks the labels too: reported under the Deployment, not here.
+        assert_eq!(
+            listed(&p, Some(true), &[("Deployment/llm", Standing::Other)]),
+            None
+        );
+
+        // A LeaderWorkerSet's StatefulSet's pod: the chain is followed to the top.
+        let sts = pod("ml", json!({}), Some(("StatefulSet", "lws-0")));
+        let mut sts = sts;
+        sts["metadata"]["ownerReferences"][0]["apiVersion"] = json!("apps/v1");
+        let chain = [
+            (
+                "StatefulSet/lws-0",
+                Standing::Child("LeaderWorkerSet/lws".into()),
+            ),
+            ("LeaderWorkerSet/lws", Standing::Labeled("lws".into())),
+        ];
+        let got = listed(&sts, Some(true), &chain);
+        assert_eq!(reason_of(&got), Some((Reason::PredatesTemplate, "lws")));
+        let advice = got.map(|g| g.advice).unwrap_or_default();
+        assert!(
+            advice.contains("LeaderWorkerSet/lws's template") && advice.contains("delete the pod"),
+            "{advice}"
+        );
+        let lacking = [
+            (
+                "StatefulSet/lws-0",
+                Standing::Child("LeaderWorkerSet/lws".into()),
+            ),
+            ("LeaderWorkerSet/lws", Standing::Other),
+        ];
+        assert_eq!(listed(&sts, Some(true), &lacking), None);
+    }
+
+    #[test]
+    fn a_handled_objects_standing_follows_the_engine() {
+        let policy = Policy::default();
+        let deployment = |labels: Value| {
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "llm", "namespace": "ml"},
+                "spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                    {"name": "vllm", "image": "vllm/vllm-openai:v0.10.1",
+                     "args": ["--port", "8000"], "ports": [{"name": "http", "containerPort": 8000}]}]}}}
+            })
+        };
+        let bare = decide_as_created(&policy, &deployment(json!({})), None);
+        assert_eq!(Standing::of(&bare), Standing::Other);
+        let labels = json!({"alibabacloud.com/inference-workload": "llm",
+            "alibabacloud.com/inference-backend": "vllm"});
+        let done = decide_as_created(&policy, &deployment(labels), None);
+        assert_eq!(Standing::of(&done), Standing::Labeled("llm".into()));
+    }
 }
