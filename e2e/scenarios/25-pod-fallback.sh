@@ -260,19 +260,23 @@ PY
 # lists them as created while it was down, beside pods of a namespace that did not opt in and of
 # an owner kind the entries do not list; opted-out and kube-system pods are not listed. After
 # the webhook is back, deleting and recreating the pod (as its operator would) labels it.
-down_pods_are_listed() {
+# (Scenarios run in subshells: the webhook is started again at the top level, as in 50-webhook-down.sh.)
+down_pod_created() {
   pod_owners
-  local ns=pod-outage uid report="$E2E_DIR/pod-audit.json" before
+  local ns=pod-outage uid before
   make_ns $ns enabled
-  make_ns pod-not-opted-in
   wait_for 30 webhook_in_effect $ns
   uid="$(grove $ns down)"
   before="$(fail_open_count enforce.pods.mutate.inference-webhook.io)"
   stop_webhook
   operator_pod $ns down-0-decode-a1 grove.io/v1alpha1 PodClique down-0-decode "$uid" "$(GROVE_LABELS down)" >/dev/null
-  start_webhook
   untouched $ns down-0-decode-a1
   [ "$(fail_open_count enforce.pods.mutate.inference-webhook.io)" -gt "$before" ] || fail "no fail-open call of the Pod entry counted"
+}
+
+down_pods_are_listed() {
+  local ns=pod-outage uid report="$E2E_DIR/pod-audit.json"
+  make_ns pod-not-opted-in
   wait_for 30 webhook_in_effect $ns
   # Never sent to the webhook: the namespace did not opt in; the owner kind is not listed; opted out.
   uid="$(kthena pod-not-opted-in elsewhere)"
@@ -308,4 +312,6 @@ down_pods_are_listed() {
 scenario "Pods a PodClique, RoleSet, ModelServing or RayCluster controls (real CRDs) are labeled with the top-level service and get the http port" operator_pods_are_labeled
 scenario "labeled, opted-out, other controllers' and kube-system pods never reach the webhook" others_never_reach_the_webhook
 scenario "a metrics port declared under another name is kept as it is (and what pod validation says of a second entry)" named_otherwise
-scenario "webhook down: operator pods are created unlabeled and audit --cluster lists them with the reason; re-created, they are labeled" down_pods_are_listed
+scenario "webhook down: an operator pod is created unlabeled (the Pod entry fails open)" down_pod_created
+start_webhook || true
+scenario "audit --cluster lists the unlabeled inference pods with the reason (not-admitted, namespace-not-opted-in, owner-kind-not-listed; not opted-out or kube-system); re-created, the pod is labeled" down_pods_are_listed

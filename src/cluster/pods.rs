@@ -53,14 +53,6 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 5] = [
-        Reason::NamespaceNotOptedIn,
-        Reason::NoController,
-        Reason::OwnerKindNotListed,
-        Reason::NotAdmitted,
-        Reason::PredatesTemplate,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NamespaceNotOptedIn => "namespace-not-opted-in",
