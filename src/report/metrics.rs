@@ -99,13 +99,7 @@ impl Metrics {
              enforce namespace)",
             metrics.workloads.clone(),
         );
-        registry.register(
-            "unlabeled_pods",
-            "Running inference pods that lack the workload label or the named port and that no \
-             workload above covers, by namespace, backend and reason (namespace-not-opted-in, \
-             no-controller, owner-kind-not-listed, not-admitted, predates-template)",
-            metrics.unlabeled_pods.clone(),
-        );
+        register_pods(&mut registry, &metrics.unlabeled_pods);
         registry.register(
             "findings",
             "Rule findings on the workloads in the cluster, by namespace, rule id and level \
@@ -217,6 +211,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// The pods' gauge (`crate::cluster::pods`), beside the workloads'.
+fn register_pods(registry: &mut Registry, family: &Family<PodLabels, Gauge>) {
+    registry.register(
+        "unlabeled_pods",
+        "Running inference pods that lack the workload label or the named port and that no \
+         workload above covers, by namespace, backend and reason (namespace-not-opted-in, \
+         no-controller, owner-kind-not-listed, not-admitted, predates-template)",
+        family.clone(),
+    );
 }
 
 fn add<L>(family: &Family<L, Gauge>, labels: L, by: i64)
