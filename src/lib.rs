@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod audit;
 pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod report;

@@ -132,8 +132,16 @@ fn a_namespace_and_a_context_select_what_is_listed() {
     let output = audit_cluster(&server, &["-n", "ml"]);
     assert!(output.status.code().is_some_and(|c| c < 2), "{output:?}");
     let explicit = server.requests();
+    // The namespace's own opt-in label is read by a list of that one namespace.
+    let (namespaces, lists): (Vec<&String>, Vec<&String>) = explicit
+        .iter()
+        .partition(|r| r.starts_with("GET /api/v1/namespaces?"));
     assert!(
-        !explicit.is_empty() && explicit.iter().all(|r| r.contains("/namespaces/ml/")),
+        namespaces.len() == 1 && namespaces[0].contains("fieldSelector=metadata.name%3Dml"),
+        "{namespaces:?}"
+    );
+    assert!(
+        !lists.is_empty() && lists.iter().all(|r| r.contains("/namespaces/ml/")),
         "{explicit:?}"
     );
 
@@ -145,8 +153,130 @@ fn a_namespace_and_a_context_select_what_is_listed() {
         !from_context.is_empty()
             && from_context
                 .iter()
-                .all(|r| r.contains("/namespaces/team-a/")),
+                .all(|r| r.contains("/namespaces/team-a/")
+                    || r.contains("fieldSelector=metadata.name%3Dteam-a")),
         "the context's namespace is the default: {from_context:?}"
+    );
+}
+
+/// `namespace/workload reason` of each group of the report's unlabeledPods, with its pods.
+fn pod_groups(report: &Value) -> Vec<(String, Vec<String>)> {
+    let groups = report["unlabeledPods"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    groups
+        .iter()
+        .map(|g| {
+            let key = format!(
+                "{}/{} {}",
+                g["namespace"].as_str().unwrap_or("?"),
+                g["workload"].as_str().unwrap_or("?"),
+                g["reason"].as_str().unwrap_or("?")
+            );
+            let pods = g["pods"].as_array().cloned().unwrap_or_default();
+            let names = pods
+                .iter()
+                .map(|p| p["name"].as_str().unwrap_or("?").to_string());
+            (key, names.collect())
+        })
+        .collect()
+}
+
+fn group<'a>(report: &'a Value, namespace: &str, reason: &str) -> &'a Value {
+    let groups = report["unlabeledPods"].as_array();
+    let found = groups
+        .into_iter()
+        .flatten()
+        .find(|g| g["namespace"] == namespace && g["reason"] == reason);
+    found.unwrap_or_else(|| panic!("no {namespace} {reason} group: {report}"))
+}
+
+#[test]
+fn inference_pods_lacking_the_labels_are_listed_by_workload_with_the_reason_and_what_to_do() {
+    let server = ReplayServer::start(false);
+    let output = audit_cluster(&server, &["-A", "-o", "json"]);
+    let report = json_report(&output);
+    // The RoleBasedGroup is labeled; its StatefulSet's pod predates that.
+    let rbg = report["objects"][2]["workload"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    assert_eq!(
+        pod_groups(&report),
+        [
+            (
+                format!("default/{rbg} predates-template"),
+                vec!["vllm-rbg-prefill-0".to_string()]
+            ),
+            (
+                "ml/batch owner-kind-not-listed".to_string(),
+                vec!["batch-0".to_string()]
+            ),
+            (
+                "ml/pcs not-admitted".to_string(),
+                vec!["pcs-0-decode-x1".to_string(), "pcs-0-decode-x2".to_string()]
+            ),
+            (
+                "team-a/ray-llm namespace-not-opted-in".to_string(),
+                vec!["ray-head-1".to_string()]
+            ),
+        ],
+        "not the Deployment's pod (its template lacks the labels: counted under it), nor \
+         labeled, finished, non-inference or kube-system pods"
+    );
+    assert_eq!(report["summary"]["unlabeledPods"], 5);
+    assert_eq!(output.status.code(), Some(1), "pods change no exit code");
+
+    let pcs = group(&report, "ml", "not-admitted");
+    assert_eq!(pcs["count"], 2);
+    assert_eq!(pcs["pods"][0]["owner"], "PodClique/pcs-0-decode");
+    assert_eq!(pcs["pods"][0]["backend"], "vllm");
+    let lacks = pcs["pods"][0]["lacks"].to_string();
+    assert!(
+        lacks.contains("label alibabacloud.com/inference-workload") && lacks.contains("port http"),
+        "{lacks}"
+    );
+    let advice = |ns: &str, reason: &str| group(&report, ns, reason)["advice"].to_string();
+    assert!(advice("ml", "not-admitted").contains("delete the pod to re-admit it"));
+    assert!(
+        advice("ml", "owner-kind-not-listed")
+            .contains("add Job to the chart's webhook.pods.ownerKinds")
+    );
+    assert!(
+        advice("team-a", "namespace-not-opted-in")
+            .contains("kubectl label namespace team-a inference-monitoring=enabled")
+    );
+    assert!(advice("default", "predates-template").contains("RoleBasedGroup/vllm-rbg's template"));
+    let requests = server.requests();
+    for list in ["GET /api/v1/pods?", "GET /api/v1/namespaces?"] {
+        assert!(
+            requests.iter().any(|r| r.starts_with(list)),
+            "{list}: {requests:?}"
+        );
+    }
+
+    // The owner kinds are the chart's: a Job listed there makes its pod one the webhook missed.
+    let with_jobs = audit_cluster(
+        &server,
+        &["-A", "-o", "json", "--pod-owner-kinds", "PodClique,Job"],
+    );
+    let with_jobs = json_report(&with_jobs);
+    assert!(
+        pod_groups(&with_jobs).contains(&(
+            "ml/batch not-admitted".to_string(),
+            vec!["batch-0".to_string()]
+        )),
+        "{with_jobs}"
+    );
+
+    let table = audit_cluster(&server, &["-A"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("Inference pods lacking the labels or the port (5), by workload:")
+            && table.contains("  ml/pcs: 2 pods, not-admitted")
+            && table.contains("5 inference pods lacking labels or port"),
+        "{table}"
     );
 }
 
@@ -290,6 +420,16 @@ fn the_reporter_keeps_the_audits_verdicts_and_is_ready_once_every_served_kind_is
         violations,
         "{metrics}"
     );
+    // The pods the audit lists, by reason, once the kinds and namespaces are listed.
+    let (_, metrics) = wait_for(reporter.addr, "/metrics", |_, m| {
+        sum(m, "inference_webhook_unlabeled_pods") == 5
+    });
+    assert!(
+        metrics.contains(r#"inference_webhook_unlabeled_pods{namespace="ml",backend="vllm",reason="not-admitted"} 2"#)
+            && metrics.contains(r#"inference_webhook_unlabeled_pods{namespace="default",backend="vllm",reason="predates-template"} 1"#),
+        "{metrics}"
+    );
+    assert!(ready.contains("pods/v1: synced"), "{ready}");
     assert!(
         metrics.contains(r#"inference_webhook_reporter_watch_errors_total{resource="rolebasedgroups.workloads.x-k8s.io/v1alpha1",reason="not-found"}"#),
         "{metrics}"
@@ -338,15 +478,35 @@ fn a_forbidden_reporter_says_what_it_needs_and_stays_up() {
 #[test]
 fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings() {
     let server = ReplayServer::start(false);
-    let violations: usize = audited_objects(&server)
+    let report = json_report(&audit_cluster(&server, &["-A", "-o", "json"]));
+    let in_default = |o: &&Value| o["namespace"] == "default";
+    let objects = report["objects"].as_array().cloned().unwrap_or_default();
+    let violations: usize = objects
         .iter()
+        .filter(in_default)
         .map(|o| o["violations"].as_array().map_or(0, Vec::len))
         .sum();
+    // Each listed pod is one warn result of its namespace's report.
+    let pods: usize = report["unlabeledPods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(in_default)
+        .map(|g| g["pods"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(pods, 1, "{report}");
     let _reporter = start_reporter(&server.kubeconfig, &["--debounce=100ms", "--open-reports"]);
+    // The pods' watch starts after the kinds' have listed: wait for the writes that carry its pod.
+    let with_pod = |writes: &[(String, String)]| {
+        writes
+            .iter()
+            .filter(|(_, body)| body.contains(r#""kind":"Pod""#))
+            .count()
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let writes = loop {
         let writes = server.writes();
-        if writes.len() >= 2 || Instant::now() > deadline {
+        if with_pod(&writes) >= 2 || Instant::now() > deadline {
             break writes;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -362,7 +522,11 @@ fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings
             "openreports.io/v1alpha1",
         ),
     ] {
-        let Some((what, body)) = writes.iter().find(|(what, _)| what.starts_with(prefix)) else {
+        let last = writes
+            .iter()
+            .rev()
+            .find(|(what, _)| what.starts_with(prefix));
+        let Some((what, body)) = last else {
             panic!("no {prefix}: {paths:?}");
         };
         // Server-side apply, as the reporter's field manager.
@@ -380,8 +544,20 @@ fn the_reporter_applies_one_policy_report_per_namespace_with_the_audits_findings
             .filter(|r| r["result"] == "fail" || r["result"] == "warn")
             .count();
         assert_eq!(
-            failing, violations,
-            "one result per finding of the audit: {body}"
+            failing,
+            violations + pods,
+            "one result per finding of the audit and per listed pod: {body}"
+        );
+        let Some(pod) = results.iter().find(|r| r["resources"][0]["kind"] == "Pod") else {
+            panic!("no result for the pod: {body}");
+        };
+        assert_eq!(pod["resources"][0]["name"], "vllm-rbg-prefill-0", "{body}");
+        assert_eq!(pod["result"], "warn", "{body}");
+        assert!(
+            pod["message"]
+                .to_string()
+                .contains("predates-template: created before RoleBasedGroup/vllm-rbg's template"),
+            "{body}"
         );
         let summed: u64 = ["pass", "fail", "warn", "error", "skip"]
             .iter()

@@ -777,9 +777,11 @@ fn audit_cluster_role_reads_exactly_the_engine_kinds() {
             "one chart value set creates the audit RBAC"
         );
     }
+    // The engine's kinds, and pods and namespaces for the pods that lack the labels.
     let resources: BTreeSet<(String, String)> = KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.resource.to_string()))
+        .chain(["namespaces", "pods"].map(|r| (String::new(), r.to_string())))
         .collect();
     for (origin, docs) in &sources {
         let role = one(docs, "ClusterRole");
@@ -1120,11 +1122,12 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
             "the chart's CI values and the overlay deploy the reporter"
         );
     }
-    // The engine's kinds, and namespaces for their modes (denied only in enforce ones).
+    // The engine's kinds, namespaces for their modes (denied only in enforce ones), and pods
+    // (those that lack the labels or the port).
     let kinds: BTreeSet<(String, String)> = KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.resource.to_string()))
-        .chain([(String::new(), "namespaces".to_string())])
+        .chain(["namespaces", "pods"].map(|r| (String::new(), r.to_string())))
         .collect();
     let reports: BTreeSet<(String, String)> = [
         ("wgpolicyk8s.io", "policyreports"),
@@ -1156,7 +1159,7 @@ fn reporter_role_watches_exactly_the_engine_kinds_and_writes_only_reports() {
         }
         assert_eq!(
             read, kinds,
-            "{origin}: watches exactly the engine's kinds and namespaces"
+            "{origin}: watches exactly the engine's kinds, namespaces and pods"
         );
         assert_eq!(written, reports, "{origin}: writes only policy reports");
 

@@ -1,189 +1,154 @@
 //! `audit --cluster`: list what already runs, page by page, for every kind in the engine's
-//! table, and report it like manifests. Read-only: it only issues `list` requests.
+//! table, and report it like manifests; then the inference pods that lack the labels or the
+//! port (`crate::cluster::pods`). Read-only: it only issues `list` requests.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
-use std::path::PathBuf;
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
-use serde_json::Value;
 
-use crate::engine::kinds::{KINDS, KindSpec};
+use crate::cluster::pods::{self, Standing};
+use crate::cluster::{
+    ListError, Target, api_resource, engine_input, list_each, namespace_mode, resource_name,
+};
+use crate::engine::kinds::{KINDS, POD};
 
 use super::report::{InputError, Reporter, Source};
 
-/// Objects per list request; the API server hands out a `continue` token for the rest.
-const PAGE_SIZE: u32 = 250;
-/// Upper bound on pages per resource (2.5 million objects), so a server that keeps returning
-/// `continue` tokens cannot keep the audit running forever.
-const MAX_PAGES: usize = 10_000;
+/// Handled objects by namespace, kind and name, as the listing found them.
+type Standings = HashMap<(String, String, String), Standing>;
 
-/// Which cluster and namespaces to audit.
-#[derive(Debug, Default)]
-pub(crate) struct Target {
-    /// One namespace; `None` means the context's default namespace (unless `all_namespaces`).
-    pub namespace: Option<String>,
-    pub all_namespaces: bool,
-    pub context: Option<String>,
-    pub kubeconfig: Option<PathBuf>,
-}
-
-/// Audit every handled kind in the cluster. Connection and permission problems are reported
-/// as errors (exit code 2); a kind whose API is not served (a CRD not installed) is a note.
-pub(crate) async fn audit<W: Write>(target: &Target, reporter: &mut Reporter<W>) -> io::Result<()> {
-    let config = match config(target).await {
-        Ok(config) => config,
+/// Audit every handled kind in the cluster, then its pods. Connection and permission problems
+/// are reported as errors (exit code 2); a kind whose API is not served (a CRD not installed)
+/// is a note.
+pub(crate) async fn audit<W: Write>(
+    target: &Target,
+    owner_kinds: &[String],
+    reporter: &mut Reporter<W>,
+) -> io::Result<()> {
+    let (client, cluster) = match crate::cluster::client(target).await {
+        Ok(client) => client,
         Err(e) => {
             reporter.error(InputError::whole("cluster", e));
             return Ok(());
         }
     };
-    let cluster = config.cluster_url.to_string();
-    let client = match Client::try_from(config) {
-        Ok(client) => client,
-        Err(e) => {
-            reporter.error(InputError::whole(
-                cluster,
-                format!("cannot build a client: {e}"),
-            ));
-            return Ok(());
-        }
-    };
     // A kind served in several versions lists the same objects in each; report each once.
     let mut seen = HashSet::new();
+    let mut standings = Standings::new();
     for spec in KINDS {
         for version in spec.versions {
             let resource = api_resource(spec, version);
-            let api: Api<DynamicObject> = match (&target.namespace, target.all_namespaces) {
-                (_, true) => Api::all_with(client.clone(), &resource),
-                (Some(ns), false) => Api::namespaced_with(client.clone(), ns, &resource),
-                (None, false) => Api::default_namespaced_with(client.clone(), &resource),
-            };
-            list_all(&api, &resource, &cluster, &mut seen, reporter).await?;
+            let name = resource_name(&resource);
+            let api = target.api(&client, &resource);
+            let listed = list_each(&api, &ListParams::default(), |item| {
+                if let Some(uid) = &item.metadata.uid
+                    && !seen.insert(uid.clone())
+                {
+                    return Ok(());
+                }
+                let value = engine_input(&item, &resource)?;
+                let decision = crate::engine::decide_as_created(reporter.policy(), &value, None);
+                if let (Some(ns), Some(object)) = (&item.metadata.namespace, &item.metadata.name) {
+                    let key = (ns.clone(), spec.kind.to_string(), object.clone());
+                    standings.insert(key, Standing::of(&decision));
+                }
+                let source = Source::Cluster {
+                    cluster: cluster.clone(),
+                    resource: name.clone(),
+                };
+                reporter.record(&value, source, decision).map(drop)
+            })
+            .await;
+            failed(listed, &name, &resource.plural, reporter)?;
         }
     }
-    Ok(())
+    let opted_in = namespaces(target, &client, reporter).await;
+    let resource = api_resource(&POD, "v1");
+    let name = resource_name(&resource);
+    let api = target.api(&client, &resource);
+    let policy = reporter.policy().clone();
+    let listed = list_each(&api, &ListParams::default(), |item| {
+        let pod = engine_input(&item, &resource)?;
+        let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
+        let cx = pods::Context {
+            policy: &policy,
+            owner_kinds,
+            opted_in: opted_in.as_ref().map(|o| o.contains(namespace)),
+        };
+        let standing = |ns: &str, kind: &str, name: &str| {
+            let key = (ns.to_string(), kind.to_string(), name.to_string());
+            standings.get(&key).cloned()
+        };
+        if let Some(unlabeled) = pods::unlabeled(&pod, &cx, standing) {
+            reporter.pod(unlabeled);
+        }
+        Ok::<_, io::Error>(())
+    })
+    .await;
+    failed(listed, &name, &resource.plural, reporter)
 }
 
-/// The API coordinates of one row of the kinds table.
-pub(crate) fn api_resource(spec: &KindSpec, version: &str) -> ApiResource {
-    ApiResource {
-        group: spec.group.to_string(),
-        version: version.to_string(),
-        api_version: if spec.group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{}/{version}", spec.group)
-        },
-        kind: spec.kind.to_string(),
-        plural: spec.resource.to_string(),
-    }
-}
-
-async fn list_all<W: Write>(
-    api: &Api<DynamicObject>,
-    resource: &ApiResource,
-    cluster: &str,
-    seen: &mut HashSet<String>,
+/// Report a list that did not complete; only an output error ends the audit.
+fn failed<W: Write>(
+    listed: Result<(), ListError<io::Error>>,
+    name: &str,
+    plural: &str,
     reporter: &mut Reporter<W>,
 ) -> io::Result<()> {
-    let name = if resource.group.is_empty() {
-        format!("{}/{}", resource.plural, resource.version)
-    } else {
-        format!(
-            "{}.{}/{}",
-            resource.plural, resource.group, resource.version
-        )
-    };
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        if let Some(token) = &token {
-            params = params.continue_token(token);
+    match listed {
+        Ok(()) => Ok(()),
+        Err(ListError::Each(e)) => Err(e),
+        Err(ListError::NotServed) => {
+            reporter.note(format!(
+                "{name}: not served by this cluster (CRD not installed), skipped"
+            ));
+            Ok(())
         }
-        let page = match api.list(&params).await {
-            Ok(page) => page,
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                reporter.note(format!(
-                    "{name}: not served by this cluster (CRD not installed), skipped"
-                ));
-                return Ok(());
-            }
-            Err(kube::Error::Api(status)) if status.code == 403 => {
-                reporter.error(InputError::whole(
-                    name,
-                    format!(
-                        "forbidden: {}; the audit needs get and list on {}",
-                        status.message, resource.plural
-                    ),
-                ));
-                return Ok(());
-            }
-            Err(e) => {
-                reporter.error(InputError::whole(name, format!("cannot list: {e}")));
-                return Ok(());
-            }
-        };
-        for item in page.items {
-            if let Some(uid) = &item.metadata.uid
-                && !seen.insert(uid.clone())
-            {
-                continue;
-            }
-            let value = engine_input(&item, resource)?;
-            let source = Source::Cluster {
-                cluster: cluster.to_string(),
-                resource: name.clone(),
-            };
-            reporter.object(&value, source)?;
-        }
-        token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(());
+        Err(e) => {
+            let message = e.message(plural).unwrap_or_default();
+            reporter.error(InputError::whole(name, message));
+            Ok(())
         }
     }
-    reporter.error(InputError::whole(
-        name,
-        format!("stopped after {MAX_PAGES} pages: the list did not end"),
-    ));
-    Ok(())
 }
 
-/// An object from the API as the engine reads it.
-pub(crate) fn engine_input(
-    item: &DynamicObject,
-    resource: &ApiResource,
-) -> serde_json::Result<Value> {
-    let mut value = serde_json::to_value(item)?;
-    // Items of a list response carry no kind and apiVersion; the engine needs them.
-    if let Value::Object(map) = &mut value {
-        map.insert("apiVersion".into(), resource.api_version.clone().into());
-        map.insert("kind".into(), resource.kind.clone().into());
+/// The namespaces (of the target) that carry the opt-in label, or `None` with a note when they
+/// cannot be read: then no pod is said to be in a namespace that did not opt in.
+async fn namespaces<W: Write>(
+    target: &Target,
+    client: &Client,
+    reporter: &mut Reporter<W>,
+) -> Option<HashSet<String>> {
+    let resource = ApiResource::erase::<Namespace>(&());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut params = ListParams::default();
+    if !target.all_namespaces {
+        let one = target
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        params = params.fields(&format!("metadata.name={one}"));
     }
-    Ok(value)
-}
-
-/// The client configuration for a kubeconfig file and context, or the in-cluster one.
-pub(crate) async fn config(target: &Target) -> Result<Config, String> {
-    let options = KubeConfigOptions {
-        context: target.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    match &target.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))
+    let key = reporter.policy().opt_out_label.clone();
+    let mut opted_in = HashSet::new();
+    let listed = list_each(&api, &params, |ns| {
+        if namespace_mode(ns.metadata.labels.as_ref(), &key).is_some() {
+            opted_in.extend(ns.metadata.name);
         }
-        None if target.context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| format!("kubeconfig: {e}")),
-        None => Config::infer()
-            .await
-            .map_err(|e| format!("no kubeconfig and not in a cluster: {e}")),
+        Ok::<_, ()>(())
+    })
+    .await;
+    match listed {
+        Ok(()) => Some(opted_in),
+        Err(e) => {
+            let why = e.message("namespaces").unwrap_or_default();
+            reporter.note(format!(
+                "namespaces/v1: {why}: pods are not checked for their namespace's opt-in label"
+            ));
+            None
+        }
     }
 }

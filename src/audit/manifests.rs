@@ -333,7 +333,11 @@ fn decide_document(
                 "",
                 0,
                 &mut |object, _, _| -> Result<(), Infallible> {
-                    decisions.push(report::decide_object(policy, object, Some(known)));
+                    decisions.push(crate::engine::decide_as_created(
+                        policy,
+                        object,
+                        Some(known),
+                    ));
                     *object = report::identity(object);
                     Ok(())
                 },

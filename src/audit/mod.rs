@@ -5,11 +5,12 @@
 //! mode), 2 usage error or any input that could not be read (this wins over 1: an audit that
 //! skipped part of its input must not pass).
 
-pub(crate) mod cluster;
+mod cluster;
 mod documents;
 mod fix;
 mod junit;
 mod manifests;
+mod pods;
 pub(crate) mod report;
 mod sarif;
 mod suggest;
@@ -72,6 +73,16 @@ pub struct AuditArgs {
     /// With --cluster: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).
     #[arg(long, requires = "cluster", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// With --cluster: the controller kinds whose pods the webhook's Pod entries review (the
+    /// chart's webhook.pods.ownerKinds), comma-separated.
+    #[arg(
+        long,
+        requires = "cluster",
+        value_delimiter = ',',
+        value_name = "KINDS",
+        default_values = crate::cluster::pods::DEFAULT_OWNER_KINDS
+    )]
+    pub pod_owner_kinds: Vec<String>,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -124,7 +135,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
     };
     let mut reporter = report::Reporter::new(config.policy, opts, report_out)?;
     if args.cluster {
-        let target = cluster::Target {
+        let target = crate::cluster::Target {
             namespace: args.namespace,
             all_namespaces: args.all_namespaces,
             context: args.context,
@@ -133,7 +144,8 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(cluster::audit(&target, &mut reporter))?;
+        let owner_kinds = &args.pod_owner_kinds;
+        runtime.block_on(cluster::audit(&target, owner_kinds, &mut reporter))?;
     } else {
         let mut stdout = io::BufWriter::new(io::stdout().lock());
         let mut fix = match (args.fix, args.write) {

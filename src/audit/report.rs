@@ -7,10 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::admission::{Mode, Outcome, Route};
-use crate::engine::{
-    Decision, Finding, Input, Json, KnownEnv, Level, Operation, PatchOp, Policy, TemplateReport,
-    decide,
-};
+use crate::cluster::pods::UnlabeledPod;
+use crate::engine::{Decision, Finding, Level, PatchOp, Policy, TemplateReport};
 
 use super::junit::Junit;
 use super::sarif::Sarif;
@@ -191,6 +189,9 @@ pub(crate) struct Summary {
     pub exempted_violations: usize,
     /// Inputs or documents that could not be read.
     pub errors: usize,
+    /// Inference pods lacking the labels or the port that no workload above covers
+    /// (`audit --cluster` only; never changes the exit code).
+    pub unlabeled_pods: usize,
     pub exit_code: u8,
 }
 
@@ -213,27 +214,10 @@ pub(crate) struct Reporter<W: Write> {
     table: Table,
     errors: Vec<InputError>,
     notes: Vec<String>,
+    pods: Vec<UnlabeledPod>,
     summary: Summary,
     sarif: Sarif,
     junit: Junit,
-}
-
-/// The engine's decision on an object as if it were created now, with the ConfigMaps of the
-/// same input for its `envFrom` and `configMapKeyRef` variables.
-pub(crate) fn decide_object(
-    policy: &Policy,
-    value: &Value,
-    known_env: Option<&KnownEnv>,
-) -> Decision {
-    decide(
-        &Input {
-            object: &Json::from(value),
-            old_object: None,
-            operation: Operation::Create,
-            known_env,
-        },
-        policy,
-    )
 }
 
 /// Why the engine examined nothing in the object, if it did not.
@@ -310,6 +294,7 @@ impl<W: Write> Reporter<W> {
             table,
             errors: Vec::new(),
             notes: Vec::new(),
+            pods: Vec::new(),
             summary: Summary::default(),
             sarif: Sarif::default(),
             junit: Junit::default(),
@@ -322,12 +307,6 @@ impl<W: Write> Reporter<W> {
 
     pub(crate) fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    /// Decide on one object and report it; see [`Reporter::record`].
-    pub(crate) fn object(&mut self, value: &Value, source: Source) -> io::Result<Option<Decision>> {
-        let decision = decide_object(&self.policy, value, None);
-        self.record(value, source, decision)
     }
 
     /// Report an object with the engine's decision on it. Documents without a `kind` are
@@ -447,6 +426,12 @@ impl<W: Write> Reporter<W> {
         self.errors.push(error);
     }
 
+    /// An inference pod that lacks the labels or the port; listed at the end of the report.
+    pub(crate) fn pod(&mut self, pod: UnlabeledPod) {
+        self.summary.unlabeled_pods += 1;
+        self.pods.push(pod);
+    }
+
     /// Something the user should know that is not an error (a CRD that is not installed).
     pub(crate) fn note(&mut self, note: String) {
         self.notes.push(note);
@@ -469,7 +454,9 @@ impl<W: Write> Reporter<W> {
                 if self.objects_written > 0 {
                     self.out.write_all(b"\n")?;
                 }
-                write!(self.out, "],\"errors\":")?;
+                write!(self.out, "],\"unlabeledPods\":")?;
+                serde_json::to_writer(&mut self.out, &super::pods::groups(&self.pods))?;
+                write!(self.out, ",\"errors\":")?;
                 serde_json::to_writer(&mut self.out, &self.errors)?;
                 write!(self.out, ",\"notes\":")?;
                 serde_json::to_writer(&mut self.out, &self.notes)?;
@@ -492,6 +479,7 @@ impl<W: Write> Reporter<W> {
             }
             OutputFormat::Table => {
                 self.table.write(&mut self.out)?;
+                super::pods::write_table(&mut self.out, &self.pods)?;
                 for note in &self.notes {
                     writeln!(self.out, "note: {note}")?;
                 }
@@ -500,7 +488,7 @@ impl<W: Write> Reporter<W> {
                     self.out,
                     "{} objects ({} of other kinds), {} workloads ({} running an inference engine), \
                      {} lacking labels or port, {} denied, {} skipped, {} input error{} \
-                     (mode {})",
+                     (mode {}){}",
                     s.objects,
                     s.not_handled,
                     s.workloads,
@@ -511,6 +499,13 @@ impl<W: Write> Reporter<W> {
                     s.errors,
                     if s.errors == 1 { "" } else { "s" },
                     self.opts.mode,
+                    match s.unlabeled_pods {
+                        0 => String::new(),
+                        n => format!(
+                            "; {n} inference pod{} lacking labels or port",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    },
                 )?;
             }
         }

@@ -142,21 +142,31 @@ pub(super) fn from_labels<'a>(table: &[IdentityLabel], maps: &[&'a Json<'a>]) ->
 /// The controlling owner's name; a ReplicaSet's stands for its Deployment when it ends in the
 /// object's `pod-template-hash` (the Deployment controller's naming).
 pub(super) fn from_owner<'a>(metadata: &'a Json<'a>) -> Option<&'a str> {
+    controller(metadata).map(|(_, name)| name)
+}
+
+/// The controlling owner's kind and name, a ReplicaSet named `<name>-<pod-template-hash>`
+/// after the object's `pod-template-hash` label standing for its `Deployment` `<name>`.
+pub fn controller<'a>(metadata: &'a Json<'a>) -> Option<(&'a str, &'a str)> {
     let owner = metadata
         .get("ownerReferences")
         .and_then(Json::as_array)?
         .iter()
         .find(|r| owners::is_controller(r))?;
     let name = owner.get("name").and_then(Json::as_str)?;
+    let kind = owner.get("kind").and_then(Json::as_str).unwrap_or_default();
     let hash = metadata
         .get("labels")
         .and_then(|l| l.get("pod-template-hash"))
         .and_then(Json::as_str)
         .filter(|h| !h.is_empty());
-    let deployment = (owner.get("kind").and_then(Json::as_str) == Some("ReplicaSet"))
+    let deployment = (kind == "ReplicaSet")
         .then_some(hash)
         .flatten()
         .and_then(|h| name.strip_suffix(h)?.strip_suffix('-'))
         .filter(|d| !d.is_empty());
-    Some(deployment.unwrap_or(name))
+    Some(match deployment {
+        Some(d) => ("Deployment", d),
+        None => (kind, name),
+    })
 }

@@ -26,7 +26,7 @@ mod workers;
 
 pub use argv::KnownEnv;
 pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
-pub use identity::{IdentityLabel, default_sources as identity_sources};
+pub use identity::{IdentityLabel, controller, default_sources as identity_sources};
 pub use json::{Json, Object};
 pub use kinds::Variant;
 pub use overrides::{ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION};
@@ -152,6 +152,25 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
             .collect();
     }
     decision
+}
+
+/// The decision on an object as if it were created now (the audit and the reporter judge what
+/// exists), with the ConfigMaps of the same input for its `envFrom` and `configMapKeyRef`
+/// variables.
+pub fn decide_as_created(
+    policy: &Policy,
+    object: &serde_json::Value,
+    known_env: Option<&KnownEnv>,
+) -> Decision {
+    decide(
+        &Input {
+            object: &Json::from(object),
+            old_object: None,
+            operation: Operation::Create,
+            known_env,
+        },
+        policy,
+    )
 }
 
 /// Whether the object is not judged at all, with why in the decision: a handled object's

@@ -19,6 +19,14 @@ pub struct WorkloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PodLabels {
+    pub namespace: String,
+    pub backend: &'static str,
+    /// Why the pod lacks the labels (`crate::cluster::pods::Reason`).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FindingLabels {
     pub namespace: String,
     pub rule: &'static str,
@@ -55,6 +63,7 @@ pub struct KindLabels {
 pub struct Metrics {
     registry: Registry,
     workloads: Family<WorkloadLabels, Gauge>,
+    unlabeled_pods: Family<PodLabels, Gauge>,
     findings: Family<FindingLabels, Gauge>,
     pub watch_up: Family<ResourceLabels, Gauge>,
     pub last_sync: Family<ResourceLabels, Gauge>,
@@ -72,6 +81,7 @@ impl Metrics {
         let metrics = Metrics {
             registry: Registry::default(),
             workloads: Family::default(),
+            unlabeled_pods: Family::default(),
             findings: Family::default(),
             watch_up: Family::default(),
             last_sync: Family::default(),
@@ -89,6 +99,7 @@ impl Metrics {
              enforce namespace)",
             metrics.workloads.clone(),
         );
+        register_pods(&mut registry, &metrics.unlabeled_pods);
         registry.register(
             "findings",
             "Rule findings on the workloads in the cluster, by namespace, rule id and level \
@@ -159,6 +170,15 @@ impl Metrics {
     }
 
     fn count(&self, record: &Record, by: i64) {
+        if let Some(reason) = record.pod {
+            let labels = PodLabels {
+                namespace: record.namespace.clone(),
+                backend: record.backend,
+                reason: reason.as_str(),
+            };
+            add(&self.unlabeled_pods, labels, by);
+            return;
+        }
         if let Some(state) = record.state {
             let labels = WorkloadLabels {
                 namespace: record.namespace.clone(),
@@ -191,6 +211,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// The pods' gauge (`crate::cluster::pods`), beside the workloads'.
+fn register_pods(registry: &mut Registry, family: &Family<PodLabels, Gauge>) {
+    registry.register(
+        "unlabeled_pods",
+        "Running inference pods that lack the workload label or the named port and that no \
+         workload above covers, by namespace, backend and reason (namespace-not-opted-in, \
+         no-controller, owner-kind-not-listed, not-admitted, predates-template)",
+        family.clone(),
+    );
 }
 
 fn add<L>(family: &Family<L, Gauge>, labels: L, by: i64)

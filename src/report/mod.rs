@@ -11,12 +11,13 @@ mod writer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::audit::cluster::{Target, config};
+use crate::cluster::{Target, config};
 use crate::config::Config;
 use crate::engine::Policy;
 use crate::runtime::{
@@ -71,6 +72,16 @@ pub struct ReportArgs {
     pub write_burst: u32,
     #[command(flatten)]
     pub log: LogArgs,
+    /// The controller kinds whose pods the webhook's Pod entries review (the chart's
+    /// webhook.pods.ownerKinds), comma-separated: says why an inference pod is unlabeled.
+    #[arg(
+        long,
+        env = "INFERENCE_WEBHOOK_POD_OWNER_KINDS",
+        value_delimiter = ',',
+        value_name = "KINDS",
+        default_values = crate::cluster::pods::DEFAULT_OWNER_KINDS
+    )]
+    pub pod_owner_kinds: Vec<String>,
 }
 
 /// How reports are written.
@@ -80,6 +91,8 @@ pub struct Settings {
     pub write_burst: u32,
     /// Whether any report is written (else no namespace is ever marked).
     pub write_reports: bool,
+    /// The Pod entries' owner kinds (`--pod-owner-kinds`).
+    pub pod_owner_kinds: Vec<String>,
 }
 
 /// What the watches, the writer and the HTTP listener share.
@@ -89,6 +102,10 @@ pub struct Shared {
     pub watched: Vec<Watched>,
     pub metrics: Metrics,
     pub dirty: Dirty,
+    /// The namespaces' watch has listed them, or failed: the pods' watch may start.
+    pub namespaces_seen: AtomicBool,
+    /// Their last list succeeded: a pod's namespace opt-in is known.
+    pub namespaces_read: AtomicBool,
     store: Mutex<Store>,
     health: Mutex<Vec<Health>>,
 }
@@ -103,6 +120,8 @@ impl Shared {
             watched,
             metrics: Metrics::new(),
             dirty: Dirty::default(),
+            namespaces_seen: AtomicBool::new(false),
+            namespaces_read: AtomicBool::new(false),
             store: Mutex::new(Store::default()),
             health: Mutex::new(health),
         }
@@ -143,6 +162,24 @@ impl Shared {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Wait until every kind's watch has listed (or is not served, or failing) and the
+    /// namespaces' has listed or failed: what a pod's reason depends on.
+    pub async fn owners_listed(&self) {
+        loop {
+            let listed = {
+                let all = self.health.lock().unwrap_or_else(|e| e.into_inner());
+                self.watched
+                    .iter()
+                    .zip(all.iter())
+                    .all(|(w, h)| watch::is_pods(w) || *h != Health::Starting)
+            };
+            if listed && self.namespaces_seen.load(Ordering::Relaxed) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -218,6 +255,7 @@ impl Reporter {
             write_rate: args.write_rate,
             write_burst: args.write_burst,
             write_reports: !formats.is_empty(),
+            pod_owner_kinds: args.pod_owner_kinds.clone(),
         };
         let shared = Arc::new(Shared::new(policy, settings));
         let listener = tokio::net::TcpListener::bind(args.metrics_listen)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::admission::Mode;
-use crate::audit::report::{decide_object, reported_findings, skipped_reason};
+use crate::audit::report::{reported_findings, skipped_reason};
+use crate::cluster::pods::{Reason, Standing, UnlabeledPod};
 use crate::engine::{Decision, Level, Policy, RuleId};
 
 /// How an inference workload stands.
@@ -65,6 +66,13 @@ pub struct Record {
     /// Set when the workload opted out: the reason, and nothing else is examined.
     pub skipped: Option<String>,
     pub findings: Vec<RecordedFinding>,
+    /// How it stands for its pods (`Standing::Child`: made by another handled object's
+    /// controller; such a record is kept, never reported, so that a pod's owner chain can be
+    /// followed to its top workload).
+    pub standing: Standing,
+    /// Set for an inference pod that lacks the labels or the port (`crate::cluster::pods`):
+    /// why. Counted in its own gauge, not as a workload.
+    pub pod: Option<Reason>,
 }
 
 impl Record {
@@ -76,15 +84,31 @@ impl Record {
 }
 
 /// Decide on one object as `audit --cluster` does, and keep only what the reports need.
-/// `None` for an object of a kind the engine does not handle, one a handled object's
-/// controller made (its parent's record covers it), or one without a namespace, name or uid.
+/// `None` for an object of a kind the engine does not handle, or one without a namespace, name
+/// or uid. One a handled object's controller made is kept with only its parent (never
+/// reported: the parent's record covers it).
 pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
-    let decision = decide_object(policy, object, None);
+    let decision = crate::engine::decide_as_created(policy, object, None);
     let kind = decision.kind?;
-    if decision.child_of.is_some() {
-        return None;
-    }
     let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let mut record = Record {
+        namespace: text("/metadata/namespace")?.to_string(),
+        name: text("/metadata/name")?.to_string(),
+        uid: text("/metadata/uid")?.to_string(),
+        api_version: text("/apiVersion")?.to_string(),
+        kind,
+        backend: "none",
+        state: None,
+        state_if_admitted: None,
+        would_deny: false,
+        skipped: None,
+        findings: Vec::new(),
+        standing: Standing::of(&decision),
+        pod: None,
+    };
+    if decision.child_of.is_some() {
+        return Some(record);
+    }
     let findings: Vec<RecordedFinding> = reported_findings(&decision)
         .into_iter()
         .map(|f| RecordedFinding {
@@ -95,21 +119,47 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
         })
         .collect();
     let state = state(&decision);
-    Some(Record {
-        namespace: text("/metadata/namespace")?.to_string(),
-        name: text("/metadata/name")?.to_string(),
-        uid: text("/metadata/uid")?.to_string(),
-        api_version: text("/apiVersion")?.to_string(),
-        kind,
-        backend: backend(&decision),
-        state,
-        state_if_admitted: state,
-        would_deny: findings
-            .iter()
-            .any(|f| f.level == Level::Deny && f.exempted.is_none()),
-        skipped: skipped_reason(&decision).map(str::to_string),
-        findings,
-    })
+    record.backend = backend(&decision);
+    record.state = state;
+    record.state_if_admitted = state;
+    record.would_deny = findings
+        .iter()
+        .any(|f| f.level == Level::Deny && f.exempted.is_none());
+    record.skipped = skipped_reason(&decision).map(str::to_string);
+    record.findings = findings;
+    Some(record)
+}
+
+/// The record of an inference pod that lacks the labels or the port: unmonitored, with one
+/// warn-level `monitoring-labels-missing` finding that says why and what to do.
+pub fn pod_record(pod: UnlabeledPod) -> Record {
+    let message = format!(
+        "{}: {} (workload {}; lacks {})",
+        pod.reason.as_str(),
+        pod.advice,
+        pod.workload,
+        pod.lacks.join(", ")
+    );
+    Record {
+        namespace: pod.namespace,
+        name: pod.name,
+        uid: pod.uid,
+        api_version: "v1".to_string(),
+        kind: "Pod",
+        backend: pod.backend,
+        state: Some(State::Unmonitored),
+        state_if_admitted: Some(State::Unmonitored),
+        would_deny: false,
+        skipped: None,
+        findings: vec![RecordedFinding {
+            rule: RuleId::MonitoringLabelsMissing,
+            level: Level::Warn,
+            message,
+            exempted: None,
+        }],
+        standing: Standing::Other,
+        pod: Some(pod.reason),
+    }
 }
 
 fn backend(decision: &Decision) -> &'static str {
@@ -314,6 +364,22 @@ impl Store {
             })
             .collect();
         gone.iter().map(|(ns, uid)| self.delete(ns, uid)).collect()
+    }
+
+    /// How the handled object `kind`/`name` of a namespace stands, for a pod's owner chain.
+    pub fn standing(&self, namespace: &str, kind: &str, name: &str) -> Option<Standing> {
+        let record = self
+            .namespaces
+            .get(namespace)?
+            .values()
+            .map(|e| &e.record)
+            .find(|r| r.pod.is_none() && r.kind == kind && r.name == name)?;
+        Some(record.standing.clone())
+    }
+
+    /// Whether a namespace carries the opt-in label.
+    pub fn opted_in(&self, namespace: &str) -> bool {
+        self.modes.contains_key(namespace)
     }
 
     /// The reported workloads of one namespace, in a stable order.

@@ -3,8 +3,9 @@
 //! forbidden, API server away) is retried with backoff for ever, and shown in the metrics,
 //! the log and `/readyz`; it never stops the process.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -12,14 +13,14 @@ use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
-use crate::admission::Mode;
-use crate::audit::cluster::{api_resource, engine_input};
+use crate::cluster::pods::{self, UnlabeledPod};
+use crate::cluster::{api_resource, engine_input, namespace_mode, resource_name};
 use crate::engine::Policy;
-use crate::engine::kinds::KINDS;
+use crate::engine::kinds::{KINDS, POD};
 
 use super::Shared;
 use super::metrics::{ResourceLabels, WatchErrorLabels};
-use super::state::{Change, evaluate};
+use super::state::{Change, evaluate, pod_record};
 
 /// How one watch stands, for `/readyz`.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,24 +42,34 @@ pub struct Watched {
     pub name: String,
 }
 
-/// Every row and version of the kinds table: a new row is watched without any other change.
+/// Every row and version of the kinds table (a new row is watched without any other change),
+/// then pods, last ([`run_pods`]).
 pub(super) fn watched() -> Vec<Watched> {
     KINDS
         .iter()
+        .chain(std::iter::once(&POD))
         .flat_map(|spec| spec.versions.iter().map(move |v| api_resource(spec, v)))
         .map(|resource| Watched {
-            name: format!(
-                "{}.{}/{}",
-                resource.plural, resource.group, resource.version
-            ),
+            name: resource_name(&resource),
             resource,
         })
         .collect()
 }
 
-/// Watch one resource until the process ends.
+/// Whether a watch is the pods' one.
+pub(super) fn is_pods(watched: &Watched) -> bool {
+    watched.resource.kind == POD.kind && watched.resource.group.is_empty()
+}
+
+/// Watch one resource until the process ends. The pods' watch starts once every kind's watch
+/// and the namespaces' have listed: a pod's reason depends on its owners and its namespace.
 pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize) {
     let watched = &shared.watched[index];
+    let pods = is_pods(watched);
+    if pods {
+        shared.owners_listed().await;
+    }
+    let observe: Observe = if pods { observe_pod } else { observe };
     let labels = ResourceLabels {
         resource: watched.name.clone(),
     };
@@ -76,7 +87,7 @@ pub(super) async fn run(shared: Arc<Shared>, client: kube::Client, index: usize)
             }
         }
     };
-    let judge = judge(&shared, index, &labels, &mut queued);
+    let judge = judge(&shared, index, &labels, observe, &mut queued);
     tokio::join!(feed, judge);
 }
 
@@ -85,7 +96,16 @@ const PAGE_SIZE: usize = 500;
 
 type Queued = tokio::sync::mpsc::Receiver<watcher::Result<Event<DynamicObject>>>;
 
-async fn judge(shared: &Shared, index: usize, labels: &ResourceLabels, queued: &mut Queued) {
+/// What one listed or changed object does to the store: a workload's or a pod's.
+type Observe = fn(&Shared, usize, &ResourceLabels, DynamicObject);
+
+async fn judge(
+    shared: &Shared,
+    index: usize,
+    labels: &ResourceLabels,
+    observe: Observe,
+    queued: &mut Queued,
+) {
     let mut listed: Option<HashSet<String>> = None;
     let mut lists = 0u64;
     while let Some(event) = queued.recv().await {
@@ -147,6 +167,38 @@ pub(super) fn fingerprint(object: &DynamicObject, policy: &Policy) -> Option<u64
     Some(hash.finish())
 }
 
+/// A pod: kept only while it is an inference pod that lacks the labels or the port. Pods carry
+/// no generation, so every event is judged; most return at once (no engine, or labeled).
+fn observe_pod(shared: &Shared, index: usize, labels: &ResourceLabels, object: DynamicObject) {
+    shared.metrics.objects_seen.get_or_create(labels).inc();
+    let (Some(ns), Some(uid)) = (&object.metadata.namespace, &object.metadata.uid) else {
+        return;
+    };
+    let unlabeled = engine_input(&object, &shared.watched[index].resource)
+        .ok()
+        .and_then(|pod| unlabeled_pod(shared, &pod));
+    let change = match unlabeled {
+        Some(pod) => shared.store_mut(|store| store.apply(index, pod_record(pod))),
+        None => shared.store_mut(|store| store.delete(ns, uid)),
+    };
+    shared.changed(std::slice::from_ref(&change));
+}
+
+fn unlabeled_pod(shared: &Shared, pod: &serde_json::Value) -> Option<UnlabeledPod> {
+    let namespace = pod.pointer("/metadata/namespace")?.as_str()?;
+    shared.store(|store| {
+        let cx = pods::Context {
+            policy: &shared.policy,
+            owner_kinds: &shared.settings.pod_owner_kinds,
+            opted_in: shared
+                .namespaces_read
+                .load(Ordering::Relaxed)
+                .then(|| store.opted_in(namespace)),
+        };
+        pods::unlabeled(pod, &cx, |ns, kind, name| store.standing(ns, kind, name))
+    })
+}
+
 fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, mut object: DynamicObject) {
     shared.metrics.objects_seen.get_or_create(labels).inc();
     let seen = fingerprint(&object, &shared.policy);
@@ -174,18 +226,6 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, mut object: D
     shared.changed(std::slice::from_ref(&change));
 }
 
-/// The mode a namespace opted into with the opt-in label (the policy's `optOutLabel` key), as
-/// the webhook configurations' namespace selectors read it: `enabled` is enforce, `warn` and
-/// `audit` are themselves; anything else is not reviewed at all.
-pub(super) fn namespace_mode(labels: Option<&BTreeMap<String, String>>, key: &str) -> Option<Mode> {
-    match labels?.get(key)?.as_str() {
-        "enabled" => Some(Mode::Enforce),
-        "warn" => Some(Mode::Warn),
-        "audit" => Some(Mode::Audit),
-        _ => None,
-    }
-}
-
 /// Watch the namespaces' opt-in labels until the process ends: `denied` is only reported where
 /// the namespace is in enforce mode. While namespaces cannot be read, none counts as enforced.
 pub(super) async fn run_namespaces(shared: Arc<Shared>, client: kube::Client) {
@@ -205,8 +245,14 @@ pub(super) async fn run_namespaces(shared: Arc<Shared>, client: kube::Client) {
                 (ns.metadata.name, mode)
             }
             Ok(Event::Delete(ns)) => (ns.metadata.name, None),
-            Ok(Event::Init | Event::InitDone) => {
+            Ok(Event::Init) => {
                 failing = false;
+                continue;
+            }
+            Ok(Event::InitDone) => {
+                failing = false;
+                shared.namespaces_read.store(true, Ordering::Relaxed);
+                shared.namespaces_seen.store(true, Ordering::Relaxed);
                 continue;
             }
             Err(error) => {
@@ -229,6 +275,10 @@ pub(super) async fn run_namespaces(shared: Arc<Shared>, client: kube::Client) {
                         and watch on them): no workload is reported denied until it can");
                 }
                 failing = true;
+                // Pods are judged without the opt-in rather than never: no pod is said to be in
+                // a namespace that did not opt in while namespaces cannot be read.
+                shared.namespaces_read.store(false, Ordering::Relaxed);
+                shared.namespaces_seen.store(true, Ordering::Relaxed);
                 continue;
             }
         };
@@ -317,23 +367,6 @@ mod tests {
     }
 
     #[test]
-    fn the_opt_in_label_gives_the_namespace_mode() {
-        let mode = |value: &str| {
-            let labels = BTreeMap::from([("inference-monitoring".to_string(), value.to_string())]);
-            namespace_mode(Some(&labels), "inference-monitoring")
-        };
-        assert_eq!(mode("enabled"), Some(Mode::Enforce));
-        assert_eq!(mode("warn"), Some(Mode::Warn));
-        assert_eq!(mode("audit"), Some(Mode::Audit));
-        assert_eq!(
-            mode("enforce"),
-            None,
-            "the selectors' value for enforce is enabled"
-        );
-        assert_eq!(namespace_mode(None, "inference-monitoring"), None);
-    }
-
-    #[test]
     fn status_updates_are_not_judged_again_spec_and_label_changes_are() {
         let shared = Shared::new(
             Policy::default(),
@@ -342,6 +375,7 @@ mod tests {
                 write_rate: 1.0,
                 write_burst: 1,
                 write_reports: false,
+                pod_owner_kinds: Vec::new(),
             },
         );
         let index = shared

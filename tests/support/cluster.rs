@@ -50,6 +50,9 @@ fn fixture_for(path: &str, continue_token: Option<&str>) -> Option<&'static str>
         ("/apis/leaderworkerset.x-k8s.io/v1/leaderworkersets", None) => {
             Some("leaderworkersets.json")
         }
+        ("/api/v1/pods", None) => Some("pods.json"),
+        // `/api/v1/namespaces`, its `namespaces` segment taken for a namespace's.
+        ("/api/v1", None) => Some("namespaces.json"),
         _ => None,
     }
 }
