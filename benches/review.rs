@@ -8,7 +8,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inference_webhook::admission;
 use inference_webhook::admission::{Mode, Route};
-use inference_webhook::engine::Policy;
+use inference_webhook::decide::Policy;
 use serde_json::{Value, json};
 
 #[path = "../tests/support/worst.rs"]

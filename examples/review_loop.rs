@@ -12,7 +12,7 @@
 //! mutate/enforce, as `benches/review.rs` runs it.
 
 use inference_webhook::admission::{self, Mode, Route};
-use inference_webhook::engine::Policy;
+use inference_webhook::decide::Policy;
 
 // The allocator the server binary uses.
 #[global_allocator]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::admission::Mode;
-use crate::engine::{Policy, PolicyError};
+use crate::decide::{Policy, PolicyError};
 
 /// What a policy file configures.
 #[derive(Clone, Debug, Default, PartialEq)]

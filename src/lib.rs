@@ -1,6 +1,6 @@
 //! inference-webhook: makes every LLM inference workload in a cluster observable.
 //!
-//! One engine ([`engine::decide`]) behind four front doors: the admission server
+//! One engine ([`decide::decide`]) behind four front doors: the admission server
 //! (`serve`), the audit command (`audit`), the cluster reporter (`report`), and the
 //! certificate helper (`certs`).
 #![forbid(unsafe_code)]
@@ -12,7 +12,7 @@ pub mod audit;
 pub mod certs;
 pub mod cluster;
 pub mod config;
-pub mod engine;
+pub mod decide;
 pub mod report;
 pub mod runtime;
 pub mod server;

@@ -6,9 +6,9 @@
 mod support;
 
 use inference_webhook::admission::{Mode, Outcome, Route};
-use inference_webhook::engine::{Decision, Level};
+use inference_webhook::decide::{Decision, Level};
 use serde_json::{Value, json};
-use support::engine::*;
+use support::decide::*;
 
 /// SGLang without `--enable-metrics`: a deny-level `metrics-disabled` on command evidence.
 fn sglang_without_metrics() -> Value {
@@ -321,7 +321,7 @@ fn warnings_lead_with_the_rule_and_keep_the_fix() {
 
 #[test]
 fn the_reporter_and_the_audit_count_a_workload_once_under_its_top_object() {
-    use inference_webhook::engine::Policy;
+    use inference_webhook::decide::Policy;
     use inference_webhook::report::state::evaluate;
     use support::commands::{command, run};
 
@@ -334,7 +334,13 @@ fn the_reporter_and_the_audit_count_a_workload_once_under_its_top_object() {
     child["metadata"]["ownerReferences"] = json!([{"apiVersion": "workloads.x-k8s.io/v1alpha2",
         "kind": "RoleBasedGroup", "name": "g", "uid": "p", "controller": true}]);
     assert!(evaluate(&Policy::default(), &parent).is_some());
-    assert!(evaluate(&Policy::default(), &child).is_none());
+    // The child's record is kept only so that its pods' owner chain leads to the parent.
+    let child_record = evaluate(&Policy::default(), &child);
+    assert!(
+        child_record.as_ref().is_some_and(|r| !r.is_reported()
+            && matches!(&r.standing, inference_webhook::cluster::pods::Standing::Child(p) if p.contains('g'))),
+        "{child_record:?}"
+    );
 
     let stream = format!("{}\n---\n{}\n", parent, child);
     let out = run(

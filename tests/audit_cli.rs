@@ -69,10 +69,23 @@ fn json_report_has_the_documented_schema() {
     let report = json_report(&out);
     assert_eq!(
         keys_of(&report),
-        keys(&["schema", "mode", "objects", "errors", "notes", "summary"])
+        keys(&[
+            "schema",
+            "mode",
+            "objects",
+            "errors",
+            "notes",
+            "summary",
+            "unlabeledPods"
+        ])
     );
     assert_eq!(report["schema"], "inference-webhook.audit/v1");
     assert_eq!(report["mode"], "enforce");
+    assert_eq!(
+        report["unlabeledPods"],
+        json!([]),
+        "pods are listed by audit --cluster only"
+    );
     let service = object(&report, "qwen-vllm");
     assert_eq!(
         keys_of(service),

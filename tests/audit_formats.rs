@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use inference_webhook::engine::RuleId;
+use inference_webhook::decide::RuleId;
 use serde_json::Value;
 use support::commands::{command, json_report, run, succeeded};
 use support::fixtures::{fixture_path, fixtures_dir, repo};

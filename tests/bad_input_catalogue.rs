@@ -8,9 +8,9 @@ mod support;
 
 use inference_webhook::admission;
 use inference_webhook::admission::{Mode, Route};
-use inference_webhook::engine::Policy;
+use inference_webhook::decide::Policy;
 use serde_json::{Value, json};
-use support::engine::{BACKEND, WORKLOAD};
+use support::decide::{BACKEND, WORKLOAD};
 use support::fixtures::{VLLM, fixture_value, review};
 use support::patch::apply_review_patch;
 use support::server::{SERVICE_HOST, TestServer, post_bytes, raw_tls, start};

@@ -8,10 +8,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use inference_webhook::engine::{KnownEnv, Operation, Policy};
+use inference_webhook::decide::{KnownSources, Operation, Policy};
 use serde::Deserialize;
 use serde_json::Value;
-use support::engine::{create_with, decide_input, every_backend};
+use support::decide::{create_with, decide_input, every_backend};
 
 fn corpus_dir() -> PathBuf {
     support::fixtures::shared("corpus")
@@ -225,7 +225,7 @@ fn expected_name(engine: &str) -> &str {
 }
 
 /// What is wrong with one entry's detection, empty when it matches.
-fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String> {
+fn check_entry(e: &Entry, d: &inference_webhook::decide::Decision) -> Vec<String> {
     let Some(t) = d
         .templates
         .iter()
@@ -237,7 +237,7 @@ fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String
     let deny: Vec<String> = d
         .findings
         .iter()
-        .filter(|f| f.level == inference_webhook::engine::Level::Deny && at(&f.path))
+        .filter(|f| f.level == inference_webhook::decide::Level::Deny && at(&f.path))
         .map(|f| f.describe())
         .collect();
     let mut wrong = Vec::new();
@@ -264,13 +264,13 @@ fn check_entry(e: &Entry, d: &inference_webhook::engine::Decision) -> Vec<String
             wrong.push(format!("worker_only {}", x.worker_only));
         }
         let off = d.findings.iter().any(|f| {
-            f.rule == inference_webhook::engine::RuleId::MetricsDisabled && f.path == x.path
+            f.rule == inference_webhook::decide::RuleId::MetricsDisabled && f.path == x.path
         });
         if !x.worker_only && off == e.metrics_enabled {
             wrong.push(format!("metrics-disabled reported: {off}"));
         }
         let local = d.findings.iter().any(|f| {
-            f.rule == inference_webhook::engine::RuleId::MetricsListenerLocal && f.path == x.path
+            f.rule == inference_webhook::decide::RuleId::MetricsListenerLocal && f.path == x.path
         });
         if local != e.metrics_host.is_some() {
             wrong.push(format!("metrics-listener-local reported: {local}"));
@@ -296,7 +296,7 @@ fn detections_match_corpus_extra_expectations() {
         let docs = all_documents(&dir.join(&e.file));
         let doc = docs.get(e.document).unwrap_or(&Value::Null);
         // As the audit command does: ConfigMaps of the same input resolve `envFrom`.
-        let mut known = KnownEnv::default();
+        let mut known = KnownSources::default();
         docs.iter().for_each(|d| known.add(d));
         let d = decide_input(doc, None, Operation::Create, Some(&known), &policy);
         let wrong = check_entry(e, &d);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use inference_webhook::engine::RuleId;
+use inference_webhook::decide::RuleId;
 use support::fixtures::repo;
 
 #[test]

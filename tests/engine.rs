@@ -5,9 +5,9 @@ mod support;
 
 use inference_webhook::admission::{Mode, Outcome, Route};
 use inference_webhook::config::Config;
-use inference_webhook::engine::{DEFAULT_OPT_OUT_VALUE, Level, Operation, Policy};
+use inference_webhook::decide::{DEFAULT_OPT_OUT_VALUE, Level, Operation, Policy};
 use serde_json::{Value, json};
-use support::engine::*;
+use support::decide::*;
 
 fn vllm_container() -> Value {
     json!({"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
@@ -629,7 +629,7 @@ fn malformed_policies_are_clear_errors_naming_the_field() {
 }
 
 /// The level a rule fired at in a decision, if it fired.
-fn level_of(d: &inference_webhook::engine::Decision, rule: &str) -> Option<Level> {
+fn level_of(d: &inference_webhook::decide::Decision, rule: &str) -> Option<Level> {
     d.findings
         .iter()
         .find(|f| f.rule.as_str() == rule)
@@ -1031,7 +1031,7 @@ fn annotated(template_annotations: Value, object_annotations: Value, containers:
 }
 
 fn detections(
-    d: &inference_webhook::engine::Decision,
+    d: &inference_webhook::decide::Decision,
 ) -> Vec<(String, &'static str, String, Option<u16>)> {
     d.templates
         .iter()

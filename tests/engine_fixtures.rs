@@ -18,7 +18,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::engine::{create_with, every_backend};
+use support::decide::{create_with, every_backend};
 use support::fixtures::fixture_path;
 
 #[derive(Debug, PartialEq, Eq)]

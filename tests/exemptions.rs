@@ -5,9 +5,9 @@
 mod support;
 
 use inference_webhook::admission::{Mode, Outcome, Route};
-use inference_webhook::engine::{Decision, Finding, Level, Policy};
+use inference_webhook::decide::{Decision, Finding, Level, Policy};
 use serde_json::{Value, json};
-use support::engine::*;
+use support::decide::*;
 
 const RULES: &str = "inference-webhook/ignore-rules";
 const REASON: &str = "inference-webhook/ignore-reason";

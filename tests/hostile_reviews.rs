@@ -20,9 +20,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use inference_webhook::admission::{self, ReviewError};
 use inference_webhook::admission::{Mode, Route};
-use inference_webhook::engine::{Json, Operation, Policy};
+use inference_webhook::decide::{Json, Operation, Policy};
 use serde_json::{Value, json};
-use support::engine::decide_input;
+use support::decide::decide_input;
 use support::fixtures::{RBG, VLLM, fixture_value, review};
 use support::patch::apply_review_patch;
 

@@ -4,9 +4,9 @@
 
 mod support;
 
-use inference_webhook::engine::{IdentityLabel, Policy, identity_sources};
+use inference_webhook::decide::{IdentityLabel, Policy, identity_sources};
 use serde_json::{Value, json};
-use support::engine::*;
+use support::decide::*;
 
 fn vllm() -> Value {
     json!([{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",

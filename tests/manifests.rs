@@ -1,7 +1,7 @@
 //! The install manifests agree with the code. Checked on the plain kustomize base
 //! (`deploy/base/*.yaml`), on the kustomize overlays and on the Helm chart rendered with each value
 //! set in `charts/inference-webhook/ci/`:
-//! - the webhook rules name exactly the kinds and versions of `engine::kinds::KINDS`;
+//! - the webhook rules name exactly the kinds and versions of `decide::kinds::KINDS`;
 //! - one entry per mode, at `/mutate/{mode}` and `/validate/{mode}` for `Mode::ALL`, selected by
 //!   the namespace opt-in label value of that mode; the webhook's own namespace and kube-system
 //!   are never matched; objects opt out with the policy's opt-out label;
@@ -29,8 +29,8 @@ use std::process::Command;
 
 use inference_webhook::admission::Mode;
 use inference_webhook::config::Config;
-use inference_webhook::engine::kinds::{KINDS, POD};
-use inference_webhook::engine::{Policy, RuleId};
+use inference_webhook::decide::kinds::{KINDS, POD};
+use inference_webhook::decide::{Policy, RuleId};
 use serde_json::Value;
 use support::commands::{BINARY, succeeded};
 use support::fixtures::{json_file, repo};
@@ -190,7 +190,7 @@ fn engine_kinds() -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
-/// The Pod row (`engine::kinds::POD`), reviewed through entries of its own.
+/// The Pod row (`decide::kinds::POD`), reviewed through entries of its own.
 fn pod_kind() -> BTreeSet<(String, String, String)> {
     POD.versions
         .iter()

@@ -11,10 +11,10 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-use inference_webhook::engine::{Json, effective_templates};
+use inference_webhook::decide::{Json, effective_templates};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use support::engine::*;
+use support::decide::*;
 use support::schema::check;
 
 /// An engine container (or not), named `name`, with ports of several shapes.

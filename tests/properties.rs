@@ -9,12 +9,12 @@
 mod support;
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Operation, Policy};
+use inference_webhook::decide::{Operation, Policy};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use support::engine::*;
+use support::decide::*;
 use support::fixtures::review;
 
 fn image() -> impl Strategy<Value = &'static str> {

@@ -1,4 +1,4 @@
-//! The engine's reading contract (`engine::UNREAD_SPEC_MEMBERS`, `UNREAD_CONTAINER_MEMBERS`):
+//! The engine's reading contract (`decide::UNREAD_SPEC_MEMBERS`, `UNREAD_CONTAINER_MEMBERS`):
 //! the server builds only what the
 //! engine reads, so `decide` must answer the same on the object the server parsed and on the
 //! full object. Checked on every real manifest the tests have: `../shared/corpus` and
@@ -10,9 +10,9 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use inference_webhook::admission;
-use inference_webhook::engine::{Operation, Policy, UNREAD_CONTAINER_MEMBERS, UNREAD_SPEC_MEMBERS};
+use inference_webhook::decide::{Operation, Policy, UNREAD_CONTAINER_MEMBERS, UNREAD_SPEC_MEMBERS};
 use serde_json::{Value, json};
-use support::engine::{decide_input, decide_request, every_backend};
+use support::decide::{decide_input, decide_request, every_backend};
 use support::fixtures::{repo, review};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -204,7 +204,7 @@ fn label_and_annotation_keys_spelled_like_unread_members_stay_readable() {
             .unwrap();
         assert!(matches!(
             container.get("resources"),
-            Some(inference_webhook::engine::Json::Unread(_))
+            Some(inference_webhook::decide::Json::Unread(_))
         ));
     }
 }

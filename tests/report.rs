@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use inference_webhook::admission::Mode;
-use inference_webhook::engine::Policy;
+use inference_webhook::decide::Policy;
 use inference_webhook::report::metrics::Metrics;
 use inference_webhook::report::policyreport::{self, Format, OPEN_REPORT, POLICY_REPORT};
 use inference_webhook::report::state::{Record, State, Store, evaluate};

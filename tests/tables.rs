@@ -1,5 +1,5 @@
 //! Every file that repeats what the engine and kind tables say is generated from them or checked
-//! against them, so that adding an engine (`engine::catalogue`) or a kind (`engine::kinds`) is
+//! against them, so that adding an engine (`decide::catalogue`) or a kind (`decide::kinds`) is
 //! one row and its tests:
 //!
 //! - docs/detection.md's engine table, docs/install.md's webhook rules, docs/audit.md's and
@@ -21,12 +21,12 @@ mod support;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use inference_webhook::engine::Policy;
-use inference_webhook::engine::catalogue::{
+use inference_webhook::decide::Policy;
+use inference_webhook::decide::catalogue::{
     BoolWords, CATALOGUE, COLLECTOR_PATH, CommandMatch, EngineSpec, FlagSpelling, FlagValues,
     ImageMatch, MetricsListener, MetricsSwitch, WorkerMatch, default_supported_backends,
 };
-use inference_webhook::engine::kinds::{KINDS, KindSpec};
+use inference_webhook::decide::kinds::{KINDS, KindSpec, POD};
 use support::fixtures::repo;
 
 const BLESS: &str = "INFERENCE_WEBHOOK_BLESS";
@@ -486,6 +486,12 @@ fn the_docs_kind_lists_are_the_kind_table() {
          # a Role in one namespace is enough for `-n NAMESPACE`\nmetadata:\n  \
          name: inference-webhook-audit\nrules:\n",
     );
+    // Namespaces (their opt-in label) and the Pod row's resource (pods the webhook missed).
+    let _ = write!(
+        rbac,
+        "- apiGroups: [\"{}\"]\n  resources: [\"namespaces\", \"{}\"]\n  verbs: [\"get\", \"list\"]\n",
+        POD.group, POD.resource
+    );
     let mut reporter = String::new();
     for (group, _, kinds) in groups() {
         let resources: Vec<&str> = kinds.iter().map(|k| k.resource).collect();
@@ -505,8 +511,7 @@ fn the_docs_kind_lists_are_the_kind_table() {
     generated("docs/audit.md", "audit-rbac", &rbac);
     generated_between(
         "docs/reporter.md",
-        "(their opt-in label: `denied` only in enforce mode; without it no workload is `denied` \
-         and the log says so) |\n",
+        "get, list, watch (the inference pods that lack the labels or the port) |\n",
         "| `wgpolicyk8s.io` |",
         &reporter,
     );

@@ -7,7 +7,7 @@
 mod support;
 
 use inference_webhook::admission::{self, Mode, Route};
-use inference_webhook::engine::{Decision, Policy};
+use inference_webhook::decide::{Decision, Policy};
 use serde_json::Value;
 use support::fixtures::{RBG, fixture_value};
 use support::server::{SERVICE_HOST, post_bytes, start};

@@ -3,7 +3,7 @@
 //! and with bounded output.
 #![no_main]
 
-use inference_webhook::engine::{Input, Json, Operation, Policy, decide};
+use inference_webhook::decide::{Input, Json, Operation, Policy, decide};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 
 use inference_webhook::admission;
 use inference_webhook::admission::{Mode, Route};
-use inference_webhook::engine::Policy;
+use inference_webhook::decide::Policy;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

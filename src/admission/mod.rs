@@ -15,7 +15,7 @@ pub use outcome::{
     PATCH_OPS_ANNOTATION, Route, short_warning,
 };
 
-use crate::engine::{self, Decision, Input, Json, Operation, Policy, Pruned};
+use crate::decide::{self, Decision, Input, Json, Operation, Policy, Pruned};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -137,7 +137,7 @@ pub struct ReviewMeta<'a> {
 pub struct AdmissionRequest<'a> {
     pub meta: ReviewMeta<'a>,
     pub operation: Operation,
-    /// The object as the engine reads it ([`engine::unread`]).
+    /// The object as the engine reads it ([`decide::unread`]).
     pub object: Json<'a>,
     pub old_object: Option<Json<'a>>,
 }
@@ -240,10 +240,15 @@ struct StatusOut<'a> {
 
 /// Serialize the AdmissionReview response for `uid`.
 pub fn render(uid: &str, outcome: &Outcome) -> Vec<u8> {
-    let patch = outcome.patch.as_deref().filter(|ops| !ops.is_empty()).map(|ops| {
-        // A list of PatchOps (strings and JSON values) always serializes.
-        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(ops).unwrap_or_default())
-    });
+    let patch = outcome
+        .patch
+        .as_deref()
+        .filter(|ops| !ops.is_empty())
+        .map(|ops| {
+            // A list of PatchOps (strings and JSON values) always serializes.
+            base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(ops).unwrap_or_default())
+        });
     let review = ReviewOut {
         api_version: API_VERSION,
         kind: KIND,
@@ -284,7 +289,7 @@ pub fn review<'a>(
     route: Route,
 ) -> Result<Reviewed<'a>, ReviewError> {
     let request = parse(body)?;
-    let decision = engine::decide(&request.input(), policy);
+    let decision = decide::decide(&request.input(), policy);
     let outcome = Outcome::of(&decision, mode, route);
     let body = render(&request.meta.uid, &outcome);
     Ok(Reviewed {
@@ -442,7 +447,7 @@ mod tests {
         Outcome {
             allowed: false,
             message: Some(message.into()),
-            patch: Some(vec![engine::PatchOp::Add {
+            patch: Some(vec![decide::PatchOp::Add {
                 path: "/a".into(),
                 value: json!(1),
             }]),

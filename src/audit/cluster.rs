@@ -11,11 +11,11 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 
 use crate::cluster::pods::{self, Standing};
 use crate::cluster::{
-    ListError, Target, api_resource, engine_input, list_each, namespace_mode, resource_name,
+    ListError, Target, api_resource, decide_input_of, list_each, namespace_mode, resource_name,
 };
-use crate::engine::kinds::{KINDS, POD};
+use crate::decide::kinds::{KINDS, POD};
 
-use super::report::{InputError, Reporter, Source};
+use super::output::{InputError, Source, Writer};
 
 /// Handled objects by namespace, kind and name, as the listing found them.
 type Standings = HashMap<(String, String, String), Standing>;
@@ -26,7 +26,7 @@ type Standings = HashMap<(String, String, String), Standing>;
 pub(crate) async fn audit<W: Write>(
     target: &Target,
     owner_kinds: &[String],
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
 ) -> io::Result<()> {
     let (client, cluster) = match crate::cluster::client(target).await {
         Ok(client) => client,
@@ -49,8 +49,8 @@ pub(crate) async fn audit<W: Write>(
                 {
                     return Ok(());
                 }
-                let value = engine_input(&item, &resource)?;
-                let decision = crate::engine::decide_as_created(reporter.policy(), &value, None);
+                let value = decide_input_of(&item, &resource)?;
+                let decision = crate::decide::decide_as_created(reporter.policy(), &value, None);
                 if let (Some(ns), Some(object)) = (&item.metadata.namespace, &item.metadata.name) {
                     let key = (ns.clone(), spec.kind.to_string(), object.clone());
                     standings.insert(key, Standing::of(&decision));
@@ -71,7 +71,7 @@ pub(crate) async fn audit<W: Write>(
     let api = target.api(&client, &resource);
     let policy = reporter.policy().clone();
     let listed = list_each(&api, &ListParams::default(), |item| {
-        let pod = engine_input(&item, &resource)?;
+        let pod = decide_input_of(&item, &resource)?;
         let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
         let cx = pods::Context {
             policy: &policy,
@@ -96,7 +96,7 @@ fn failed<W: Write>(
     listed: Result<(), ListError<io::Error>>,
     name: &str,
     plural: &str,
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
 ) -> io::Result<()> {
     match listed {
         Ok(()) => Ok(()),
@@ -120,7 +120,7 @@ fn failed<W: Write>(
 async fn namespaces<W: Write>(
     target: &Target,
     client: &Client,
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
 ) -> Option<HashSet<String>> {
     let resource = ApiResource::erase::<Namespace>(&());
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::admission::Mode;
-use crate::engine::Finding;
+use crate::decide::Finding;
 
-use super::report::{InputError, ObjectReport, Verdict};
+use super::output::{InputError, ObjectResult, Verdict};
 
 #[derive(Default)]
 struct Case {
@@ -32,7 +32,7 @@ pub(super) struct Junit {
 }
 
 impl Junit {
-    pub(super) fn add(&mut self, object: &ObjectReport<'_>, mode: Mode, patch_applied: bool) {
+    pub(super) fn add(&mut self, object: &ObjectResult<'_>, mode: Mode, patch_applied: bool) {
         if object.handled_kind.is_none() {
             return;
         }

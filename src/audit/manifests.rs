@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use memchr::memmem;
 use serde_json::Value;
 
-use crate::engine::{Decision, KnownEnv, Policy};
+use crate::decide::{Decision, KnownSources, Policy};
 
 use super::documents::{
     self, DocumentError, DocumentReader, ParsedDocument, RawDocument, RepeatedKeys,
 };
 use super::fix;
-use super::report::{self, InputError, Reporter, Source};
+use super::output::{self, InputError, Source, Writer};
 
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// How far `List` items are followed into nested lists.
@@ -41,7 +41,7 @@ pub(super) enum Fix<'a> {
 /// only an output error ends the run.
 pub(super) fn audit<W: Write>(
     paths: &[PathBuf],
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
     fix: &mut Fix<'_>,
 ) -> io::Result<()> {
     for path in paths {
@@ -55,7 +55,7 @@ pub(super) fn audit<W: Write>(
             }
             // Stdin is read once, as a stream: its ConfigMaps cannot be known beforehand.
             let reader = BufReader::with_capacity(READ_BUFFER, io::stdin());
-            let known = KnownEnv::default();
+            let known = KnownSources::default();
             audit_stream("<stdin>", reader, &known, reporter, fix_output(fix)?)?;
             continue;
         }
@@ -134,7 +134,7 @@ impl Write for Joined<'_> {
 
 /// Manifest files under a directory, sorted; hidden directories (`.git`) and symbolic links
 /// to directories are not followed.
-fn manifest_files<W: Write>(dir: &Path, out: &mut Vec<PathBuf>, reporter: &mut Reporter<W>) {
+fn manifest_files<W: Write>(dir: &Path, out: &mut Vec<PathBuf>, reporter: &mut Writer<W>) {
     let entries = fs::read_dir(dir).and_then(|it| it.collect::<io::Result<Vec<_>>>());
     let mut entries = match entries {
         Ok(entries) => entries,
@@ -167,7 +167,7 @@ fn manifest_files<W: Write>(dir: &Path, out: &mut Vec<PathBuf>, reporter: &mut R
 
 fn audit_file<W: Write>(
     path: &Path,
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
     fix: &mut Fix<'_>,
 ) -> io::Result<()> {
     let name = path.display().to_string();
@@ -198,8 +198,8 @@ fn audit_file<W: Write>(
 /// (a file with a Deployment and the ConfigMap it reads its port from). A first pass over the
 /// file, made only when it names both a ConfigMap and such a reference; both passes stream, so
 /// memory stays flat in the file's size.
-fn known_env_of(path: &Path) -> KnownEnv {
-    let mut known = KnownEnv::default();
+fn known_env_of(path: &Path) -> KnownSources {
+    let mut known = KnownSources::default();
     if !names_config_map_references(path).unwrap_or(false) {
         return known;
     }
@@ -321,7 +321,7 @@ fn decide_document(
     raw: RawDocument,
     has_content: bool,
     policy: &Policy,
-    known: &KnownEnv,
+    known: &KnownSources,
 ) -> Decided {
     let mut decisions = Vec::new();
     let mut parsed = has_content.then(|| documents::parse(&raw, RepeatedKeys::LastWins));
@@ -333,12 +333,12 @@ fn decide_document(
                 "",
                 0,
                 &mut |object, _, _| -> Result<(), Infallible> {
-                    decisions.push(crate::engine::decide_as_created(
+                    decisions.push(crate::decide::decide_as_created(
                         policy,
                         object,
                         Some(known),
                     ));
-                    *object = report::identity(object);
+                    *object = output::identity(object);
                     Ok(())
                 },
             );
@@ -361,8 +361,8 @@ fn decide_document(
 fn audit_stream<W: Write>(
     name: &str,
     mut reader: impl BufRead + Send,
-    known: &KnownEnv,
-    reporter: &mut Reporter<W>,
+    known: &KnownSources,
+    reporter: &mut Writer<W>,
     mut fix_out: Option<&mut dyn Write>,
 ) -> io::Result<bool> {
     if let Err(problem) = readable(&mut reader) {
@@ -472,7 +472,7 @@ fn decide_batches(
     work: &Mutex<mpsc::Receiver<(usize, Batch)>>,
     done: &mpsc::SyncSender<(usize, Piece)>,
     policy: &Policy,
-    known: &KnownEnv,
+    known: &KnownSources,
 ) {
     loop {
         // The lock is only held while waiting for the next batch.
@@ -506,7 +506,7 @@ struct FixedDocument {
 fn report_document<W: Write>(
     name: &str,
     decided: Decided,
-    reporter: &mut Reporter<W>,
+    reporter: &mut Writer<W>,
     fix: bool,
 ) -> io::Result<FixedDocument> {
     let Decided {

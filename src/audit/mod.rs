@@ -10,8 +10,8 @@ mod documents;
 mod fix;
 mod junit;
 mod manifests;
+pub(crate) mod output;
 mod pods;
-pub(crate) mod report;
 mod sarif;
 mod suggest;
 mod table;
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use crate::admission::{Mode, Route};
 use crate::config::Config;
 
-pub use report::OutputFormat;
+pub use output::OutputFormat;
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
@@ -122,7 +122,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
             io::stdout().is_terminal(),
         )
     };
-    let opts = report::ReportOptions {
+    let opts = output::OutputOptions {
         format: args.output,
         explain: args.explain,
         color: on_terminal && std::env::var_os("NO_COLOR").is_none(),
@@ -133,7 +133,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
             Route::Validate
         },
     };
-    let mut reporter = report::Reporter::new(config.policy, opts, report_out)?;
+    let mut reporter = output::Writer::new(config.policy, opts, report_out)?;
     if args.cluster {
         let target = crate::cluster::Target {
             namespace: args.namespace,
@@ -157,7 +157,7 @@ fn run_audit(args: AuditArgs) -> io::Result<u8> {
         stdout.flush()?;
         let s = reporter.summary();
         if s.objects == 0 && s.errors == 0 && !args.allow_no_objects {
-            reporter.error(report::InputError::whole(
+            reporter.error(output::InputError::whole(
                 inputs_label(&args.paths),
                 "no Kubernetes objects in the input (empty, or only documents without a kind)",
             ));

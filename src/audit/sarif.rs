@@ -7,9 +7,9 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::engine::{Finding, Level, RuleId};
+use crate::decide::{Finding, Level, RuleId};
 
-use super::report::{InputError, ObjectReport, Source};
+use super::output::{InputError, ObjectResult, Source};
 
 /// The rule reference; each rule's row is its SARIF help and the target of its `helpUri`.
 const RULES_MD: &str = include_str!("../../docs/rules.md");
@@ -24,7 +24,7 @@ pub(super) struct Sarif {
 }
 
 impl Sarif {
-    pub(super) fn add(&mut self, object: &ObjectReport<'_>) {
+    pub(super) fn add(&mut self, object: &ObjectResult<'_>) {
         let name = object.display_name();
         for f in &object.violations {
             self.results.push(result(f, &name, object.source));
@@ -68,7 +68,7 @@ fn level(level: Level) -> &'static str {
     match level {
         Level::Deny => "error",
         Level::Warn => "warning",
-        Level::Allow => "none",
+        Level::Off => "none",
     }
 }
 

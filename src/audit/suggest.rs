@@ -2,8 +2,8 @@
 //! make it certain (docs/detection.md, "Overrides"). They are printed, never written: only the
 //! owner knows what a launcher runs.
 
-use crate::engine::{
-    Decision, ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION, RuleId, Strength, TemplateReport,
+use crate::decide::{
+    Decision, ENGINE_ANNOTATION, METRICS_PORT_ANNOTATION, RuleId, Strength, TemplateDecision,
 };
 
 /// One line per unsure detection of a serving container: an engine inferred from the image
@@ -38,7 +38,7 @@ pub(super) fn suggestions(decision: &Decision) -> Vec<String> {
     out
 }
 
-fn unresolved(decision: &Decision, t: &TemplateReport, path: &str) -> bool {
+fn unresolved(decision: &Decision, t: &TemplateDecision, path: &str) -> bool {
     t.backend.is_some()
         && decision
             .findings
@@ -49,7 +49,7 @@ fn unresolved(decision: &Decision, t: &TemplateReport, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Input, Json, Operation, Policy, decide};
+    use crate::decide::{Input, Json, Operation, Policy, decide};
     use serde_json::json;
 
     fn suggested(container: serde_json::Value) -> Vec<String> {

@@ -2,9 +2,9 @@
 
 use std::io::{self, Write};
 
-use crate::engine::{Decision, Detection, Finding};
+use crate::decide::{Decision, Detection, Finding};
 
-use super::report::Verdict;
+use super::output::Verdict;
 
 const HEADER: [&str; 7] = [
     "OBJECT", "SOURCE", "TEMPLATE", "BACKEND", "PORT", "VERDICT", "RULES",

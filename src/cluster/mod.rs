@@ -14,7 +14,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use crate::admission::Mode;
-use crate::engine::kinds::KindSpec;
+use crate::decide::kinds::KindSpec;
 
 /// Objects per list request; the API server hands out a `continue` token for the rest.
 const PAGE_SIZE: u32 = 250;
@@ -103,7 +103,7 @@ pub fn resource_name(resource: &ApiResource) -> String {
 }
 
 /// An object from the API as the engine reads it.
-pub fn engine_input(item: &DynamicObject, resource: &ApiResource) -> serde_json::Result<Value> {
+pub fn decide_input_of(item: &DynamicObject, resource: &ApiResource) -> serde_json::Result<Value> {
     let mut value = serde_json::to_value(item)?;
     // Items of a list response carry no kind and apiVersion; the engine needs them.
     if let Value::Object(map) = &mut value {
@@ -213,9 +213,9 @@ mod tests {
 
     #[test]
     fn core_resources_are_named_without_a_group() {
-        let pods = api_resource(&crate::engine::kinds::POD, "v1");
+        let pods = api_resource(&crate::decide::kinds::POD, "v1");
         assert_eq!(resource_name(&pods), "pods/v1");
-        let deployments = api_resource(&crate::engine::kinds::KINDS[0], "v1");
+        let deployments = api_resource(&crate::decide::kinds::KINDS[0], "v1");
         assert_eq!(resource_name(&deployments), "deployments.apps/v1");
     }
 }

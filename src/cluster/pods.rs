@@ -16,7 +16,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{Decision, Json, PatchOp, Policy, controller, decide_as_created};
+use crate::decide::{Decision, Json, PatchOp, Policy, controller, decide_as_created};
 
 /// Namespaces the webhook configurations exclude whatever their labels.
 const EXCLUDED_NAMESPACES: &[&str] = &["kube-system"];

@@ -19,7 +19,7 @@ use anyhow::Context;
 
 use crate::cluster::{Target, config};
 use crate::config::Config;
-use crate::engine::Policy;
+use crate::decide::Policy;
 use crate::runtime::{
     LogArgs, health_routes, metrics_route, parse_duration, run_daemon, termination,
 };

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::{Level, RuleId};
+use crate::decide::{Level, RuleId};
 
 use super::state::{Record, State};
 
@@ -51,14 +51,14 @@ impl Format {
 fn result_of(level: Level) -> &'static str {
     match level {
         Level::Deny => "fail",
-        Level::Warn | Level::Allow => "warn",
+        Level::Warn | Level::Off => "warn",
     }
 }
 
 fn severity_of(level: Level) -> &'static str {
     match level {
         Level::Deny => "high",
-        Level::Warn | Level::Allow => "medium",
+        Level::Warn | Level::Off => "medium",
     }
 }
 

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::admission::Mode;
-use crate::audit::report::{reported_findings, skipped_reason};
 use crate::cluster::pods::{Reason, Standing, UnlabeledPod};
-use crate::engine::{Decision, Level, Policy, RuleId};
+use crate::decide::{Decision, Level, Policy, RuleId};
 
 /// How an inference workload stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +87,7 @@ impl Record {
 /// or uid. One a handled object's controller made is kept with only its parent (never
 /// reported: the parent's record covers it).
 pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
-    let decision = crate::engine::decide_as_created(policy, object, None);
+    let decision = crate::decide::decide_as_created(policy, object, None);
     let kind = decision.kind?;
     let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
     let mut record = Record {
@@ -109,7 +108,8 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
     if decision.child_of.is_some() {
         return Some(record);
     }
-    let findings: Vec<RecordedFinding> = reported_findings(&decision)
+    let findings: Vec<RecordedFinding> = decision
+        .reported_findings()
         .into_iter()
         .map(|f| RecordedFinding {
             rule: f.rule,
@@ -125,7 +125,7 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
     record.would_deny = findings
         .iter()
         .any(|f| f.level == Level::Deny && f.exempted.is_none());
-    record.skipped = skipped_reason(&decision).map(str::to_string);
+    record.skipped = decision.skipped_reason().map(str::to_string);
     record.findings = findings;
     Some(record)
 }
@@ -154,7 +154,7 @@ pub fn pod_record(pod: UnlabeledPod) -> Record {
         findings: vec![RecordedFinding {
             rule: RuleId::MonitoringLabelsMissing,
             level: Level::Warn,
-            message,
+            message: message.into(),
             exempted: None,
         }],
         standing: Standing::Other,
@@ -427,6 +427,8 @@ mod tests {
                 message: message.into(),
                 exempted: None,
             }],
+            standing: Standing::Other,
+            pod: None,
         }
     }
 

@@ -14,9 +14,9 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 
 use crate::cluster::pods::{self, UnlabeledPod};
-use crate::cluster::{api_resource, engine_input, namespace_mode, resource_name};
-use crate::engine::Policy;
-use crate::engine::kinds::{KINDS, POD};
+use crate::cluster::{api_resource, decide_input_of, namespace_mode, resource_name};
+use crate::decide::Policy;
+use crate::decide::kinds::{KINDS, POD};
 
 use super::Shared;
 use super::metrics::{ResourceLabels, WatchErrorLabels};
@@ -174,7 +174,7 @@ fn observe_pod(shared: &Shared, index: usize, labels: &ResourceLabels, object: D
     let (Some(ns), Some(uid)) = (&object.metadata.namespace, &object.metadata.uid) else {
         return;
     };
-    let unlabeled = engine_input(&object, &shared.watched[index].resource)
+    let unlabeled = decide_input_of(&object, &shared.watched[index].resource)
         .ok()
         .and_then(|pod| unlabeled_pod(shared, &pod));
     let change = match unlabeled {
@@ -209,14 +209,14 @@ fn observe(shared: &Shared, index: usize, labels: &ResourceLabels, mut object: D
         shared.metrics.objects_unchanged.get_or_create(labels).inc();
         return;
     }
-    // Never read by the engine (engine::unread), often most of an object: not copied into its
+    // Never read by the engine (decide::unread), often most of an object: not copied into its
     // input.
     object.metadata.managed_fields = None;
     if let Some(data) = object.data.as_object_mut() {
         data.remove("status");
     }
     let resource = &shared.watched[index].resource;
-    let record = engine_input(&object, resource)
+    let record = decide_input_of(&object, resource)
         .ok()
         .and_then(|value| evaluate(&shared.policy, &value));
     let Some(record) = record else {

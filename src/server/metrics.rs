@@ -9,7 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::admission::{Mode, Reviewed, Route};
-use crate::engine::Operation;
+use crate::decide::Operation;
 
 /// Review latency buckets in seconds, from 100 µs up.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -272,7 +272,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::admission;
-    use crate::engine::Policy;
+    use crate::decide::Policy;
 
     /// A review of an SGLang Deployment without `--enable-metrics`, exempted by annotation.
     fn exempted_review() -> Vec<u8> {

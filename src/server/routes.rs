@@ -13,7 +13,7 @@ use axum::routing::{MethodRouter, post};
 
 use super::metrics::{self, Metrics};
 use crate::admission::{self, Mode, Reviewed, Route};
-use crate::engine::{Policy, Strength};
+use crate::decide::{Policy, Strength};
 use crate::runtime::health_routes;
 
 /// What every handler shares.

@@ -16,7 +16,7 @@
 
 pub mod cluster;
 pub mod commands;
-pub mod engine;
+pub mod decide;
 pub mod fixtures;
 pub mod metrics;
 pub mod patch;

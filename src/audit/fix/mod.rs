@@ -11,7 +11,7 @@ mod tree;
 
 use serde_json::Value;
 
-use crate::engine::{Decision, PatchOp};
+use crate::decide::{Decision, PatchOp};
 
 use super::documents::{self, Format, RawDocument, RepeatedKeys};
 

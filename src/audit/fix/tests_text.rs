@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::fixed_document;
 use crate::audit::documents::{self, RawDocument};
-use crate::engine::{Decision, PatchOp};
+use crate::decide::{Decision, PatchOp};
 
 const LABELS: &str = "/spec/template/metadata/labels";
 

@@ -1,9 +1,9 @@
-//! The engine in process: its decision on an object (every test's call of `engine::decide` goes
+//! The engine in process: its decision on an object (every test's call of `decide::decide` goes
 //! through here), the decision's patch applied, and the objects the engine tests build.
 
 use inference_webhook::admission::AdmissionRequest;
-use inference_webhook::engine::{
-    Decision, Input, Json, KnownEnv, Operation, Policy, catalogue, decide,
+use inference_webhook::decide::{
+    Decision, Input, Json, KnownSources, Operation, Policy, catalogue, decide,
 };
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ pub fn decide_input(
     object: &Value,
     old_object: Option<&Value>,
     operation: Operation,
-    known_env: Option<&KnownEnv>,
+    known_env: Option<&KnownSources>,
     policy: &Policy,
 ) -> Decision {
     let old_object = old_object.map(Json::from);

@@ -23,11 +23,11 @@ const EXPANSION_BUDGET: usize = 64 * 1024;
 /// namespace and name (the audit command reads them; the webhook has none). `envFrom` and
 /// `valueFrom.configMapKeyRef` resolve from here.
 #[derive(Clone, Debug, Default)]
-pub struct KnownEnv {
+pub struct KnownSources {
     config_maps: Map<(String, String), Map<String, String>>,
 }
 
-impl KnownEnv {
+impl KnownSources {
     /// Record a ConfigMap object (`kind: ConfigMap`); other objects are ignored.
     pub fn add(&mut self, object: &serde_json::Value) {
         if object.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
@@ -96,7 +96,7 @@ impl Vars {
     pub(super) fn from_container(
         env: Option<&Json<'_>>,
         env_from: Option<&Json<'_>>,
-        known: Option<(&KnownEnv, &str)>,
+        known: Option<(&KnownSources, &str)>,
     ) -> Vars {
         let mut vars = Vars::default();
         for source in env_from.and_then(|e| e.as_array()).into_iter().flatten() {
@@ -157,7 +157,7 @@ impl Vars {
         &mut self,
         mounts: Option<&Json<'_>>,
         volumes: Option<&Json<'_>>,
-        known: Option<(&KnownEnv, &str)>,
+        known: Option<(&KnownSources, &str)>,
     ) {
         let Some((known, namespace)) = known else {
             return;
@@ -1209,7 +1209,7 @@ mod tests {
 
     #[test]
     fn scripts_from_mounted_config_maps_are_read_like_sh_c() {
-        let mut known = KnownEnv::default();
+        let mut known = KnownSources::default();
         known.add(
             &json!({"kind": "ConfigMap", "metadata": {"name": "scripts", "namespace": "ml"},
             "data": {"run.sh": "export PORT=8001\nexec vllm serve m --port $PORT\n",

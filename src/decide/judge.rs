@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::Map;
-use super::argv::KnownEnv;
+use super::argv::KnownSources;
 use super::catalogue::{COLLECTOR_PATH, family_of};
-use super::decision::{Detection, Finding, Strength, TemplateReport};
+use super::decision::{Detection, Finding, Strength, TemplateDecision};
 use super::detect::{Found, Seen, detect};
 use super::json::{Json, Object};
 use super::kinds::Variant;
@@ -38,7 +38,7 @@ pub(super) struct PlannedPort {
 pub(super) struct Context<'p, 'b, 'd> {
     pub policy: &'p Policy,
     /// ConfigMaps the front door knows, and the object's namespace.
-    pub known_env: Option<(&'b KnownEnv, &'b str)>,
+    pub known_env: Option<(&'b KnownSources, &'b str)>,
     pub workload: Option<&'b Workload>,
     /// False on an UPDATE that leaves this template as it was: report, don't patch, don't deny.
     pub may_patch: bool,
@@ -56,11 +56,11 @@ pub(super) struct Context<'p, 'b, 'd> {
 }
 
 impl Context<'_, '_, '_> {
-    fn report(&mut self, rule: RuleId, path: String, message: String) {
-        self.report_fix(rule, path, message, false);
+    fn find(&mut self, rule: RuleId, path: String, message: String) {
+        self.find_fixed(rule, path, message, false);
     }
 
-    fn report_fix(&mut self, rule: RuleId, path: String, message: String, fixed_by_patch: bool) {
+    fn find_fixed(&mut self, rule: RuleId, path: String, message: String, fixed_by_patch: bool) {
         if let Some(f) = self.policy.finding(rule, path, message, fixed_by_patch) {
             self.push(f);
         }
@@ -74,7 +74,7 @@ impl Context<'_, '_, '_> {
 
     /// A finding that rests on a detection: when the detection is a guess (`guess` says why),
     /// a deny-level rule is reported at warn, so no valid workload is rejected on a guess.
-    fn report_unless_guess(
+    fn find_unless_guess(
         &mut self,
         rule: RuleId,
         path: String,
@@ -134,8 +134,8 @@ struct Judged<'t, 'a> {
 
 /// Judge one pod template, in phases: its shape, detection, the engine rules, the backend label
 /// rules, the metrics rules, and the patch plan.
-pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateReport {
-    let mut report = TemplateReport::empty(t.display.clone(), t.role.clone(), t.variant);
+pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> TemplateDecision {
+    let mut report = TemplateDecision::empty(t.display.clone(), t.role.clone(), t.variant);
     let Some(mut j) = read_shape(t, cx) else {
         return report;
     };
@@ -160,7 +160,7 @@ pub(super) fn judge(t: &PodTemplate<'_>, cx: &mut Context<'_, '_, '_>) -> Templa
     // A backend label never makes an image-only guess certain: the webhook writes that label
     // itself from the guess, so trusting it would deny the next update of what it admitted.
     judge_metrics(&supported, cx);
-    report_second_engines(&supported, primary, cx);
+    find_second_engines(&supported, primary, cx);
     if let Some(Ok(p)) = primary.found.port {
         report.metrics_port = Some(p);
     }
@@ -177,7 +177,7 @@ fn read_shape<'t, 'a>(
     match eff.get("spec").and_then(|s| s.get(CONTAINERS)) {
         Some(Json::Array(_) | Json::Null) | None => {}
         Some(_) => {
-            cx.report(
+            cx.find(
                 RuleId::UnreadableTemplate,
                 format!("{}.spec.containers", t.display),
                 "is not a list of containers; fix the manifest".into(),
@@ -190,7 +190,7 @@ fn read_shape<'t, 'a>(
         Some(Json::Object(m)) => m,
         None | Some(Json::Null) => NO_LABELS,
         Some(_) => {
-            cx.report(
+            cx.find(
                 RuleId::UnreadableTemplate,
                 path::display(&t.labels_at),
                 "is not a map of labels; fix the manifest".into(),
@@ -245,7 +245,7 @@ fn detect_containers<'t>(j: &Judged<'t, '_>, cx: &mut Context<'_, '_, '_>) -> Ve
     for (i, &slot) in j.containers.iter().enumerate() {
         let c = slot.value;
         if !c.is_object() {
-            cx.report(
+            cx.find(
                 RuleId::UnreadableTemplate,
                 format!("{}.spec.{}[{}]", t.display, slot.list, slot.index),
                 "is not a container object; fix the manifest".into(),
@@ -316,7 +316,7 @@ fn judge_engines(j: &Judged<'_, '_>, cx: &mut Context<'_, '_, '_>) {
             .iter()
             .map(|c| format!("{} ({})", c.name, c.found.spec.name))
             .collect();
-        cx.report(
+        cx.find(
             RuleId::MixedEngines,
             j.template.display.clone(),
             format!(
@@ -333,7 +333,7 @@ fn judge_engines(j: &Judged<'_, '_>, cx: &mut Context<'_, '_, '_>) {
     {
         if !reported.contains(&c.found.spec.backend) {
             reported.push(c.found.spec.backend);
-            cx.report(
+            cx.find(
                 RuleId::EngineNotSupported,
                 c.display.clone(),
                 format!(
@@ -397,7 +397,7 @@ fn judge_backend_labels<'t, 'a>(
         let Some(value) = value else { continue };
         let at = path::display(&path::key(&t.labels_at, key.clone()));
         let Some(value) = value.as_str() else {
-            cx.report(RuleId::UnreadableTemplate, at, "is not a string".into());
+            cx.find(RuleId::UnreadableTemplate, at, "is not a string".into());
             labels.ok = false;
             continue;
         };
@@ -407,7 +407,7 @@ fn judge_backend_labels<'t, 'a>(
                 || format!("one of {}", policy.supported_backends.join(", ")),
                 |p| format!("{:?}", p.found.spec.backend),
             );
-            cx.report(
+            cx.find(
                 RuleId::BackendUnsupported,
                 at,
                 format!(
@@ -419,7 +419,7 @@ fn judge_backend_labels<'t, 'a>(
             && family_of(value) != e.found.spec.family
         {
             labels.ok = false;
-            cx.report_unless_guess(
+            cx.find_unless_guess(
                 RuleId::BackendMismatch,
                 at,
                 format!(
@@ -431,7 +431,7 @@ fn judge_backend_labels<'t, 'a>(
         }
     }
     if labels.legacy.is_some() && labels.canonical.is_none() {
-        cx.report(
+        cx.find(
             RuleId::LegacyBackendLabel,
             path::display(&path::key(&t.labels_at, keys.legacy_backend.clone())),
             format!(
@@ -474,7 +474,7 @@ fn plan_monitoring(
         what.push(format!("port {:?} ({})", cx.policy.port_name, p.port));
     }
     if !cx.may_patch {
-        cx.report(
+        cx.find(
             RuleId::UpdateNotInjected,
             t.display.clone(),
             format!(
@@ -498,13 +498,13 @@ fn plan_monitoring(
         blocked.push(b);
     }
     for b in blocked {
-        report_blocked(b, cx);
+        find_blocked(b, cx);
     }
     if let Some(w) = cx.workload
         && let Some(from) = &w.shortened_from
         && workload_missing
     {
-        cx.report(
+        cx.find(
             RuleId::WorkloadNameShortened,
             "metadata.name".into(),
             format!(
@@ -515,7 +515,7 @@ fn plan_monitoring(
             ),
         );
     }
-    cx.report_fix(
+    cx.find_fixed(
         RuleId::MonitoringLabelsMissing,
         t.display.clone(),
         format!(
@@ -527,7 +527,7 @@ fn plan_monitoring(
 }
 
 /// Why a planned addition could not be made.
-fn report_blocked(b: Blocked, cx: &mut Context<'_, '_, '_>) {
+fn find_blocked(b: Blocked, cx: &mut Context<'_, '_, '_>) {
     let (rule, at, message) = match b {
         Blocked::NotAContainer(at) => (
             RuleId::UnreadableTemplate,
@@ -543,12 +543,12 @@ fn report_blocked(b: Blocked, cx: &mut Context<'_, '_, '_>) {
              not added for this one: give each variant its own labels and ports in its patch",
         ),
     };
-    cx.report(rule, at, message.into());
+    cx.find(rule, at, message.into());
 }
 
 /// Only one port per pod carries the collector's name: every other container that serves an
 /// engine's metrics goes unscraped, and its owner is told.
-fn report_second_engines(
+fn find_second_engines(
     supported: &[&Container<'_>],
     primary: &Container<'_>,
     cx: &mut Context<'_, '_, '_>,
@@ -562,7 +562,7 @@ fn report_second_engines(
              scraped; run it in a pod of its own to scrape both",
             c.found.spec.name, primary.name, cx.policy.port_name
         );
-        cx.report(RuleId::SecondEngineContainer, c.display.clone(), message);
+        cx.find(RuleId::SecondEngineContainer, c.display.clone(), message);
     }
 }
 
@@ -570,7 +570,7 @@ fn report_second_engines(
 fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
     for c in supported.iter().filter(|c| !c.found.worker_only) {
         if let Some(off) = &c.found.metrics_off {
-            cx.report_unless_guess(
+            cx.find_unless_guess(
                 RuleId::MetricsDisabled,
                 c.display.clone(),
                 off.why.clone(),
@@ -578,11 +578,11 @@ fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
             );
         }
         if let Some(why) = &c.found.metrics_local {
-            cx.report(RuleId::MetricsListenerLocal, c.display.clone(), why.clone());
+            cx.find(RuleId::MetricsListenerLocal, c.display.clone(), why.clone());
         }
         let path = c.found.spec.metrics_path;
         if path != COLLECTOR_PATH && matches!(c.found.port, Some(Ok(_))) {
-            cx.report(
+            cx.find(
                 RuleId::MetricsPathDiffers,
                 c.display.clone(),
                 format!(
@@ -593,7 +593,7 @@ fn judge_metrics(supported: &[&Container<'_>], cx: &mut Context<'_, '_, '_>) {
             );
         }
         if let Some(Err(why)) = &c.found.port {
-            cx.report(
+            cx.find(
                 RuleId::MetricsPortUnresolved,
                 c.display.clone(),
                 format!(
@@ -627,7 +627,7 @@ fn plan_port(
     if let Some((_, p)) = same_number
         && let Some(other) = p.get("name").and_then(Json::as_str)
     {
-        cx.report(
+        cx.find(
             RuleId::MetricsPortNamedOtherwise,
             engine.display.clone(),
             format!(
@@ -639,7 +639,7 @@ fn plan_port(
     }
     let addition = port_addition(j, engine, port, name)?;
     if addition.undeletes {
-        cx.report(
+        cx.find(
             RuleId::MetricsPortUnresolved,
             engine.display.clone(),
             format!(
@@ -654,7 +654,7 @@ fn plan_port(
     let seen_here = cx.planned_ports.iter().find(|p| j.template.reads(&p.layer));
     if let Some(p) = seen_here {
         if p.container != engine.name || p.port != port {
-            cx.report_unless_guess(
+            cx.find_unless_guess(
                 RuleId::PortNameConflict,
                 engine.display.clone(),
                 format!(
@@ -669,7 +669,7 @@ fn plan_port(
         return None;
     }
     if let Some(sibling) = sharing_sibling_with_name(j, &addition.layer, port, cx) {
-        cx.report_unless_guess(
+        cx.find_unless_guess(
             RuleId::PortNameConflict,
             engine.display.clone(),
             format!(
@@ -719,7 +719,7 @@ fn port_name_taken(
     } else {
         engine.guess()
     };
-    cx.report_unless_guess(
+    cx.find_unless_guess(
         RuleId::PortNameConflict,
         format!(
             "{}.spec.{}[{}].ports[{pi}]",

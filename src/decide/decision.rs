@@ -75,7 +75,7 @@ pub struct Detection {
 /// One pod template of the object, with what was found in it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TemplateReport {
+pub struct TemplateDecision {
     /// Display path of the pod template, e.g. `spec.roles[1].leaderWorkerPattern.template (leader)`.
     pub path: String,
     /// RoleBasedGroup role name, when the template belongs to a role.
@@ -93,10 +93,10 @@ pub struct TemplateReport {
     pub detections: Vec<Detection>,
 }
 
-impl TemplateReport {
+impl TemplateDecision {
     /// A template's report before anything is found in it.
     pub(super) fn empty(path: String, role: Option<String>, variant: Option<Variant>) -> Self {
-        TemplateReport {
+        TemplateDecision {
             path,
             role,
             variant,
@@ -150,12 +150,30 @@ pub struct Decision {
     /// covers this object's templates, so this one is neither judged nor counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child_of: Option<String>,
-    pub templates: Vec<TemplateReport>,
+    pub templates: Vec<TemplateDecision>,
     pub patch: Vec<PatchOp>,
     pub findings: Vec<Finding>,
 }
 
 impl Decision {
+    /// Why the object was not judged (opted out, being deleted, made by a handled kind's
+    /// controller, a kind no row handles), or `None` when it was.
+    pub fn skipped_reason(&self) -> Option<&str> {
+        match (&self.skipped, self.kind) {
+            (Some(reason), _) => Some(reason.as_str()),
+            (None, None) => Some("kind not handled"),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// The findings the outputs show: every one whose rule is not off.
+    pub fn reported_findings(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.level != Level::Off)
+            .collect()
+    }
+
     /// Findings that still hold after the patch has (or has not) been applied.
     pub fn open_findings(&self, patch_applied: bool) -> impl Iterator<Item = &Finding> {
         self.findings

@@ -145,7 +145,7 @@ impl Policy {
         fixed_by_patch: bool,
     ) -> Option<Finding> {
         let level = self.level(rule);
-        (level != Level::Allow).then_some(Finding {
+        (level != Level::Off).then_some(Finding {
             rule,
             level,
             path,

@@ -24,8 +24,8 @@ mod templates;
 mod unread;
 mod workers;
 
-pub use argv::KnownEnv;
-pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateReport};
+pub use argv::KnownSources;
+pub use decision::{Decision, Detection, Exemption, Finding, PatchOp, Strength, TemplateDecision};
 pub use identity::{IdentityLabel, controller, default_sources as identity_sources};
 pub use json::{Json, Object};
 pub use kinds::Variant;
@@ -73,7 +73,7 @@ pub struct Input<'a> {
     pub operation: Operation,
     /// ConfigMaps the front door knows (the audit command's other documents), for `envFrom`
     /// and `configMapKeyRef` variables; `None` in the webhook.
-    pub known_env: Option<&'a KnownEnv>,
+    pub known_env: Option<&'a KnownSources>,
 }
 
 /// Review one object under a policy.
@@ -160,7 +160,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy) -> Decision {
 pub fn decide_as_created(
     policy: &Policy,
     object: &serde_json::Value,
-    known_env: Option<&KnownEnv>,
+    known_env: Option<&KnownSources>,
 ) -> Decision {
     decide(
         &Input {

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// Not reported.
-    Allow,
+    /// The rule is off: nothing is reported (spelled `allow` in the policy file).
+    #[serde(rename = "allow")]
+    Off,
     /// Reported, never blocks.
     Warn,
     /// Blocks admission in enforce mode; exit code 1 in the audit command.
@@ -19,7 +20,7 @@ pub enum Level {
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
-            Level::Allow => "allow",
+            Level::Off => "allow",
             Level::Warn => "warn",
             Level::Deny => "deny",
         }

@@ -6,7 +6,7 @@
 
 use std::cell::OnceCell;
 
-use super::argv::KnownEnv;
+use super::argv::KnownSources;
 use super::catalogue::EngineSpec;
 use super::detect::{Seen, detect};
 use super::json::Json;
@@ -20,7 +20,7 @@ use super::templates::PodTemplate;
 #[derive(Debug)]
 pub(super) struct Leaders<'a> {
     templates: &'a [PodTemplate<'a>],
-    known: Option<(&'a KnownEnv, &'a str)>,
+    known: Option<(&'a KnownSources, &'a str)>,
     port_name: &'a str,
     engines: OnceCell<Vec<&'static EngineSpec>>,
 }
@@ -28,7 +28,7 @@ pub(super) struct Leaders<'a> {
 impl<'a> Leaders<'a> {
     pub(super) fn new(
         templates: &'a [PodTemplate<'a>],
-        known: Option<(&'a KnownEnv, &'a str)>,
+        known: Option<(&'a KnownSources, &'a str)>,
         policy: &'a Policy,
     ) -> Self {
         Leaders {

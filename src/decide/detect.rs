@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::argv::{self, Cmd, Invocation, KnownEnv, Vars};
+use super::argv::{self, Cmd, Invocation, KnownSources, Vars};
 use super::catalogue::{
     CATALOGUE, CommandMatch, EngineSpec, FlagSpelling, FlagValues, ImageMatch, LOOKALIKE_WORDS,
     MetricsListener, MetricsSwitch, SETUP_PROGRAMS, WorkerMatch,
@@ -54,7 +54,7 @@ pub(super) struct Seen<'k> {
     /// The worker template of a leader/worker pair, where an unresolved rank means a worker.
     pub worker_variant: bool,
     /// ConfigMaps the front door knows, and the object's namespace.
-    pub known: Option<(&'k KnownEnv, &'k str)>,
+    pub known: Option<(&'k KnownSources, &'k str)>,
     /// The pod's `volumes`: ConfigMaps mounted as files may hold the scripts a container runs.
     pub volumes: Option<&'k Json<'k>>,
     /// The port name the collector scrapes: a container's only port of that name is the one an
@@ -1145,7 +1145,7 @@ mod tests {
             detect(&two, seen).and_then(|f| f.port),
             Some(Err(_))
         ));
-        let mut known = KnownEnv::default();
+        let mut known = KnownSources::default();
         known.add(&json!({"kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "ns"}, "data": {"PORT": "2090"}}));
         let seen = Seen {
             known: Some((&known, "ns")),

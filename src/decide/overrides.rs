@@ -5,7 +5,7 @@
 //! no findings), an engine id makes a container that engine, a port is the metrics port.
 
 use super::catalogue::{CATALOGUE, EngineSpec};
-use super::decision::{Finding, TemplateReport};
+use super::decision::{Finding, TemplateDecision};
 use super::detect::{Found, Seen, detect};
 use super::json::Json;
 use super::labels::is_port_name;
@@ -250,6 +250,6 @@ pub(super) fn not_an_engine(
 }
 
 /// The report of a template its owner says runs no inference engine.
-pub(super) fn not_an_engine_report(t: &PodTemplate<'_>) -> TemplateReport {
-    TemplateReport::empty(t.display.clone(), t.role.clone(), t.variant)
+pub(super) fn not_an_engine_report(t: &PodTemplate<'_>) -> TemplateDecision {
+    TemplateDecision::empty(t.display.clone(), t.role.clone(), t.variant)
 }

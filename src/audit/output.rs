@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::admission::{Mode, Outcome, Route};
 use crate::cluster::pods::UnlabeledPod;
-use crate::engine::{Decision, Finding, Level, PatchOp, Policy, TemplateReport};
+use crate::decide::{Decision, Finding, Level, PatchOp, Policy, TemplateDecision};
 
 use super::junit::Junit;
 use super::sarif::Sarif;
@@ -133,7 +133,7 @@ impl Verdict {
 
 /// One object of the JSON report; the SARIF and JUnit writers read the same.
 #[derive(Serialize)]
-pub(crate) struct ObjectReport<'a> {
+pub(crate) struct ObjectResult<'a> {
     pub kind: Option<&'a str>,
     #[serde(rename = "apiVersion")]
     pub api_version: Option<&'a str>,
@@ -146,7 +146,7 @@ pub(crate) struct ObjectReport<'a> {
     pub reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<&'a str>,
-    pub templates: &'a [TemplateReport],
+    pub templates: &'a [TemplateDecision],
     pub patch: &'a [PatchOp],
     pub violations: Vec<&'a Finding>,
     /// The kind the engine handled the object as (`None`: a kind it does not handle).
@@ -154,7 +154,7 @@ pub(crate) struct ObjectReport<'a> {
     pub handled_kind: Option<&'static str>,
 }
 
-impl ObjectReport<'_> {
+impl ObjectResult<'_> {
     /// `Kind namespace/name`, as the table and the CI formats name an object.
     pub(crate) fn display_name(&self) -> String {
         format!(
@@ -196,7 +196,7 @@ pub(crate) struct Summary {
 }
 
 /// How the report is written.
-pub(crate) struct ReportOptions {
+pub(crate) struct OutputOptions {
     pub format: OutputFormat,
     pub explain: bool,
     pub color: bool,
@@ -206,9 +206,9 @@ pub(crate) struct ReportOptions {
     pub route: Route,
 }
 
-pub(crate) struct Reporter<W: Write> {
+pub(crate) struct Writer<W: Write> {
     policy: Policy,
-    opts: ReportOptions,
+    opts: OutputOptions,
     out: W,
     objects_written: usize,
     table: Table,
@@ -220,33 +220,15 @@ pub(crate) struct Reporter<W: Write> {
     junit: Junit,
 }
 
-/// Why the engine examined nothing in the object, if it did not.
-pub(crate) fn skipped_reason(decision: &Decision) -> Option<&str> {
-    match (&decision.skipped, decision.kind) {
-        (Some(reason), _) => Some(reason.as_str()),
-        (None, None) => Some("kind not handled"),
-        (None, Some(_)) => None,
-    }
-}
-
 /// The audit's verdict on a decision, given the outcome under the audit's mode and route.
 pub(crate) fn verdict(decision: &Decision, outcome: &Outcome) -> Verdict {
-    if skipped_reason(decision).is_some() {
+    if decision.skipped_reason().is_some() {
         Verdict::Skipped
     } else if outcome.allowed {
         Verdict::Allowed
     } else {
         Verdict::Denied
     }
-}
-
-/// The findings a report shows: every one whose level is not `allow`.
-pub(crate) fn reported_findings(decision: &Decision) -> Vec<&Finding> {
-    decision
-        .findings
-        .iter()
-        .filter(|f| f.level != Level::Allow)
-        .collect()
 }
 
 /// The part of an object that the report shows (kind, apiVersion, namespace, name); other
@@ -276,8 +258,8 @@ fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-impl<W: Write> Reporter<W> {
-    pub(crate) fn new(policy: Policy, opts: ReportOptions, mut out: W) -> io::Result<Self> {
+impl<W: Write> Writer<W> {
+    pub(crate) fn new(policy: Policy, opts: OutputOptions, mut out: W) -> io::Result<Self> {
         if opts.format == OutputFormat::Json {
             write!(
                 out,
@@ -286,7 +268,7 @@ impl<W: Write> Reporter<W> {
             )?;
         }
         let table = Table::new(opts.color, opts.explain);
-        Ok(Reporter {
+        Ok(Writer {
             policy,
             opts,
             out,
@@ -340,12 +322,12 @@ impl<W: Write> Reporter<W> {
                 .extend(lines.into_iter().map(|s| format!("{at}: {s}")));
         }
         let outcome = Outcome::of(&decision, self.opts.mode, self.opts.route);
-        let skipped_reason = skipped_reason(&decision);
+        let skipped_reason = decision.skipped_reason();
         let verdict = verdict(&decision, &outcome);
-        let violations = reported_findings(&decision);
+        let violations = decision.reported_findings();
         self.count(&decision, verdict, &violations);
 
-        let report = ObjectReport {
+        let report = ObjectResult {
             kind: Some(kind),
             api_version: text(value, "/apiVersion"),
             namespace: text(value, "/metadata/namespace"),
