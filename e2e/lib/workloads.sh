@@ -5,13 +5,13 @@
 SGLANG_NO_METRICS=sgl-project__sglang/docker__k8s-sglang-service.yaml
 
 # A vLLM Deployment named $1 (that passes every rule), as YAML on stdout.
-vllm_deployment() { # vllm_deployment NAME [IMAGE]
+vllm_deployment() { # vllm_deployment NAME [IMAGE] [REPLICAS]
   cat <<YAML
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: $1}
 spec:
-  replicas: 1
+  replicas: ${3:-1}
   selector: {matchLabels: {app: $1}}
   template:
     metadata: {labels: {app: $1}}
@@ -39,12 +39,13 @@ fail_open_count() {
 }
 
 # Create Deployments in namespace $1 one after another until file $2 exists; print how many.
-# The first failed create ends it with an error.
+# The first failed create ends it with an error. Replicas 0: each create goes through admission,
+# and the hundreds of them leave no pods for the real node to schedule later (its pod capacity).
 create_until() { # create_until NS STOPFILE
   local i=0
   while [ ! -e "$2" ]; do
     i=$((i + 1))
-    vllm_deployment "rot-$i" | k -n "$1" create -f - >/dev/null || { echo "create rot-$i failed" >&2; return 1; }
+    vllm_deployment "rot-$i" "" 0 | k -n "$1" create -f - >/dev/null || { echo "create rot-$i failed" >&2; return 1; }
   done
   echo "$i"
 }
