@@ -459,8 +459,8 @@ fn the_docs_kind_lists_are_the_kind_table() {
         "## What the webhook configurations say\n\n| field | value | why |\n|---|---|---|\n",
         "| entries |",
         &format!(
-            "| rules | {}; `CREATE`, `UPDATE`; no subresources | exactly the kinds the engine reads \
-             (`src/engine/kinds.rs`, compared by a test); `/scale` never reaches it |\n",
+            "| rules | {}; `CREATE`, `UPDATE`; no subresources | exactly the kinds `decide` reads \
+             (`src/decide/kinds.rs`, compared by a test); `/scale` never reaches it |\n",
             rules.join("; ")
         ),
     );
@@ -476,7 +476,7 @@ fn the_docs_kind_lists_are_the_kind_table() {
         "docs/audit.md",
         "cluster-kinds",
         &format!(
-            "It lists every kind of the engine's table: {}.\n",
+            "It lists every kind of the kind table: {}.\n",
             listed.join("; ")
         ),
     );

@@ -137,7 +137,7 @@ pub struct ReviewMeta<'a> {
 pub struct AdmissionRequest<'a> {
     pub meta: ReviewMeta<'a>,
     pub operation: Operation,
-    /// The object as the engine reads it ([`decide::unread`]).
+    /// The object as `decide` reads it ([`decide::unread`]).
     pub object: Json<'a>,
     pub old_object: Option<Json<'a>>,
 }

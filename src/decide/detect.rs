@@ -700,7 +700,7 @@ fn metrics_port(spec: &EngineSpec, cmd: &Cmd, vars: &Vars) -> Result<Port, Unres
             return parse_port(v, var, format!("env {var}"), false);
         }
     }
-    // A default holds only while nothing unseen sets the variables the engine reads.
+    // A default holds only while nothing unseen sets the variables the decision reads.
     let weak = env.iter().any(|v| vars.may_be_unseen(v));
     match default {
         Some(p) => Ok(Port {

@@ -1,4 +1,4 @@
-//! The object as the engine reads it: a JSON tree whose strings borrow from the text it was read
+//! The object as `decide` reads it: a JSON tree whose strings borrow from the text it was read
 //! from. A review is read once and dropped once; a borrowed tree with objects as member lists
 //! costs a fraction of `serde_json::Value` (no key or string copies, no tree maps to build or
 //! free). Front doors that already hold a `serde_json::Value` (the audit command, the reporter)

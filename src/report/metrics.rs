@@ -1,4 +1,4 @@
-//! The reporter's metrics. Label values are namespaces and values of the engine's tables
+//! The reporter's metrics. Label values are namespaces and values of the kind tables
 //! (kinds, backends, rule ids, levels, states): never an object name or an error text.
 //! A gauge series that falls to zero is removed, so deleted namespaces leave no series behind.
 
@@ -136,7 +136,7 @@ impl Metrics {
         registry.register(
             "reporter_objects_unchanged",
             "Changed objects not judged again: neither the generation (the spec) nor a label \
-             or an annotation the engine reads changed (status updates)",
+             or an annotation `decide` reads changed (status updates)",
             metrics.objects_unchanged.clone(),
         );
         registry.register(

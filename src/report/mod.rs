@@ -1,4 +1,4 @@
-//! `inference-webhook report`: watches every kind of the engine's table in a live cluster,
+//! `inference-webhook report`: watches every kind of the kind table in a live cluster,
 //! decides on each object as `audit --cluster` does, and publishes the records continuously:
 //! Prometheus gauges on the metrics port, and a policy report per namespace.
 

@@ -143,7 +143,7 @@ async fn judge(
 }
 
 /// What a verdict depends on besides the policy: the spec (its `metadata.generation`), the
-/// labels and annotations the engine reads (the opt-out label and annotation, the exemption
+/// labels and annotations `decide` reads (the opt-out label and annotation, the exemption
 /// annotations) and the owner references (the workload's name). Status updates, most of a
 /// Deployment's events, change none of it. `None` when the object carries no generation: then
 /// every event is judged.

@@ -18,7 +18,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ReviewLabels {
-    /// A kind from the engine's table, or `other`.
+    /// A kind from the kind table, or `other`.
     pub kind: &'static str,
     /// `create`, `update` or `other`.
     pub operation: &'static str,
