@@ -166,7 +166,7 @@ pub fn unlabeled(
         workload,
         reason,
         owner: owner.map(|(kind, name)| format!("{kind}/{name}")),
-        backend: backend(&judged),
+        backend: judged.detected_backend().unwrap_or("none"),
         lacks: lacks(&judged.patch),
     })
 }
@@ -274,16 +274,6 @@ fn advice(
             }
         }
     }
-}
-
-fn backend(decision: &Decision) -> &'static str {
-    decision
-        .templates
-        .iter()
-        .flat_map(|t| &t.detections)
-        .map(|d| d.backend)
-        .next()
-        .unwrap_or("none")
 }
 
 /// `label KEY` and `port NAME` for what the patch adds.

@@ -186,6 +186,16 @@ impl Decision {
         self.open_findings(true).any(Finding::denies)
     }
 
+    /// The backend value of the first engine detected in any template, judged or not (the
+    /// reporter and the pod listing name a workload's engine by it).
+    pub fn detected_backend(&self) -> Option<&'static str> {
+        self.templates
+            .iter()
+            .flat_map(|t| &t.detections)
+            .map(|d| d.backend)
+            .next()
+    }
+
     /// The backend of the first labeled template, for logs and metrics.
     pub fn backend(&self) -> Option<&str> {
         self.templates.iter().find_map(|t| t.backend.as_deref())

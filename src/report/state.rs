@@ -119,7 +119,7 @@ pub fn evaluate(policy: &Policy, object: &Value) -> Option<Record> {
         })
         .collect();
     let state = state(&decision);
-    record.backend = backend(&decision);
+    record.backend = decision.detected_backend().unwrap_or("none");
     record.state = state;
     record.state_if_admitted = state;
     record.would_deny = findings
@@ -160,16 +160,6 @@ pub fn pod_record(pod: UnlabeledPod) -> Record {
         standing: Standing::Other,
         pod: Some(pod.reason),
     }
-}
-
-fn backend(decision: &Decision) -> &'static str {
-    decision
-        .templates
-        .iter()
-        .flat_map(|t| &t.detections)
-        .map(|d| d.backend)
-        .next()
-        .unwrap_or("none")
 }
 
 fn state(decision: &Decision) -> Option<State> {
