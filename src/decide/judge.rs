@@ -651,7 +651,10 @@ fn plan_port(
         return None;
     }
     // A port another template planned into one of this template's layers is in this pod too.
-    let seen_here = cx.planned_ports.iter().find(|p| j.template.reads(&p.layer));
+    let seen_here = cx
+        .planned_ports
+        .iter()
+        .find(|p| j.template.reads(&p.layer) && !renamed_here(j, p));
     if let Some(p) = seen_here {
         if p.container != engine.name || p.port != port {
             cx.find_unless_guess(
@@ -743,6 +746,20 @@ fn named_port<'t>(containers: &[Slot<'t>], name: &str) -> Option<(Slot<'t>, usiz
             .find(|(_, p)| p.get("name").and_then(Json::as_str) == Some(name))
             .map(|(pi, p)| (*slot, pi, p.get("containerPort").and_then(Json::as_u64)))
     })
+}
+
+/// Whether this pod names the planned port's number in the planned container itself, in a
+/// layer above the one the port is planned into: strategic merge keys ports by number, so that
+/// name wins and the planned name is not in this pod (the next review reads it so).
+fn renamed_here(j: &Judged<'_, '_>, planned: &PlannedPort) -> bool {
+    j.containers
+        .iter()
+        .filter(|slot| slot.value.get("name").and_then(Json::as_str) == Some(&planned.container))
+        .flat_map(|slot| ports(slot.value))
+        .any(|(_, p)| {
+            p.get("containerPort").and_then(Json::as_u64) == Some(u64::from(planned.port))
+                && p.get("name").and_then(Json::as_str).is_some()
+        })
 }
 
 /// Another pod template of the object that also reads the layer a port goes into (the worker
